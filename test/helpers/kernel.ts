@@ -1,0 +1,25 @@
+import { existsSync, readFileSync } from 'node:fs';
+
+/**
+ * Why kernel-backed tests cannot run here, or undefined when they can.
+ * Tests that need the kernel use `describe.skipIf(...)` with this reason in
+ * their title, so a user without privileges sees why they were skipped.
+ */
+export function kernelSkipReason(): string | undefined {
+  if (process.platform !== 'linux') return 'not Linux';
+  if (!existsSync('/sys/kernel/btf/vmlinux')) return 'no /sys/kernel/btf/vmlinux';
+  const status = readFileSync('/proc/self/status', 'utf8');
+  const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(status);
+  const caps = m ? BigInt(`0x${m[1]}`) : 0n;
+  const CAP_SYS_ADMIN = 21n;
+  const CAP_BPF = 39n;
+  const has = (bit: bigint): boolean => ((caps >> bit) & 1n) === 1n;
+  if (!has(CAP_BPF) && !has(CAP_SYS_ADMIN)) return 'needs CAP_BPF or root (run the tests as root)';
+  return undefined;
+}
+
+/** A title suffix that says whether the kernel tests ran, and if not, why. */
+export function kernelTitle(title: string): string {
+  const reason = kernelSkipReason();
+  return reason ? `${title} [skipped: ${reason}]` : title;
+}

@@ -1,0 +1,85 @@
+import { BpfscopeError } from '../../errors';
+import { decodeRaw, INSN_SIZE, type RawInsn } from './raw';
+import type { Insn, InsnNames } from './types';
+import { BPF_ALU, BPF_ALU64, BPF_JMP, BPF_JMP32, CLASS_NAMES, hex2, insnClass } from './opcode';
+import { decodeAlu, printAlu } from './alu';
+import { decodeJump, printJump } from './jump';
+import { decodeLoadStore, isLdImm64, printLoadStore } from './load-store';
+
+export type { Insn, InsnKind, InsnNames } from './types';
+
+/** The second slot of an ld_imm64 (it carries the high 32 bits and is never printed). */
+export interface Imm64Tail extends RawInsn {
+  cls: 'ld';
+  kind: 'ld_imm64_tail';
+  op: 'tail';
+}
+
+export type Slot = Insn | Imm64Tail;
+
+/** Decode one slot's meaning (the fields stay as raw.ts read them). */
+export function decodeInsn(r: RawInsn): Insn {
+  const cls = insnClass(r.code);
+  const base = { ...r, cls: CLASS_NAMES[cls] };
+  if (cls === BPF_ALU || cls === BPF_ALU64) return { ...base, ...decodeAlu(r) };
+  if (cls === BPF_JMP || cls === BPF_JMP32) return { ...base, ...decodeJump(r) };
+  return { ...base, ...decodeLoadStore(r) };
+}
+
+/**
+ * Decode a program: one entry per 8-byte slot, so that `slots[i]` is the
+ * kernel's instruction i; the second slot of an ld_imm64 is an Imm64Tail.
+ * Throws a BpfscopeError for a length that is not a multiple of 8 or an
+ * ld_imm64 cut off by the end of the program.
+ */
+export function decodeInsns(input: Uint8Array | readonly RawInsn[], baseOffset = 0): Slot[] {
+  const raws = input instanceof Uint8Array ? decodeRaw(input, baseOffset) : input;
+  const out: Slot[] = [];
+  for (let i = 0; i < raws.length; i++) {
+    const r = raws[i];
+    out.push(decodeInsn(r));
+    if (isLdImm64(r)) {
+      const tail = raws[i + 1];
+      if (tail === undefined) {
+        throw new BpfscopeError(`ld_imm64 at instruction ${r.idx} has no second slot`, undefined, {
+          offset: baseOffset + r.idx * INSN_SIZE,
+        });
+      }
+      out.push({ ...tail, cls: 'ld', kind: 'ld_imm64_tail', op: 'tail' });
+      i++;
+    }
+  }
+  return out;
+}
+
+/**
+ * The instruction as the verifier log prints it after `IDX: `:
+ * `(bf) r6 = r1`, `(85) call bpf_map_lookup_elem#1`, `(18) r1 = 0x0`.
+ * `next` is the following slot (the high half of an ld_imm64).
+ */
+export function printInsn(r: RawInsn, next?: RawInsn, names?: InsnNames): string {
+  const cls = insnClass(r.code);
+  const code = `(${hex2(r.code)}) `;
+  if (cls === BPF_ALU || cls === BPF_ALU64) return code + printAlu(r);
+  if (cls === BPF_JMP || cls === BPF_JMP32) return code + printJump(r, names);
+  const ls = printLoadStore(r, next, names);
+  return ls.bare ? ls.text : code + ls.text;
+}
+
+export interface ListingLine {
+  /** Instruction index (slot index; the second slot of an ld_imm64 has no line). */
+  idx: number;
+  /** `(bf) r6 = r1` */
+  text: string;
+}
+
+/** Every instruction of a program as the kernel prints it, skipping ld_imm64 second slots. */
+export function disassemble(slots: readonly RawInsn[], names?: InsnNames): ListingLine[] {
+  const out: ListingLine[] = [];
+  for (let i = 0; i < slots.length; i++) {
+    const r = slots[i];
+    out.push({ idx: r.idx, text: printInsn(r, slots[i + 1], names) });
+    if (isLdImm64(r)) i++;
+  }
+  return out;
+}

@@ -79,14 +79,16 @@ export class NativeBuf {
   readonly addr: bigint;
   readonly bytes: Uint8Array;
   readonly view: DataView;
-  constructor(size: number) {
+  /** `zero: false` skips clearing (log buffers of tens of MB the kernel writes itself). */
+  constructor(size: number, zero = true) {
     // Zero-sized allocations still need a valid address for the kernel to ignore.
     this.size = size;
     this.ptr = koffi.alloc('uint8_t', Math.max(size, 1));
     this.addr = koffi.address(this.ptr);
     const ab = koffi.view(this.ptr, Math.max(size, 1));
     this.bytes = new Uint8Array(ab, 0, size);
-    this.bytes.fill(0);
+    if (zero) this.bytes.fill(0);
+    else if (size > 0) this.bytes[0] = 0;
     this.view = new DataView(ab, 0, Math.max(size, 1));
   }
   static from(data: Uint8Array): NativeBuf {
@@ -112,8 +114,8 @@ export class NativeBuf {
 /** A set of native buffers freed together, so error paths cannot leak them. */
 export class Arena {
   private bufs: NativeBuf[] = [];
-  alloc(size: number): NativeBuf {
-    const b = new NativeBuf(size);
+  alloc(size: number, zero = true): NativeBuf {
+    const b = new NativeBuf(size, zero);
     this.bufs.push(b);
     return b;
   }

@@ -46,4 +46,6 @@ const core: SchemaPart = {
   `,
 };
 
-export const schemaParts: SchemaPart[] = [core];
+import { loadSchema } from './load';
+
+export const schemaParts: SchemaPart[] = [core, loadSchema];

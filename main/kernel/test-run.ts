@@ -1,0 +1,63 @@
+import { buildAttr, PROG_TEST_RUN_ATTR, readU32 } from './attr';
+import { Arena, bpfTry, errnoName } from './syscall';
+
+export interface TestRunRequest {
+  progFd: number;
+  /** Packet (skb/xdp data) or nothing for syscall programs. */
+  dataIn?: Uint8Array;
+  /** Context (`struct __sk_buff`, `xdp_md`, the syscall program's argument). */
+  ctxIn?: Uint8Array;
+  repeat?: number;
+  /** Room for data_out / ctx_out. */
+  dataOutSize?: number;
+  ctxOutSize?: number;
+}
+
+export interface TestRunResult {
+  ok: boolean;
+  retval?: number;
+  /** Average nanoseconds per run, as the kernel reports it. */
+  durationNs?: number;
+  dataOut?: Uint8Array;
+  ctxOut?: Uint8Array;
+  errno?: number;
+  errnoName?: string;
+}
+
+/** BPF_PROG_TEST_RUN once (repeated `repeat` times in the kernel). */
+export function testRun(req: TestRunRequest): TestRunResult {
+  const arena = new Arena();
+  try {
+    const dataIn = req.dataIn && req.dataIn.length > 0 ? arena.from(req.dataIn) : undefined;
+    const ctxIn = req.ctxIn && req.ctxIn.length > 0 ? arena.from(req.ctxIn) : undefined;
+    const dataOutSize = dataIn ? (req.dataOutSize ?? dataIn.size + 256) : 0;
+    const ctxOutSize = ctxIn ? (req.ctxOutSize ?? ctxIn.size) : 0;
+    const dataOut = dataOutSize > 0 ? arena.alloc(dataOutSize) : undefined;
+    const ctxOut = ctxOutSize > 0 ? arena.alloc(ctxOutSize) : undefined;
+    const attr = buildAttr(arena, PROG_TEST_RUN_ATTR, {
+      prog_fd: req.progFd,
+      data_size_in: dataIn?.size,
+      data_in: dataIn,
+      data_size_out: dataOut ? dataOutSize : undefined,
+      data_out: dataOut,
+      ctx_size_in: ctxIn?.size,
+      ctx_in: ctxIn,
+      ctx_size_out: ctxOut ? ctxOutSize : undefined,
+      ctx_out: ctxOut,
+      repeat: req.repeat ?? 1,
+    });
+    const r = bpfTry('PROG_TEST_RUN', attr);
+    if (!r.ok) return { ok: false, errno: r.errno, errnoName: errnoName(r.errno) };
+    const outLen = readU32(attr, PROG_TEST_RUN_ATTR, 'data_size_out');
+    const ctxLen = readU32(attr, PROG_TEST_RUN_ATTR, 'ctx_size_out');
+    return {
+      ok: true,
+      retval: readU32(attr, PROG_TEST_RUN_ATTR, 'retval'),
+      durationNs: readU32(attr, PROG_TEST_RUN_ATTR, 'duration'),
+      dataOut: dataOut ? Uint8Array.from(dataOut.bytes.subarray(0, Math.min(outLen, dataOutSize))) : undefined,
+      ctxOut: ctxOut ? Uint8Array.from(ctxOut.bytes.subarray(0, Math.min(ctxLen, ctxOutSize))) : undefined,
+    };
+  } finally {
+    arena.free();
+  }
+}

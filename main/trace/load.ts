@@ -1,0 +1,261 @@
+import type { TraceDb } from './db';
+import type { SchemaPart } from './schema';
+
+/**
+ * What the loader decided, as data: the maps it created, every relocation it
+ * applied, the CO-RE candidates it weighed, the externs it resolved, the
+ * complete raw verifier log per program, and test runs with the maps'
+ * contents afterwards. Written by main/kernel/record.ts.
+ */
+export const loadSchema: SchemaPart = {
+  name: 'load',
+  ddl: `
+    CREATE TABLE IF NOT EXISTS load_maps (
+      id INTEGER PRIMARY KEY,
+      object_id INTEGER REFERENCES objects(id),
+      name TEXT NOT NULL,
+      section TEXT,                      -- '.maps', '.data', '.rodata.str1.1', ...
+      kind TEXT NOT NULL,                -- 'btf' (a .maps definition) | 'data' | 'rodata' | 'bss' | 'kconfig'
+      map_type INTEGER NOT NULL,
+      map_type_name TEXT,
+      key_size INTEGER NOT NULL,
+      value_size INTEGER NOT NULL,
+      max_entries INTEGER NOT NULL,
+      map_flags INTEGER NOT NULL,
+      btf_key_type_id INTEGER,
+      btf_value_type_id INTEGER,
+      initial BLOB,                      -- initial contents for global data maps
+      frozen INTEGER NOT NULL DEFAULT 0,
+      errno INTEGER,                     -- set when BPF_MAP_CREATE failed
+      error TEXT
+    );
+    CREATE TABLE IF NOT EXISTS load_relocations (
+      id INTEGER PRIMARY KEY,
+      program_id INTEGER REFERENCES programs(id),
+      insn_idx INTEGER NOT NULL,         -- slot in the program as loaded
+      kind TEXT NOT NULL,                -- 'map' | 'map_value' | 'subprog' | 'kfunc' | 'ksym' | 'core' | 'poison'
+      symbol TEXT,                       -- the ELF symbol or map name it came from
+      target TEXT,                       -- what it resolved to, in words
+      value INTEGER                      -- the number written into the instruction
+    );
+    CREATE TABLE IF NOT EXISTS load_core_relos (
+      id INTEGER PRIMARY KEY,
+      program_id INTEGER REFERENCES programs(id),
+      insn_idx INTEGER NOT NULL,
+      kind TEXT NOT NULL,                -- FIELD_BYTE_OFFSET, TYPE_EXISTS, ...
+      local_type_id INTEGER NOT NULL,
+      local_type TEXT NOT NULL,
+      access_str TEXT NOT NULL,
+      local_spec TEXT NOT NULL,
+      local_value INTEGER,
+      value INTEGER,                     -- NULL when poisoned
+      poisoned INTEGER NOT NULL,
+      error TEXT
+    );
+    CREATE TABLE IF NOT EXISTS load_core_candidates (
+      relo_id INTEGER NOT NULL REFERENCES load_core_relos(id),
+      target TEXT NOT NULL,              -- 'vmlinux' or a module name
+      type_id INTEGER NOT NULL,
+      type_name TEXT NOT NULL,
+      matched INTEGER NOT NULL,
+      chosen INTEGER NOT NULL,
+      detail TEXT NOT NULL,
+      value INTEGER
+    );
+    CREATE TABLE IF NOT EXISTS load_externs (
+      id INTEGER PRIMARY KEY,
+      object_id INTEGER REFERENCES objects(id),
+      name TEXT NOT NULL,
+      kind TEXT NOT NULL,                -- 'kfunc' | 'ksym'
+      weak INTEGER NOT NULL,
+      btf_id INTEGER,                    -- in vmlinux or the module's BTF; NULL when unresolved
+      btf_obj TEXT,                      -- 'vmlinux' or the module name
+      error TEXT
+    );
+    -- The verifier log exactly as the kernel wrote it (bpfscope log prints it back byte for byte).
+    CREATE TABLE IF NOT EXISTS program_logs (
+      program_id INTEGER PRIMARY KEY REFERENCES programs(id),
+      log BLOB NOT NULL,
+      log_sizes TEXT                     -- the buffer sizes tried, JSON
+    );
+    CREATE TABLE IF NOT EXISTS test_runs (
+      id INTEGER PRIMARY KEY,
+      program_id INTEGER NOT NULL REFERENCES programs(id),
+      repeat INTEGER NOT NULL,
+      retval INTEGER,
+      duration_ns INTEGER,
+      data_in BLOB,
+      ctx_in BLOB,
+      data_out BLOB,
+      errno INTEGER,
+      error TEXT
+    );
+    CREATE TABLE IF NOT EXISTS test_run_maps (
+      run_id INTEGER NOT NULL REFERENCES test_runs(id),
+      map TEXT NOT NULL,
+      key BLOB NOT NULL,
+      value BLOB NOT NULL
+    );
+  `,
+};
+
+export interface MapRow {
+  objectId: number;
+  name: string;
+  section?: string;
+  kind: string;
+  mapType: number;
+  mapTypeName?: string;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  mapFlags: number;
+  btfKeyTypeId?: number;
+  btfValueTypeId?: number;
+  initial?: Uint8Array;
+  frozen: boolean;
+  errno?: number;
+  error?: string;
+}
+
+export function insertMap(db: TraceDb, m: MapRow): number {
+  const r = db
+    .prepare(
+      `INSERT INTO load_maps(object_id, name, section, kind, map_type, map_type_name, key_size, value_size, max_entries,
+        map_flags, btf_key_type_id, btf_value_type_id, initial, frozen, errno, error)
+       VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+    )
+    .run(
+      m.objectId, m.name, m.section ?? null, m.kind, m.mapType, m.mapTypeName ?? null, m.keySize, m.valueSize,
+      m.maxEntries, m.mapFlags, m.btfKeyTypeId ?? null, m.btfValueTypeId ?? null,
+      m.initial ? Buffer.from(m.initial) : null, m.frozen ? 1 : 0, m.errno ?? null, m.error ?? null,
+    );
+  return Number(r.lastInsertRowid);
+}
+
+export interface RelocationRow {
+  insnIdx: number;
+  kind: string;
+  symbol?: string;
+  target?: string;
+  value?: number | bigint;
+}
+
+export function insertRelocations(db: TraceDb, programId: number, rows: readonly RelocationRow[]): void {
+  const st = db.prepare('INSERT INTO load_relocations(program_id, insn_idx, kind, symbol, target, value) VALUES (?,?,?,?,?,?)');
+  for (const r of rows) st.run(programId, r.insnIdx, r.kind, r.symbol ?? null, r.target ?? null, r.value ?? null);
+}
+
+export interface CoreReloRow {
+  insnIdx: number;
+  kind: string;
+  localTypeId: number;
+  localType: string;
+  accessStr: string;
+  localSpec: string;
+  localValue?: number;
+  value?: number;
+  poisoned: boolean;
+  error?: string;
+  chosen?: number;
+  candidates: { target: string; typeId: number; typeName: string; matched: boolean; detail: string; value?: number }[];
+}
+
+export function insertCoreRelos(db: TraceDb, programId: number, rows: readonly CoreReloRow[]): void {
+  const st = db.prepare(
+    `INSERT INTO load_core_relos(program_id, insn_idx, kind, local_type_id, local_type, access_str, local_spec, local_value, value, poisoned, error)
+     VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
+  );
+  const cand = db.prepare(
+    'INSERT INTO load_core_candidates(relo_id, target, type_id, type_name, matched, chosen, detail, value) VALUES (?,?,?,?,?,?,?,?)',
+  );
+  for (const r of rows) {
+    const id = st.run(
+      programId, r.insnIdx, r.kind, r.localTypeId, r.localType, r.accessStr, r.localSpec, r.localValue ?? null,
+      r.value ?? null, r.poisoned ? 1 : 0, r.error ?? null,
+    ).lastInsertRowid;
+    r.candidates.forEach((c, i) =>
+      cand.run(id, c.target, c.typeId, c.typeName, c.matched ? 1 : 0, i === r.chosen ? 1 : 0, c.detail, c.value ?? null),
+    );
+  }
+}
+
+export interface ExternRow {
+  objectId: number;
+  name: string;
+  kind: 'kfunc' | 'ksym';
+  weak: boolean;
+  btfId?: number;
+  btfObj?: string;
+  error?: string;
+}
+
+export function insertExtern(db: TraceDb, e: ExternRow): void {
+  db.prepare('INSERT INTO load_externs(object_id, name, kind, weak, btf_id, btf_obj, error) VALUES (?,?,?,?,?,?,?)').run(
+    e.objectId, e.name, e.kind, e.weak ? 1 : 0, e.btfId ?? null, e.btfObj ?? null, e.error ?? null,
+  );
+}
+
+export function insertProgramLog(db: TraceDb, programId: number, log: Uint8Array, logSizes: readonly number[]): void {
+  db.prepare('INSERT OR REPLACE INTO program_logs(program_id, log, log_sizes) VALUES (?,?,?)').run(
+    programId, Buffer.from(log.buffer, log.byteOffset, log.byteLength), JSON.stringify(logSizes),
+  );
+}
+
+export function readProgramLog(db: TraceDb, programId: number): Buffer | undefined {
+  const row = db.prepare('SELECT log FROM program_logs WHERE program_id = ?').get(programId) as { log: Buffer } | undefined;
+  return row?.log;
+}
+
+export interface TestRunRow {
+  repeat: number;
+  retval?: number;
+  durationNs?: number;
+  dataIn?: Uint8Array;
+  ctxIn?: Uint8Array;
+  dataOut?: Uint8Array;
+  errno?: number;
+  error?: string;
+  maps: { map: string; key: Uint8Array; value: Uint8Array }[];
+}
+
+export function insertTestRun(db: TraceDb, programId: number, r: TestRunRow): number {
+  const buf = (b?: Uint8Array): Buffer | null => (b ? Buffer.from(b) : null);
+  const id = Number(
+    db
+      .prepare(
+        'INSERT INTO test_runs(program_id, repeat, retval, duration_ns, data_in, ctx_in, data_out, errno, error) VALUES (?,?,?,?,?,?,?,?,?)',
+      )
+      .run(programId, r.repeat, r.retval ?? null, r.durationNs ?? null, buf(r.dataIn), buf(r.ctxIn), buf(r.dataOut), r.errno ?? null, r.error ?? null)
+      .lastInsertRowid,
+  );
+  const st = db.prepare('INSERT INTO test_run_maps(run_id, map, key, value) VALUES (?,?,?,?)');
+  for (const m of r.maps) st.run(id, m.map, Buffer.from(m.key), Buffer.from(m.value));
+  return id;
+}
+
+/** One row per program for `bpfscope runs`. */
+export interface RunSummary {
+  program: string;
+  verdict: 'accepted' | 'rejected' | null;
+  errno: number | null;
+  error: string | null;
+  processedInsns: number | null;
+  retval?: number;
+}
+
+export function runSummaries(db: TraceDb): RunSummary[] {
+  const hasRuns = db.prepare("SELECT 1 FROM sqlite_master WHERE type='table' AND name='test_runs'").get();
+  const rows = db
+    .prepare(
+      `SELECT p.id, p.name, p.verdict, p.errno, p.error, p.processed_insns,
+        ${hasRuns ? '(SELECT retval FROM test_runs t WHERE t.program_id = p.id ORDER BY t.id DESC LIMIT 1)' : 'NULL'} AS retval
+       FROM programs p ORDER BY p.id`,
+    )
+    .all() as { name: string; verdict: 'accepted' | 'rejected' | null; errno: number | null; error: string | null; processed_insns: number | null; retval: number | null }[];
+  return rows.map((r) => {
+    const s: RunSummary = { program: r.name, verdict: r.verdict, errno: r.errno, error: r.error, processedInsns: r.processed_insns };
+    if (r.retval !== null) s.retval = r.retval;
+    return s;
+  });
+}

@@ -339,6 +339,12 @@ export function linkProgram(obj: LinkSource, programName: string): LinkedProgram
     }
   }
   relocations.sort((a, b) => a.insnIdx - b.insnIdx);
+  // Keep each ld_imm64's 64-bit value in step with the slots patched above.
+  for (let i = 0; i + 1 < insns.length; i++) {
+    if (!isLdImm64(insns[i])) continue;
+    insns[i].imm64 = (BigInt(insns[i + 1].imm >>> 0) << 32n) | BigInt(insns[i].imm >>> 0);
+    i++;
+  }
 
   return {
     name: main.name,

@@ -93,7 +93,8 @@ export function printLoadStore(r: RawInsn, next: RawInsn | undefined, names?: In
       if (mode === BPF_ABS) return { text: `r0 = *(${type} *)skb[${r.imm}]` };
       if (mode === BPF_IND) return { text: `r0 = *(${type} *)skb[r${r.src} + ${r.imm}]` };
       if (isLdImm64(r)) {
-        const value = r.imm64 ?? (BigInt((next?.imm ?? 0) >>> 0) << 32n) | BigInt(r.imm >>> 0);
+        // From the two slots as the kernel reads them (imm64 may predate a relocation's patch).
+        const value = next ? (BigInt(next.imm >>> 0) << 32n) | BigInt(r.imm >>> 0) : (r.imm64 ?? BigInt(r.imm >>> 0));
         const text = names?.imm?.(r, value) ?? `0x${value.toString(16)}`;
         return { text: `r${r.dst} = ${text}` };
       }

@@ -1,0 +1,83 @@
+import { readFileSync } from 'node:fs';
+import type { Command } from './index';
+import { parseArgs } from './args';
+import { BpfscopeError } from '../errors';
+import { parseObject } from '../object/object';
+import { parseBtf } from '../object/btf/parse';
+import { entryPrograms, linkProgram, type LinkedProgram } from '../object/link';
+import { programListing, kfuncIdsFromBtf, type ListingEntry } from '../object/insn/listing';
+
+export const command: Command = {
+  summary: 'print the instructions of an object\'s programs as the verifier log prints them',
+  usage: `usage: bpfscope disasm OBJ [-p PROG] [--kernel-btf [FILE]] [--json]
+
+Prints each program of OBJ linked as libbpf links it (the program, then the
+subprograms it calls, so indices equal the kernel's), one instruction per line
+as the verifier log prints it: 'IDX: (OP) TEXT', with '; source @ file:line'
+lines from line_info before the instructions they describe.
+
+  -p, --program PROG   only this program (its function name)
+  --kernel-btf FILE    resolve kfunc BTF ids against this kernel BTF
+                       (e.g. /sys/kernel/btf/vmlinux); without it a kfunc call
+                       prints its name alone, since the id is the kernel's
+  --json               {programs: [{name, section, functions, lines, relocations}]}
+
+Map and global-data references print as map[NAME] / map[SECTION]+OFF: the
+kernel prints the map's address there.`,
+  async run(argv) {
+    const args = parseArgs(argv, { values: ['program', 'kernel-btf'], switches: ['json'], aliases: { p: 'program' } });
+    const [file, extra] = args.positional;
+    if (file === undefined || extra !== undefined) throw new BpfscopeError('expected one object file (bpfscope help disasm)');
+    const obj = parseObject(readBytes(file), file);
+    const btfPath = args.values.get('kernel-btf');
+    const kfuncIds = btfPath === undefined ? undefined : kfuncIdsFromBtf(parseBtf(readBytes(btfPath)));
+    const wanted = args.values.get('program');
+    const names = wanted !== undefined ? [wanted] : entryPrograms(obj.elf).filter((p) => p.global).map((p) => p.name);
+    const programs = names.map((name) => {
+      try {
+        const linked = linkProgram(obj, name);
+        return { linked, listing: programListing(linked, kfuncIds) };
+      } catch (err) {
+        throw err instanceof BpfscopeError && err.file === undefined ? new BpfscopeError(err.message, file, err.where) : err;
+      }
+    });
+    if (args.switches.has('json')) {
+      process.stdout.write(JSON.stringify({ file, programs: programs.map(toJson) }, bigintReplacer, 2) + '\n');
+      return 0;
+    }
+    const out: string[] = [];
+    for (const { linked, listing } of programs) {
+      if (wanted === undefined) out.push(`${out.length ? '\n' : ''}${linked.name} (${linked.section}):`);
+      for (const e of listing) out.push(e.text);
+    }
+    process.stdout.write(out.join('\n') + '\n');
+    return 0;
+  },
+};
+
+function readBytes(file: string): Uint8Array {
+  try {
+    return new Uint8Array(readFileSync(file));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new BpfscopeError(code === 'ENOENT' ? 'no such file' : `cannot read: ${code ?? String(err)}`, file);
+  }
+}
+
+function toJson({ linked, listing }: { linked: LinkedProgram; listing: ListingEntry[] }): unknown {
+  return {
+    name: linked.name,
+    section: linked.section,
+    functions: linked.functions,
+    lines: listing.map((e) =>
+      e.type === 'insn'
+        ? { type: 'insn', idx: e.idx, text: e.text, code: e.insn.code, kind: e.insn.kind, op: e.insn.op, dst: e.insn.dst, src: e.insn.src, off: e.insn.off, imm: e.insn.imm, imm64: e.insn.imm64, target: e.insn.target }
+        : { type: 'source', idx: e.idx, text: e.text, file: e.file, line: e.line, column: e.column },
+    ),
+    relocations: linked.relocations,
+  };
+}
+
+function bigintReplacer(_key: string, value: unknown): unknown {
+  return typeof value === 'bigint' ? `0x${value.toString(16)}` : value;
+}

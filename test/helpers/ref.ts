@@ -218,3 +218,17 @@ export function examplePrograms(): ExampleProgram[] {
     logFixture: path.join(FIXTURE_LOGS_DIR, `${p.object.replace(/\.bpf\.o$/, '')}.${p.program}.log`),
   }));
 }
+
+/**
+ * A verifier log with what legitimately changes between loads masked: kernel
+ * addresses (map pointers and map value addresses in ld_imm64 lines print as
+ * 0xffff...; a new map each load) become 0xADDR, kfunc BTF ids (`name#65214`,
+ * four digits or more; helper ids are small and stable) become `name#ID`, and
+ * `verification time N usec` lines lose their number.
+ */
+export function normalizeLog(log: string): string {
+  return log
+    .replace(/0xffff[0-9a-f]{12}\b/g, '0xADDR')
+    .replace(/\b(\w+)#\d{4,}\b/g, '$1#ID')
+    .replace(/^verification time \d+ usec$/gm, 'verification time N usec');
+}

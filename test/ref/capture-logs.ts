@@ -1,0 +1,50 @@
+/**
+ * Regenerates test/fixtures/logs/: the verifier logs this kernel prints for
+ * every example program (resources/progs/manifest.json), loaded one at a
+ * time by test/ref/refload.c through libbpf.
+ *
+ *   npx tsx test/ref/capture-logs.ts        (as root, or with CAP_BPF)
+ *
+ * <object>.<program>.log         level 2, every program
+ * <object>.<program>.level1.log  level 1, for LEVEL1 below
+ *
+ * test/unit/progs/progs.test.ts checks that the kernel still prints these.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { examplePrograms, FIXTURE_LOGS_DIR, refLoad } from '../helpers/ref.ts';
+
+/** One accepted and one rejected program, logged at level 1 as well. */
+export const LEVEL1 = [
+  { object: 'new_drop.bpf.o', program: 'new_drop' },
+  { object: 'reject_leak.bpf.o', program: 'leak_on_branch' },
+];
+
+export function level1Fixture(object: string, program: string): string {
+  return path.join(FIXTURE_LOGS_DIR, `${object.replace(/\.bpf\.o$/, '')}.${program}.level1.log`);
+}
+
+async function main(): Promise<void> {
+  mkdirSync(FIXTURE_LOGS_DIR, { recursive: true });
+  for (const p of examplePrograms()) {
+    const r = await refLoad(p.object, p.program, { logLevel: 2 });
+    if (r.verdict !== p.expect) {
+      throw new Error(`${p.object} ${p.program}: kernel says ${r.verdict}, manifest says ${p.expect}`);
+    }
+    writeFileSync(p.logFixture, r.log);
+    console.log(`${path.relative(process.cwd(), p.logFixture)}  ${r.verdict}  ${r.logSize} bytes`);
+  }
+  for (const { object, program } of LEVEL1) {
+    const r = await refLoad(object, program, { logLevel: 1 });
+    const file = level1Fixture(object, program);
+    writeFileSync(file, r.log);
+    console.log(`${path.relative(process.cwd(), file)}  ${r.verdict}  ${r.logSize} bytes`);
+  }
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname)) {
+  main().catch((e: unknown) => {
+    console.error(e instanceof Error ? e.message : e);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,71 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { PROGS_DIR, REPO_ROOT } from '../../helpers/ref';
+import { parseObject } from '../../../main/object/object';
+import { linkProgram } from '../../../main/object/link';
+import { programListing } from '../../../main/object/insn/listing';
+
+const run = promisify(execFile);
+
+async function disasm(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const r = await run(process.execPath, [join(REPO_ROOT, 'main/bin.mjs'), 'disasm', ...args], { cwd: REPO_ROOT });
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+}
+
+describe('bpfscope disasm', () => {
+  const objPath = join(PROGS_DIR, 'subprog.bpf.o');
+
+  it('prints the linked listing of one program, source lines included', async () => {
+    const r = await disasm(objPath, '-p', 'subprog_alloc');
+    expect(r.code).toBe(0);
+    const obj = parseObject(new Uint8Array(readFileSync(objPath)), objPath);
+    const expected = programListing(linkProgram(obj, 'subprog_alloc')).map((e) => e.text);
+    expect(r.stdout.trimEnd().split('\n')).toEqual(expected);
+    expect(expected.some((l) => /^; .* @ subprog\.bpf\.c:\d+$/.test(l))).toBe(true);
+    expect(expected).toContain('7: (85) call bpf_obj_new_impl');
+  });
+
+  it.skipIf(!existsSync('/sys/kernel/btf/vmlinux'))('--kernel-btf prints kfunc ids; --json carries every line and the relocations', async () => {
+    const r = await disasm(objPath, '-p', 'subprog_alloc', '--kernel-btf', '/sys/kernel/btf/vmlinux', '--json');
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout) as {
+      programs: { name: string; functions: { name: string; start: number }[]; lines: { type: string; text: string }[]; relocations: { kind: string; insnIdx: number }[] }[];
+    };
+    expect(j.programs.map((p) => p.name)).toEqual(['subprog_alloc']);
+    expect(j.programs[0].functions.map((f) => f.name)).toEqual(['subprog_alloc', 'alloc_sum']);
+    expect(j.programs[0].lines.find((l) => l.text.startsWith('7: '))?.text).toMatch(/^7: \(85\) call bpf_obj_new_impl#\d+$/);
+    expect(j.programs[0].relocations.filter((x) => x.kind === 'kfunc').map((x) => x.insnIdx)).toEqual([7, 16]);
+  });
+
+  it('lists every program of the object without -p', async () => {
+    const r = await disasm(objPath);
+    expect(r.code).toBe(0);
+    expect(r.stdout.split('\n').filter((l) => /^\w+ \(\S+\):$/.test(l))).toEqual(['subprog_calls (tc):', 'subprog_alloc (tc):']);
+  });
+
+  it('bad input: one line naming the file, exit 1', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bpfscope-disasm-'));
+    const truncated = join(dir, 'truncated.o');
+    writeFileSync(truncated, readFileSync(objPath).subarray(0, 100));
+    for (const [args, pattern] of [
+      [[join(dir, 'missing.o')], /missing\.o: no such file/],
+      [[truncated], /truncated\.o: /],
+      [['/etc/hostname'], /\/etc\/hostname: at offset 0x0: /],
+      [[objPath, '-p', 'nope'], /subprog\.bpf\.o: no program 'nope'/],
+    ] as const) {
+      const r = await disasm(...args);
+      expect(r.code).toBe(1);
+      expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(pattern);
+    }
+  });
+});

@@ -1,0 +1,48 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { examplePrograms } from '../../helpers/ref';
+import { parseObject } from '../../../main/object/object';
+import { linkProgram } from '../../../main/object/link';
+import { BPF_PSEUDO_CALL, BPF_PSEUDO_FUNC } from '../../../main/object/insn/opcode';
+
+/**
+ * Properties the kernel enforces on what it is given (check_btf_func,
+ * check_btf_line, check_subprogs in verifier.c): func_info has one record
+ * per function at its first instruction, line_info starts at 0, increases
+ * strictly and has a record at each function's start, and every call or
+ * callback pointer lands on a function start. The instruction text itself is
+ * compared with the kernel's log in disasm.test.ts.
+ */
+describe('linked programs satisfy the kernel\'s layout rules', () => {
+  const objects = new Map<string, ReturnType<typeof parseObject>>();
+  for (const p of examplePrograms()) {
+    it(`${p.object} ${p.program}`, () => {
+      let obj = objects.get(p.objectPath);
+      if (!obj) objects.set(p.objectPath, (obj = parseObject(new Uint8Array(readFileSync(p.objectPath)), p.objectPath)));
+      const l = linkProgram(obj, p.program);
+      const starts = l.functions.map((f) => f.start);
+      expect(starts[0]).toBe(0);
+      expect(l.functions.reduce((n, f) => n + f.insnCount, 0)).toBe(l.insns.length);
+      expect(l.funcInfo.map((f) => f.insnIdx)).toEqual(starts);
+      const lines = l.lineInfo.map((x) => x.linkedIdx);
+      expect(lines[0]).toBe(0);
+      for (let i = 1; i < lines.length; i++) expect(lines[i]).toBeGreaterThan(lines[i - 1]);
+      for (const s of starts) expect(lines).toContain(s);
+      l.insns.forEach((insn, i) => expect(insn.idx).toBe(i));
+      for (const insn of l.insns) {
+        const call = insn.code === 0x85 && insn.src === BPF_PSEUDO_CALL;
+        const func = insn.code === 0x18 && insn.src === BPF_PSEUDO_FUNC;
+        if (call || func) expect(starts).toContain(insn.idx + insn.imm + 1);
+      }
+      for (const r of l.relocations) expect(r.insnIdx).toBeLessThan(l.insns.length);
+    });
+  }
+
+  it('appends in libbpf order: first call first, depth first, each function once', () => {
+    const p = examplePrograms().find((x) => x.program === 'subprog_calls');
+    expect(p).toBeDefined();
+    const obj = parseObject(new Uint8Array(readFileSync(p!.objectPath)), p!.objectPath);
+    const l = linkProgram(obj, 'subprog_calls');
+    expect(l.functions.map((f) => f.name)).toEqual(['subprog_calls', 'mix', 'clamp_global']);
+  });
+});

@@ -47,5 +47,6 @@ const core: SchemaPart = {
 };
 
 import { loadSchema } from './load';
+import { verifierSchema } from './verifierSchema';
 
-export const schemaParts: SchemaPart[] = [core, loadSchema];
+export const schemaParts: SchemaPart[] = [core, loadSchema, verifierSchema];

@@ -1,0 +1,232 @@
+export { verifierSchema } from './verifierSchema';
+import type { TraceDb } from './db';
+import { LogAnalyzer, type AnalysisSink, type LogMessage, type PathInfo, type RefInfo, type StepRecord } from '../verifier/analyze';
+import { splitLines, type LogLineText } from '../verifier/lines';
+import type { MarkPrecise } from '../verifier/lexer';
+import { STEP_KINDS, type MachineState } from '../verifier/reconstruct';
+
+export const LOG_BLOCK = 512;
+export const STEP_BLOCK = 1024;
+export const STEP_FIELDS = 5;
+export const CHECKPOINT_EVERY = 64;
+/** Rows are written in one transaction per this many log lines. */
+const FLUSH_LINES = 32768;
+
+export interface LogSummary {
+  programId: number;
+  lines: number;
+  steps: number;
+  paths: number;
+  refs: number;
+  errors: string[];
+  warnings: number;
+  mismatches: number;
+  unknownLines: number;
+  unknownItems: number;
+  cutLines: number;
+  verdict: 'accepted' | 'rejected' | null;
+  /** The program name a libbpf/bpftool wrapper gave, when there was one. */
+  wrappedProgram: string | null;
+}
+
+export interface WriteLogOptions {
+  /** In a wrapped log with several programs, the one to take. */
+  program?: string;
+  checkpointEvery?: number;
+}
+
+/** Delete what an earlier import stored for this program (re-import replaces). */
+function clearProgram(db: TraceDb, programId: number): void {
+  for (const t of [
+    'verifier_logs', 'verifier_log_blocks', 'verifier_step_blocks', 'verifier_checkpoints', 'verifier_insn_steps',
+    'verifier_paths', 'verifier_refs', 'verifier_ref_events', 'verifier_messages', 'verifier_precise', 'verifier_live_regs',
+  ]) {
+    db.prepare(`DELETE FROM ${t} WHERE program_id = ?`).run(programId);
+  }
+}
+
+class TraceSink implements AnalysisSink {
+  private logText: string[] = [];
+  private logFirst = 1;
+  private logBlock = 0;
+  private stepData = new Int32Array(STEP_BLOCK * STEP_FIELDS);
+  private stepN = 0;
+  private stepBlock = 0;
+  private pend = {
+    logBlocks: [] as [number, number, number, string][],
+    stepBlocks: [] as [number, number, number, Buffer][],
+    checkpoints: [] as [number, number, string][],
+    messages: [] as LogMessage[],
+    precise: [] as [number, number, MarkPrecise][],
+    live: [] as [number, string][],
+  };
+  private readonly stmts;
+
+  constructor(private readonly db: TraceDb, private readonly pid: number) {
+    this.stmts = {
+      log: db.prepare('INSERT INTO verifier_log_blocks(program_id, block, first_line, line_count, text) VALUES (?, ?, ?, ?, ?)'),
+      steps: db.prepare('INSERT INTO verifier_step_blocks(program_id, block, first_step, step_count, data) VALUES (?, ?, ?, ?, ?)'),
+      ckpt: db.prepare('INSERT INTO verifier_checkpoints(program_id, step, line, state) VALUES (?, ?, ?, ?)'),
+      msg: db.prepare('INSERT INTO verifier_messages(program_id, severity, step, line, text) VALUES (?, ?, ?, ?, ?)'),
+      precise: db.prepare(`INSERT INTO verifier_precise(program_id, line, step, frame, kind, last_idx, first_idx, subseq_idx, regs, stack, insn, text)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      live: db.prepare('INSERT OR REPLACE INTO verifier_live_regs(program_id, insn, live) VALUES (?, ?, ?)'),
+    };
+  }
+
+  rawLine(l: LogLineText): void {
+    if (this.logText.length === 0) this.logFirst = l.no;
+    this.logText.push(l.text);
+    if (this.logText.length === LOG_BLOCK) this.endLogBlock();
+  }
+
+  private endLogBlock(): void {
+    if (this.logText.length === 0) return;
+    this.pend.logBlocks.push([this.logBlock++, this.logFirst, this.logText.length, this.logText.join('\n')]);
+    this.logText = [];
+  }
+
+  step(s: StepRecord): void {
+    const o = this.stepN * STEP_FIELDS;
+    const d = this.stepData;
+    d[o] = s.line;
+    d[o + 1] = s.insn;
+    d[o + 2] = s.frame;
+    d[o + 3] = STEP_KINDS.indexOf(s.kind);
+    d[o + 4] = s.path;
+    if (++this.stepN === STEP_BLOCK) this.endStepBlock();
+  }
+
+  private endStepBlock(): void {
+    if (this.stepN === 0) return;
+    const bytes = Buffer.from(this.stepData.buffer, 0, this.stepN * STEP_FIELDS * 4);
+    this.pend.stepBlocks.push([this.stepBlock, this.stepBlock * STEP_BLOCK, this.stepN, Buffer.from(bytes)]);
+    this.stepBlock++;
+    this.stepN = 0;
+  }
+
+  checkpoint(step: number, line: number, state: MachineState): void {
+    this.pend.checkpoints.push([step, line, JSON.stringify(state)]);
+  }
+
+  message(msg: LogMessage): void {
+    this.pend.messages.push(msg);
+  }
+
+  markPrecise(line: number, step: number, ev: MarkPrecise): void {
+    this.pend.precise.push([line, step, ev]);
+  }
+
+  liveRegs(insn: number, live: string): void {
+    this.pend.live.push([insn, live]);
+  }
+
+  /** Write what is pending, in one transaction. `final` also writes the partial blocks. */
+  flush(final: boolean): void {
+    if (final) {
+      this.endLogBlock();
+      this.endStepBlock();
+    }
+    const p = this.pend;
+    const s = this.stmts;
+    const pid = this.pid;
+    this.db.transaction(() => {
+      for (const b of p.logBlocks) s.log.run(pid, ...b);
+      for (const b of p.stepBlocks) s.steps.run(pid, ...b);
+      for (const c of p.checkpoints) s.ckpt.run(pid, ...c);
+      for (const m of p.messages) s.msg.run(pid, m.severity, m.step, m.line, m.text);
+      for (const [line, step, ev] of p.precise) {
+        s.precise.run(
+          pid, line, step, ev.frame, ev.kind,
+          ev.kind === 'range' ? ev.lastIdx : null, ev.kind === 'range' ? ev.firstIdx : null,
+          ev.kind === 'range' ? ev.subseqIdx : null,
+          ev.kind === 'before' || ev.kind === 'parent' ? ev.regs : null,
+          ev.kind === 'before' || ev.kind === 'parent' ? ev.stack : null,
+          ev.kind === 'before' ? ev.insn : null,
+          ev.kind === 'before' ? ev.insnText : ev.kind === 'parent' || ev.kind === 'other' ? ev.text : null,
+        );
+      }
+      for (const [insn, live] of p.live) s.live.run(pid, insn, live);
+    })();
+    p.logBlocks = [];
+    p.stepBlocks = [];
+    p.checkpoints = [];
+    p.messages = [];
+    p.precise = [];
+    p.live = [];
+  }
+}
+
+/**
+ * Store and analyse the verifier log of an existing `programs` row. The log is
+ * streamed (a string or chunks); memory stays bounded by the batch size, not
+ * the log size. Fills the program's stats and, unless the caller already set
+ * them, its verdict (errors → rejected; `processed N insns` and no error →
+ * accepted) and error text.
+ */
+export async function writeVerifierLog(
+  db: TraceDb,
+  programId: number,
+  log: string | AsyncIterable<string | Uint8Array>,
+  opts: WriteLogOptions = {},
+): Promise<LogSummary> {
+  const every = opts.checkpointEvery ?? CHECKPOINT_EVERY;
+  db.transaction(() => clearProgram(db, programId))();
+  const sink = new TraceSink(db, programId);
+  const a = new LogAnalyzer(sink, { program: opts.program, checkpointEvery: every });
+  let sinceFlush = 0;
+  for await (const batch of splitLines(log)) {
+    a.feedLines(batch);
+    sinceFlush += batch.length;
+    if (sinceFlush >= FLUSH_LINES) {
+      sink.flush(false);
+      sinceFlush = 0;
+    }
+  }
+  a.finish();
+  sink.flush(true);
+  writeTail(db, programId, a, every);
+  return {
+    programId, lines: a.lines, steps: a.steps, paths: a.paths.length, refs: a.refs.size,
+    errors: a.errors, warnings: a.warnings, mismatches: a.mismatches, unknownLines: a.unknownLines,
+    unknownItems: a.unknownItems, cutLines: a.cutLines, verdict: a.verdict(), wrappedProgram: a.wrappedProgram,
+  };
+}
+
+function writeTail(db: TraceDb, pid: number, a: LogAnalyzer, every: number): void {
+  db.transaction(() => {
+    const ins = db.prepare('INSERT INTO verifier_insn_steps(program_id, insn, visits, steps) VALUES (?, ?, ?, ?)');
+    for (const [insn, steps] of a.insnSteps) {
+      ins.run(pid, insn, steps.length, Buffer.from(new Int32Array(steps).buffer));
+    }
+    const path = db.prepare(`INSERT INTO verifier_paths(program_id, path, start_step, start_line, from_insn, to_insn,
+      pushed_step, parent_path, end_step, end_line, end_insn, end_kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    for (const p of a.paths as PathInfo[]) {
+      path.run(pid, p.path, p.startStep, p.startLine, p.fromInsn, p.toInsn, p.pushedStep, p.parentPath,
+        p.endStep, p.endLine, p.endInsn, p.end);
+    }
+    const ref = db.prepare(`INSERT INTO verifier_refs(program_id, ref_obj_id, kind, acquire_step, acquire_line, acquire_insn, func, path)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
+    for (const r of a.refs.values() as Iterable<RefInfo>) {
+      ref.run(pid, r.refObjId, r.kind, r.acquireStep, r.acquireLine, r.acquireInsn, r.func, r.path);
+    }
+    const ev = db.prepare(`INSERT INTO verifier_ref_events(program_id, ref_obj_id, kind, step, line, insn, path, func)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
+    for (const e of a.refEvents) ev.run(pid, e.refObjId, e.kind, e.step, e.line, e.insn, e.path, e.func);
+    db.prepare(`INSERT INTO verifier_logs(program_id, line_count, step_count, unknown_lines, unknown_items, mismatches,
+      warnings, cut_lines, checkpoint_every, wrapped_program) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+      .run(pid, a.lines, a.steps, a.unknownLines, a.unknownItems, a.mismatches, a.warnings, a.cutLines, every, a.wrappedProgram);
+    const s = a.stats;
+    const level = a.sawLiveTable || a.steps > a.paths.length * 2 ? 2 : a.steps > 0 ? 1 : null;
+    db.prepare(`UPDATE programs SET
+        processed_insns = COALESCE(?, processed_insns), max_states_per_insn = COALESCE(?, max_states_per_insn),
+        total_states = COALESCE(?, total_states), peak_states = COALESCE(?, peak_states),
+        mark_read = COALESCE(?, mark_read), verification_time_us = COALESCE(?, verification_time_us),
+        stack_depth = COALESCE(?, stack_depth), log_level = COALESCE(log_level, ?),
+        verdict = COALESCE(verdict, ?), error = COALESCE(error, ?)
+      WHERE id = ?`).run(
+      s.processedInsns, s.maxStatesPerInsn, s.totalStates, s.peakStates, s.markRead, s.verificationTimeUs,
+      s.stackDepth, level, a.verdict(), a.errors.length > 0 ? a.errors.join('\n') : null, pid,
+    );
+  })();
+}

@@ -1,0 +1,296 @@
+import type Database from 'better-sqlite3';
+import type { TraceDb } from './db';
+import { BpfscopeError } from '../errors';
+import { LOG_BLOCK, STEP_BLOCK, STEP_FIELDS } from './verifier';
+import type { LogMessage, PathEnd, PathInfo, RefEventKind, RefEvent, RefInfo } from '../verifier/analyze';
+import { lexLine } from '../verifier/lexer';
+import { Reconstructor, STEP_KINDS, type MachineState, type StepKind } from '../verifier/reconstruct';
+import { parseRegValue, type RegValue } from '../verifier/regValue';
+import { parseStackSlot, type StackSlot } from '../verifier/stackSlot';
+import type { FrameState } from '../verifier/state';
+
+/**
+ * Readers of the verifier part of a trace (see verifier.ts for the layout).
+ * Numbers in the JSON: 64-bit bounds are decimal strings, tnums hex strings
+ * (main/verifier/numbers.ts).
+ */
+
+export interface StepRow {
+  step: number;
+  /** 1-based line in the raw log. */
+  line: number;
+  insn: number;
+  frame: number;
+  kind: StepKind;
+  path: number;
+}
+
+export interface RegJson extends RegValue {
+  /** Liveness suffix of older kernels (`w`, `r`, `rw`, `D`), '' when none. */
+  live: string;
+}
+
+export interface SlotJson extends StackSlot {
+  live: string;
+}
+
+export interface FrameJson {
+  frame: number;
+  regs: Record<string, RegJson>;
+  stack: Record<string, SlotJson>;
+  flags: string[];
+}
+
+export interface RefHeld {
+  refObjId: number;
+  acquireInsn: number | null;
+  func: string | null;
+}
+
+/** The full verifier state at one step: the JSON of `bpfscope show --json`. */
+export interface StepState extends StepRow {
+  /** All frames, outermost first; the last one is the current frame. */
+  frames: FrameJson[];
+  refs: RefHeld[];
+  lockHeld: boolean;
+  /** The verifier's error, on the step where it stopped. */
+  error?: string;
+  /** Mismatches and other warnings recorded on this step's line. */
+  warnings?: string[];
+}
+
+interface Stmts {
+  logBlock: Database.Statement<unknown[]>;
+  stepBlock: Database.Statement<unknown[]>;
+  ckpt: Database.Statement<unknown[]>;
+}
+
+const cache = new WeakMap<TraceDb, Stmts>();
+
+function stmts(db: TraceDb): Stmts {
+  let s = cache.get(db);
+  if (!s) {
+    s = {
+      logBlock: db.prepare('SELECT first_line, line_count, text FROM verifier_log_blocks WHERE program_id = ? AND block = ?'),
+      stepBlock: db.prepare('SELECT data FROM verifier_step_blocks WHERE program_id = ? AND block = ?'),
+      ckpt: db.prepare(`SELECT step, line, state FROM verifier_checkpoints WHERE program_id = ? AND step <= ?
+        ORDER BY step DESC LIMIT 1`),
+    };
+    cache.set(db, s);
+  }
+  return s;
+}
+
+export interface LogInfo {
+  lineCount: number;
+  stepCount: number;
+  unknownLines: number;
+  unknownItems: number;
+  mismatches: number;
+  warnings: number;
+  cutLines: number;
+  checkpointEvery: number;
+  wrappedProgram: string | null;
+}
+
+/** What the import stored about a program's log; undefined when it has none. */
+export function logInfo(db: TraceDb, programId: number): LogInfo | undefined {
+  const r = db.prepare(`SELECT line_count lineCount, step_count stepCount, unknown_lines unknownLines,
+      unknown_items unknownItems, mismatches, warnings, cut_lines cutLines, checkpoint_every checkpointEvery,
+      wrapped_program wrappedProgram FROM verifier_logs WHERE program_id = ?`).get(programId) as LogInfo | undefined;
+  return r;
+}
+
+export function stepCount(db: TraceDb, programId: number): number {
+  return logInfo(db, programId)?.stepCount ?? 0;
+}
+
+/** `count` raw log lines from 1-based line `fromLine`. */
+export function readLogLines(db: TraceDb, programId: number, fromLine: number, count: number): { no: number; text: string }[] {
+  const out: { no: number; text: string }[] = [];
+  if (count <= 0) return out;
+  const start = Math.max(1, Math.floor(fromLine));
+  const end = start + Math.floor(count); // exclusive
+  const s = stmts(db);
+  for (let b = Math.floor((start - 1) / LOG_BLOCK); ; b++) {
+    const row = s.logBlock.get(programId, b) as { first_line: number; line_count: number; text: string } | undefined;
+    if (!row) break;
+    const lines = row.text.split('\n');
+    for (let i = 0; i < lines.length; i++) {
+      const no = row.first_line + i;
+      if (no >= start && no < end) out.push({ no, text: lines[i] });
+    }
+    if (row.first_line + row.line_count >= end) break;
+  }
+  return out;
+}
+
+const blockCache = new WeakMap<TraceDb, Map<string, Int32Array>>();
+
+function stepBlock(db: TraceDb, programId: number, block: number): Int32Array | undefined {
+  let m = blockCache.get(db);
+  if (!m) blockCache.set(db, (m = new Map()));
+  const key = `${programId}:${block}`;
+  const hit = m.get(key);
+  if (hit) return hit;
+  const row = stmts(db).stepBlock.get(programId, block) as { data: Buffer } | undefined;
+  if (!row) return undefined;
+  const copy = new Int32Array(row.data.byteLength / 4);
+  new Uint8Array(copy.buffer).set(row.data);
+  if (m.size > 64) m.clear();
+  m.set(key, copy);
+  return copy;
+}
+
+export function readSteps(db: TraceDb, programId: number, from: number, count: number): StepRow[] {
+  const out: StepRow[] = [];
+  const total = stepCount(db, programId);
+  const end = Math.min(total, from + count);
+  for (let step = Math.max(0, from); step < end; ) {
+    const b = Math.floor(step / STEP_BLOCK);
+    const data = stepBlock(db, programId, b);
+    if (!data) break;
+    for (let i = step - b * STEP_BLOCK; i * STEP_FIELDS < data.length && step < end; i++, step++) {
+      const o = i * STEP_FIELDS;
+      out.push({
+        step, line: data[o], insn: data[o + 1], frame: data[o + 2],
+        kind: STEP_KINDS[data[o + 3]] ?? 'state', path: data[o + 4],
+      });
+    }
+  }
+  return out;
+}
+
+export function readStep(db: TraceDb, programId: number, step: number): StepRow | undefined {
+  return readSteps(db, programId, step, 1)[0];
+}
+
+/** The machine state (raw texts) after `step`: checkpoint at or before it, then replay of the log lines up to it. */
+export function machineAtStep(db: TraceDb, programId: number, step: number): { row: StepRow; state: MachineState } {
+  const row = readStep(db, programId, step);
+  if (!row) throw new BpfscopeError(`no step ${step} (the log has ${stepCount(db, programId)} steps)`);
+  const ck = stmts(db).ckpt.get(programId, step) as { step: number; line: number; state: string } | undefined;
+  if (!ck) throw new BpfscopeError(`trace has no checkpoint at or before step ${step}`);
+  const rec = new Reconstructor(JSON.parse(ck.state) as MachineState);
+  if (ck.step === step) return { row, state: rec.m };
+  let at = ck.step;
+  const lines = readLogLines(db, programId, ck.line + 1, row.line - ck.line);
+  for (const l of lines) {
+    const res = rec.feed(lexLine(l.text));
+    if (res.step) at++;
+    if (at === step) break;
+  }
+  return { row, state: rec.m };
+}
+
+function frameJson(f: FrameState): FrameJson {
+  const regs: Record<string, RegJson> = {};
+  f.regs.forEach((raw, i) => {
+    if (raw !== null) regs[`R${i}`] = { ...parseRegValue(raw), live: f.regLive[i] ?? '' };
+  });
+  const stack: Record<string, SlotJson> = {};
+  const offs = Object.keys(f.stack).sort((a, b) => Number(b) - Number(a));
+  for (const k of offs) stack[k] = { ...parseStackSlot(f.stack[k]), live: f.stackLive[k] ?? '' };
+  return { frame: f.frame, regs, stack, flags: f.flags };
+}
+
+/** The full state at `step`, decoded. */
+export function stateAtStep(db: TraceDb, programId: number, step: number): StepState {
+  const { row, state } = machineAtStep(db, programId, step);
+  const refInfo = db.prepare('SELECT ref_obj_id id, acquire_insn insn, func, kind FROM verifier_refs WHERE program_id = ?')
+    .all(programId) as { id: number; insn: number; func: string | null; kind: string }[];
+  const byId = new Map(refInfo.map((r) => [r.id, r]));
+  const refs: RefHeld[] = [];
+  for (const id of state.refs) {
+    const r = byId.get(id);
+    if (r?.kind === 'lock' || id === state.lockId) continue;
+    refs.push({ refObjId: id, acquireInsn: r?.insn ?? null, func: r?.func ?? null });
+  }
+  const out: StepState = { ...row, frames: state.frames.map(frameJson), refs, lockHeld: state.lockHeld };
+  const msgs = db.prepare(`SELECT severity, text FROM verifier_messages WHERE program_id = ? AND step = ?
+      AND severity IN ('error', 'warning') ORDER BY id`).all(programId, step) as { severity: string; text: string }[];
+  const errors = msgs.filter((m) => m.severity === 'error').map((m) => m.text);
+  if (errors.length > 0 && step === stepCount(db, programId) - 1) out.error = errors.join('\n');
+  const next = readStep(db, programId, step + 1);
+  const warnings = msgs.filter((m) => m.severity === 'warning').map((m) => m.text);
+  void next;
+  if (warnings.length > 0) out.warnings = warnings;
+  return out;
+}
+
+/** The steps (instruction lines) that visit instruction `insn`, in log order. */
+export function stepsForInsn(db: TraceDb, programId: number, insn: number): number[] {
+  const row = db.prepare('SELECT steps FROM verifier_insn_steps WHERE program_id = ? AND insn = ?').get(programId, insn) as
+    | { steps: Buffer }
+    | undefined;
+  if (!row) return [];
+  const copy = new Int32Array(row.steps.byteLength / 4);
+  new Uint8Array(copy.buffer).set(row.steps);
+  return Array.from(copy);
+}
+
+export function insnVisitCounts(db: TraceDb, programId: number): { insn: number; visits: number }[] {
+  return db.prepare('SELECT insn, visits FROM verifier_insn_steps WHERE program_id = ? ORDER BY insn').all(programId) as {
+    insn: number;
+    visits: number;
+  }[];
+}
+
+export function listRefs(db: TraceDb, programId: number): RefInfo[] {
+  return db.prepare(`SELECT ref_obj_id refObjId, kind, acquire_step acquireStep, acquire_line acquireLine,
+      acquire_insn acquireInsn, func, path FROM verifier_refs WHERE program_id = ? ORDER BY ref_obj_id`).all(programId) as RefInfo[];
+}
+
+export interface RefLifetime {
+  ref: RefInfo | null;
+  /** Acquire, then per path: dropped / non_owning / stored / released / null_branch / leak. */
+  events: RefEvent[];
+}
+
+export function refLifetime(db: TraceDb, programId: number, refObjId: number): RefLifetime {
+  const ref = listRefs(db, programId).find((r) => r.refObjId === refObjId) ?? null;
+  const events = db.prepare(`SELECT ref_obj_id refObjId, kind, step, line, insn, path, func FROM verifier_ref_events
+      WHERE program_id = ? AND ref_obj_id = ? ORDER BY id`).all(programId, refObjId) as (RefEvent & { kind: RefEventKind })[];
+  return { ref, events };
+}
+
+export function listPaths(db: TraceDb, programId: number): PathInfo[] {
+  return db.prepare(`SELECT path, start_step startStep, start_line startLine, from_insn fromInsn, to_insn toInsn,
+      pushed_step pushedStep, parent_path parentPath, end_step endStep, end_line endLine, end_insn endInsn,
+      end_kind "end" FROM verifier_paths WHERE program_id = ? ORDER BY path`).all(programId) as (PathInfo & { end: PathEnd })[];
+}
+
+/** Errors (the verifier's closing message), warnings (mismatches, cut lines) and unknown lines, in log order. */
+export function errorsAndWarnings(db: TraceDb, programId: number): LogMessage[] {
+  return db.prepare(`SELECT severity, step, line, text FROM verifier_messages
+      WHERE program_id = ? AND severity IN ('error', 'warning', 'unknown') ORDER BY line, id`).all(programId) as LogMessage[];
+}
+
+export interface PreciseRow {
+  line: number;
+  step: number;
+  frame: number;
+  kind: string;
+  lastIdx: number | null;
+  firstIdx: number | null;
+  subseqIdx: number | null;
+  regs: string | null;
+  stack: string | null;
+  insn: number | null;
+  text: string | null;
+}
+
+/** mark_precise events between two steps (inclusive), as structured rows. */
+export function markPreciseEvents(db: TraceDb, programId: number, fromStep: number, toStep: number): PreciseRow[] {
+  return db.prepare(`SELECT line, step, frame, kind, last_idx lastIdx, first_idx firstIdx, subseq_idx subseqIdx,
+      regs, stack, insn, text FROM verifier_precise WHERE program_id = ? AND step BETWEEN ? AND ? ORDER BY id`)
+    .all(programId, fromStep, toStep) as PreciseRow[];
+}
+
+/** The `Live regs before insn:` table (6.18+): per insn, one character per register ('.' when dead). */
+export function liveRegsTable(db: TraceDb, programId: number): { insn: number; live: string }[] {
+  return db.prepare('SELECT insn, live FROM verifier_live_regs WHERE program_id = ? ORDER BY insn').all(programId) as {
+    insn: number;
+    live: string;
+  }[];
+}

@@ -1,0 +1,484 @@
+import { lexLine, type LogLine, type MarkPrecise } from './lexer';
+import type { LogLineText } from './lines';
+import { Reconstructor, type MachineState, type StepOut } from './reconstruct';
+import { cloneState, idOf, type VerifierState } from './state';
+import { parseStateText } from './stateText';
+
+/**
+ * The streaming analysis of one program's log: feeds each line to the
+ * Reconstructor and keeps the story around the states — paths (where each
+ * starts, which branch pushed it, how it ends), references (acquire, release,
+ * non-owning, leak), errors, warnings, stats, visit counts. Pure: results go
+ * to a sink (the trace writer, or a test collecting them).
+ */
+
+export type PathEnd = 'exit' | 'safe' | 'error' | 'open';
+
+export interface PathInfo {
+  path: number;
+  startStep: number;
+  startLine: number;
+  /** The branch insn that pushed this path and its target (null for the first path). */
+  fromInsn: number | null;
+  toInsn: number | null;
+  /** The step and path at which that branch was pushed, when found. */
+  pushedStep: number | null;
+  parentPath: number | null;
+  endStep: number | null;
+  endLine: number | null;
+  endInsn: number | null;
+  end: PathEnd;
+}
+
+export type RefEventKind =
+  | 'acquired'
+  /** bpf_obj_drop / bpf_percpu_obj_drop. */
+  | 'dropped'
+  /** Pushed to a list or added to an rbtree: the program keeps a non-owning reference. */
+  | 'non_owning'
+  /** Moved into a map with bpf_kptr_xchg. */
+  | 'stored'
+  /** Released by a release helper/kfunc (bpf_sk_release, bpf_ringbuf_submit, ...). */
+  | 'released'
+  /** The NULL branch of a check: the pointer was NULL, nothing to release. */
+  | 'null_branch'
+  /** The kernel's `Unreleased reference id=N alloc_insn=M`. */
+  | 'leak';
+
+export interface RefEvent {
+  refObjId: number;
+  kind: RefEventKind;
+  step: number;
+  line: number;
+  insn: number;
+  path: number;
+  /** The helper/kfunc of the instruction that did it, when a call. */
+  func: string | null;
+}
+
+export interface RefInfo {
+  refObjId: number;
+  /** 'lock' for the ids 6.13+ kernels list in refs= for a held bpf_spin_lock. */
+  kind: 'object' | 'lock';
+  acquireStep: number;
+  acquireLine: number;
+  acquireInsn: number;
+  func: string | null;
+  path: number;
+}
+
+export interface LogStats {
+  processedInsns: number | null;
+  insnLimit: number | null;
+  maxStatesPerInsn: number | null;
+  totalStates: number | null;
+  peakStates: number | null;
+  markRead: number | null;
+  verificationTimeUs: number | null;
+  stackDepth: string | null;
+}
+
+export type MessageSeverity = 'error' | 'warning' | 'unknown' | 'info';
+
+export interface LogMessage {
+  severity: MessageSeverity;
+  /** The step the message belongs to (the last step before it), -1 before any step. */
+  step: number;
+  line: number;
+  text: string;
+}
+
+export interface StepRecord extends StepOut {
+  step: number;
+  line: number;
+  path: number;
+}
+
+export interface AnalysisSink {
+  rawLine(line: LogLineText): void;
+  step(step: StepRecord): void;
+  checkpoint(step: number, line: number, state: MachineState): void;
+  message(msg: LogMessage): void;
+  markPrecise(line: number, step: number, ev: MarkPrecise): void;
+  liveRegs(insn: number, live: string): void;
+}
+
+export interface AnalyzeOptions {
+  /** Analyse only the block of this program in a wrapped (libbpf/bpftool) log. */
+  program?: string;
+  /** Full-state checkpoint spacing, in steps. */
+  checkpointEvery?: number;
+}
+
+const RELEASE_KIND: [RegExp, RefEventKind][] = [
+  [/^(bpf_obj_drop|bpf_percpu_obj_drop)/, 'dropped'],
+  [/^(bpf_list_push_(front|back)|bpf_rbtree_add)/, 'non_owning'],
+  [/^bpf_kptr_xchg/, 'stored'],
+];
+
+function callName(insnText: string): string | null {
+  const m = /^call ([A-Za-z_][A-Za-z0-9_]*)#/.exec(insnText);
+  return m ? m[1] : null;
+}
+
+interface Push {
+  step: number;
+  path: number;
+  state: VerifierState;
+  skipRegs: Set<number>;
+  skipIds: Set<number>;
+}
+
+const MAX_PENDING = 256;
+const MAX_PUSHES_PER_BRANCH = 64;
+
+export class LogAnalyzer {
+  readonly rec = new Reconstructor();
+  readonly paths: PathInfo[] = [];
+  readonly refs = new Map<number, RefInfo>();
+  readonly refEvents: RefEvent[] = [];
+  readonly stats: LogStats = {
+    processedInsns: null, insnLimit: null, maxStatesPerInsn: null, totalStates: null,
+    peakStates: null, markRead: null, verificationTimeUs: null, stackDepth: null,
+  };
+  readonly errors: string[] = [];
+  /** Per instruction, the steps (kind insn) that visit it. */
+  readonly insnSteps = new Map<number, number[]>();
+  steps = 0;
+  lines = 0;
+  unknownLines = 0;
+  unknownItems = 0;
+  mismatches = 0;
+  cutLines = 0;
+  warnings = 0;
+  sawStats = false;
+  sawLiveTable = false;
+  /** The wrapper named this program (libbpf's `prog 'x': -- BEGIN PROG LOAD LOG --`). */
+  wrappedProgram: string | null = null;
+
+  private readonly sink: AnalysisSink;
+  private readonly opts: AnalyzeOptions;
+  private readonly every: number;
+  private lastCheckpoint = -Infinity;
+  private pending: LogLineText[] = [];
+  private lastStep = -1;
+  private lastStepLine = 0;
+  private path = -1;
+  private pushes = new Map<string, Push[]>();
+  private lockIds = new Set<number>();
+  private lastInsnStep = -1;
+  private lastInsnNo = -1;
+  private lastInsnText = '';
+  /** 'before': no wrapper seen yet; 'in': inside the selected block; 'skip': another program's block; 'done': after it. */
+  private wrap: 'before' | 'in' | 'skip' | 'done' = 'before';
+
+  constructor(sink: AnalysisSink, opts: AnalyzeOptions = {}) {
+    this.sink = sink;
+    this.opts = opts;
+    this.every = opts.checkpointEvery ?? 64;
+  }
+
+  get state(): MachineState {
+    return this.rec.m;
+  }
+
+  feedLines(lines: LogLineText[]): void {
+    for (const l of lines) this.feedLine(l);
+  }
+
+  feedLine(l: LogLineText): void {
+    this.lines++;
+    this.sink.rawLine(l);
+    if (l.cut) {
+      this.cutLines++;
+      this.message('warning', l.no, `line ${l.no} is longer than the ${l.text.length}-character limit: cut there`);
+    }
+    const line = lexLine(l.text);
+    if (line.kind === 'wrapBegin') {
+      if (this.wrap === 'done' || this.wrap === 'in') this.wrap = 'skip';
+      else if (this.opts.program !== undefined && line.program !== null && line.program !== this.opts.program) this.wrap = 'skip';
+      else {
+        this.wrap = 'in';
+        this.wrappedProgram = line.program;
+      }
+      return;
+    }
+    if (line.kind === 'wrapEnd') {
+      if (this.wrap === 'in') this.wrap = 'done';
+      else if (this.wrap === 'skip') this.wrap = this.wrappedProgram !== null ? 'done' : 'before';
+      return;
+    }
+    if (this.wrap === 'skip' || this.wrap === 'done') return;
+    this.handle(line, l);
+  }
+
+  private handle(line: LogLine, l: LogLineText): void {
+    switch (line.kind) {
+      case 'blank':
+      case 'source':
+      case 'wrapper':
+      case 'liveness':
+        return;
+      case 'other':
+        if (this.pending.length < MAX_PENDING) this.pending.push(l);
+        else this.flagUnknown(l);
+        return;
+      case 'func':
+        this.message('info', l.no, l.text);
+        return;
+      case 'info':
+      case 'scc':
+        this.message('info', l.no, l.text);
+        return;
+      case 'liveHeader':
+        this.sawLiveTable = true;
+        return;
+      case 'liveRow':
+        this.sink.liveRegs(line.insn, line.live);
+        return;
+      case 'markPrecise':
+        this.sink.markPrecise(l.no, this.lastStep, line.event);
+        return;
+      case 'processed':
+        this.flushErrors();
+        this.sawStats = true;
+        Object.assign(this.stats, {
+          processedInsns: line.insns, insnLimit: line.limit, maxStatesPerInsn: line.maxStatesPerInsn,
+          totalStates: line.totalStates, peakStates: line.peakStates, markRead: line.markRead,
+        });
+        return;
+      case 'verificationTime':
+        this.flushErrors();
+        this.stats.verificationTimeUs = line.usec;
+        return;
+      case 'stackDepth':
+        this.flushErrors();
+        this.stats.stackDepth = line.text;
+        return;
+      case 'leak':
+        this.pending.push(l);
+        this.refEvents.push({
+          refObjId: line.id, kind: 'leak', step: this.lastStep, line: l.no, insn: line.allocInsn,
+          path: Math.max(this.path, 0), func: this.refs.get(line.id)?.func ?? null,
+        });
+        return;
+      case 'errorBlock':
+        this.pending.push(l);
+        return;
+      default:
+        break;
+    }
+    // A state-carrying line: lines held back as possible errors were not the end after all.
+    this.flushUnknown();
+    this.stateLine(line, l);
+  }
+
+  private stateLine(line: LogLine, l: LogLineText): void {
+    const m = this.rec.m;
+    let pushed: Push | undefined;
+    let before: VerifierState | null = null;
+    let isBranch = false;
+    if (line.kind === 'insn') {
+      const j = /^(?:if .* goto|may_goto) pc([+-]\d+)$/.exec(line.text);
+      if (j) {
+        isBranch = true;
+        before = cloneState(m);
+      }
+    }
+    const continuation = line.kind === 'from' && m.afterReturn;
+    if (line.kind === 'from' && !continuation) {
+      const stack = this.pushes.get(`${line.from}:${line.to}`);
+      pushed = stack?.pop();
+    }
+    const prevRefs = m.refs.slice();
+    const res = this.rec.feed(line, pushed?.state ?? null, pushed?.skipRegs, pushed?.skipIds);
+    if (res.unknownItems.length > 0) {
+      this.unknownItems += res.unknownItems.length;
+      this.message('unknown', l.no, `unknown state items: ${res.unknownItems.join(' ')}`);
+    }
+    if (!res.step) {
+      if (res.mismatches.length > 0) this.mismatch(l.no, res.mismatches);
+      return;
+    }
+    const out = res.step;
+    const stepNo = this.steps++;
+    // Paths.
+    let newPath = false;
+    if (this.path < 0) {
+      this.startPath(stepNo, l.no, null, null, null);
+      newPath = true;
+    } else if (line.kind === 'from' && !continuation) {
+      this.endPath('open', stepNo - 1);
+      this.startPath(stepNo, l.no, line.from, line.to, pushed ?? null);
+      newPath = true;
+    }
+    this.lastStep = stepNo;
+    this.lastStepLine = l.no;
+    const rec = { ...out, step: stepNo, line: l.no, path: this.path };
+    this.sink.step(rec);
+    if (res.mismatches.length > 0) this.mismatch(l.no, res.mismatches);
+    if (out.kind === 'insn') {
+      let list = this.insnSteps.get(out.insn);
+      if (!list) this.insnSteps.set(out.insn, (list = []));
+      list.push(stepNo);
+      this.lastInsnStep = stepNo;
+      this.lastInsnNo = out.insn;
+      this.lastInsnText = line.kind === 'insn' ? line.text : '';
+    }
+    // References.
+    if (line.kind === 'from') this.branchRefs(prevRefs, pushed, rec);
+    else this.trackRefs(prevRefs, rec);
+    if (isBranch && before && line.kind === 'insn') this.recordPush(line.insn, line.text, line.delta, before, stepNo);
+    // How the path ends.
+    if (out.kind === 'safe') this.endPath('safe', stepNo);
+    else if (line.kind === 'insn' && line.text === 'exit' && out.frame === 0) this.endPath('exit', stepNo);
+    // Checkpoints: periodic, and at every branch start (its state came from a pushed copy).
+    if (stepNo - this.lastCheckpoint >= this.every || line.kind === 'from' || newPath) {
+      this.lastCheckpoint = stepNo;
+      this.sink.checkpoint(stepNo, l.no, this.rec.snapshot());
+    }
+  }
+
+  private recordPush(insn: number, text: string, delta: string | null, before: VerifierState, stepNo: number): void {
+    const off = /pc([+-]\d+)$/.exec(text);
+    if (!off) return;
+    const target = insn + 1 + Number(off[1]);
+    const skipRegs = new Set<number>();
+    const skipIds = new Set<number>();
+    const frame = before.frames[before.frames.length - 1];
+    if (delta) {
+      let f = 0;
+      for (const it of parseStateText(delta)) {
+        if (it.kind === 'frame') f = it.frame;
+        if (it.kind === 'reg' && f === frame.frame) {
+          skipRegs.add(it.reg);
+          const raw = frame.regs[it.reg];
+          const id = raw ? idOf(raw) : null;
+          if (id !== null) skipIds.add(id);
+        }
+      }
+    }
+    // The compared registers are refined on both branches even when the delta omits one.
+    for (const r of /r(\d+)/g[Symbol.matchAll](text)) {
+      const n = Number(r[1]);
+      if (n <= 10) {
+        skipRegs.add(n);
+        const raw = frame.regs[n];
+        const id = raw ? idOf(raw) : null;
+        if (id !== null) skipIds.add(id);
+      }
+    }
+    const key = `${insn}:${target}`;
+    let stack = this.pushes.get(key);
+    if (!stack) this.pushes.set(key, (stack = []));
+    if (stack.length >= MAX_PUSHES_PER_BRANCH) stack.shift();
+    stack.push({ step: stepNo, path: this.path, state: before, skipRegs, skipIds });
+  }
+
+  private startPath(step: number, line: number, from: number | null, to: number | null, pushed: Push | null): void {
+    this.path = this.paths.length;
+    this.paths.push({
+      path: this.path, startStep: step, startLine: line, fromInsn: from, toInsn: to,
+      pushedStep: pushed?.step ?? null, parentPath: pushed?.path ?? null,
+      endStep: null, endLine: null, endInsn: null, end: 'open',
+    });
+  }
+
+  private endPath(end: PathEnd, step: number): void {
+    const p = this.paths[this.path];
+    if (!p || p.endStep !== null) return;
+    if (end === 'open') return;
+    p.end = end;
+    p.endStep = step;
+    p.endLine = step === this.steps - 1 ? this.lastStepLine : this.lastStepLine;
+    p.endInsn = this.lastInsnNo;
+  }
+
+  private trackRefs(prev: number[], rec: StepRecord): void {
+    const cur = this.rec.m.refs;
+    if (cur.length === prev.length && cur.every((x, i) => x === prev[i])) return;
+    const func = callName(this.lastInsnText);
+    const lockId = this.rec.m.lockId;
+    if (lockId !== null) this.lockIds.add(lockId);
+    for (const id of cur) {
+      if (prev.includes(id) || this.refs.has(id)) continue;
+      const isLock = this.lockIds.has(id);
+      this.refs.set(id, {
+        refObjId: id, kind: isLock ? 'lock' : 'object', acquireStep: this.lastInsnStep, acquireLine: rec.line,
+        acquireInsn: this.lastInsnNo, func, path: rec.path,
+      });
+      if (!isLock) this.refEvents.push({ refObjId: id, kind: 'acquired', step: rec.step, line: rec.line, insn: this.lastInsnNo, path: rec.path, func });
+    }
+    for (const id of prev) {
+      if (cur.includes(id) || this.lockIds.has(id)) continue;
+      let kind: RefEventKind = 'released';
+      for (const [re, k] of RELEASE_KIND) if (func && re.test(func)) kind = k;
+      this.refEvents.push({ refObjId: id, kind, step: rec.step, line: rec.line, insn: this.lastInsnNo, path: rec.path, func });
+    }
+  }
+
+  private branchRefs(prevRefs: number[], pushed: Push | undefined, rec: StepRecord): void {
+    void prevRefs;
+    if (!pushed) return;
+    const cur = this.rec.m.refs;
+    for (const id of pushed.state.refs) {
+      if (cur.includes(id) || this.lockIds.has(id)) continue;
+      this.refEvents.push({ refObjId: id, kind: 'null_branch', step: rec.step, line: rec.line, insn: rec.insn, path: rec.path, func: null });
+    }
+  }
+
+  private mismatch(line: number, diffs: string[]): void {
+    this.mismatches += diffs.length;
+    this.message('warning', line, `state mismatch: ${diffs.join('; ')}`);
+  }
+
+  private message(severity: LogMessage['severity'], line: number, text: string): void {
+    if (severity === 'warning') this.warnings++;
+    this.sink.message({ severity, step: this.lastStep, line, text });
+  }
+
+  private flagUnknown(l: LogLineText): void {
+    this.unknownLines++;
+    this.message('unknown', l.no, l.text);
+  }
+
+  private flushUnknown(): void {
+    for (const l of this.pending) this.flagUnknown(l);
+    this.pending = [];
+  }
+
+  /** Lines held back just before the closing stats are the verifier's error message. */
+  private flushErrors(): void {
+    if (this.pending.length === 0) return;
+    for (const l of this.pending) {
+      this.errors.push(l.text);
+      this.sink.message({ severity: 'error', step: this.lastStep, line: l.no, text: l.text });
+    }
+    this.pending = [];
+    const p = this.paths[this.path];
+    if (p && p.endStep === null) {
+      p.end = 'error';
+      p.endStep = this.lastStep;
+      p.endLine = this.lastStepLine;
+      p.endInsn = this.lastInsnNo;
+    }
+  }
+
+  /** End of input: decide what the held-back lines were and close the books. */
+  finish(): void {
+    if (this.pending.length > 0) {
+      const looksLikeError = this.pending.some((l) => lexLine(l.text).kind === 'leak' || lexLine(l.text).kind === 'errorBlock');
+      if (looksLikeError) this.flushErrors();
+      else this.flushUnknown();
+    }
+    if (this.steps > 0 && !this.sawStats && this.errors.length === 0) {
+      this.message('warning', this.lastStepLine, 'the log ends without the verifier\'s closing lines (processed … insns): it was cut short');
+    }
+  }
+
+  verdict(): 'accepted' | 'rejected' | null {
+    if (this.errors.length > 0) return 'rejected';
+    if (this.sawStats) return 'accepted';
+    return null;
+  }
+}

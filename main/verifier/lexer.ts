@@ -1,0 +1,171 @@
+/**
+ * Classify one verifier log line. Formats from kernel/bpf/verifier.c and
+ * log.c of 5.15 through 6.18 (see KERNEL-NOTES.md), plus the text libbpf,
+ * bpftool -d, veristat -v and the selftests print around a log.
+ * Pure and line-local: the reconstruction decides what a line means in context.
+ */
+
+export type MarkPrecise =
+  | { kind: 'range'; frame: number; lastIdx: number; firstIdx: number; subseqIdx: number | null }
+  | { kind: 'before'; frame: number; regs: string; stack: string; insn: number; insnText: string }
+  | { kind: 'parent'; frame: number; regs: string; stack: string; text: string }
+  | { kind: 'other'; frame: number; text: string };
+
+export type LogLine =
+  | { kind: 'blank' }
+  /** `N: (op) text [; delta]`; `delta` null when no `;` was printed. */
+  | { kind: 'insn'; insn: number; opcode: string; text: string; delta: string | null }
+  /** `N: R1=... ` — a printed state for insn N (a delta since 5.17, full in 5.15). */
+  | { kind: 'state'; insn: number; text: string }
+  | { kind: 'safe'; insn: number }
+  | { kind: 'from'; from: number; to: number; speculative: boolean; text: string; safe: boolean }
+  | { kind: 'source'; text: string; file: string | null; line: number | null }
+  | { kind: 'func'; func: number; insn: number }
+  | { kind: 'liveHeader' }
+  | { kind: 'liveRow'; insn: number; live: string; text: string }
+  | { kind: 'markPrecise'; event: MarkPrecise }
+  | { kind: 'scc'; text: string }
+  /** Stack liveness debug lines of 6.18 (`(0) frame 0 insn 7 +live -8`). */
+  | { kind: 'liveness'; text: string }
+  | { kind: 'caller' }
+  | { kind: 'callee' }
+  | { kind: 'returning' }
+  | { kind: 'toCaller'; insn: number }
+  /** An indented state line inside a caller/callee/returning block. */
+  | { kind: 'cont'; text: string }
+  | { kind: 'processed'; insns: number; limit: number; maxStatesPerInsn: number; totalStates: number; peakStates: number; markRead: number }
+  | { kind: 'verificationTime'; usec: number }
+  | { kind: 'stackDepth'; text: string }
+  | { kind: 'leak'; id: number; allocInsn: number }
+  | { kind: 'errorBlock'; label: string; text: string }
+  /** Known lines that carry no state: `Validating f() func#1...`, `Func#1 ... is global`. */
+  | { kind: 'info'; text: string }
+  | { kind: 'wrapBegin'; program: string | null }
+  | { kind: 'wrapEnd' }
+  | { kind: 'wrapper'; text: string }
+  | { kind: 'other'; text: string };
+
+const INSN = /^(\d+): \(([0-9a-f]{2})\) (.*)$/;
+const STATE = /^(\d+):\s?(.*)$/;
+const FROM = /^from (\d+) to (\d+)( \(speculative execution\))?:\s?(.*)$/;
+const SOURCE = /^; (.*?)(?: @ (.+):(\d+))?$/;
+const FUNC = /^func#(\d+) @(\d+)$/;
+const LIVE_ROW = /^\s+(\d+): ([0-9.]{10,12}) (.*)$/;
+const MP_RANGE = /^last_idx (\d+) first_idx (\d+)(?: subseq_idx (-?\d+))?\s*$/;
+const MP_BEFORE = /^regs=(\S*) stack=(\S*) before (\d+): (.*)$/;
+const MP_PARENT = /^parent state regs=(\S*) stack=(\S*):?(.*)$/;
+const PROCESSED = /^processed (\d+) insns \(limit (\d+)\) max_states_per_insn (\d+) total_states (\d+) peak_states (\d+) mark_read (\d+)/;
+const LEAK = /^Unreleased reference id=(\d+) alloc_insn=(\d+)/;
+const BEGIN = /^(?:libbpf: )?(?:prog '([^']*)': )?-- BEGIN (?:PROG LOAD|DUMP) LOG ---?$/;
+const END = /^(?:libbpf: )?-- END (?:PROG LOAD )?LOG --$/;
+
+export function lexLine(line: string): LogLine {
+  if (line.length === 0 || /^\s*$/.test(line)) return { kind: 'blank' };
+  const c0 = line.charCodeAt(0);
+  if (c0 >= 48 && c0 <= 57) {
+    const i = INSN.exec(line);
+    if (i) {
+      const rest = i[3];
+      const semi = rest.indexOf(';');
+      if (semi < 0) return { kind: 'insn', insn: Number(i[1]), opcode: i[2], text: rest.trimEnd(), delta: null };
+      return {
+        kind: 'insn', insn: Number(i[1]), opcode: i[2],
+        text: rest.slice(0, semi).trimEnd(), delta: rest.slice(semi + 1).trim(),
+      };
+    }
+    const s = STATE.exec(line);
+    if (s) {
+      if (s[2] === 'safe') return { kind: 'safe', insn: Number(s[1]) };
+      return { kind: 'state', insn: Number(s[1]), text: s[2].trim() };
+    }
+  }
+  if (c0 === 59 /* ; */) {
+    const m = SOURCE.exec(line);
+    if (m) return { kind: 'source', text: m[1], file: m[2] ?? null, line: m[3] !== undefined ? Number(m[3]) : null };
+  }
+  if (c0 === 32 || c0 === 9) {
+    const lr = LIVE_ROW.exec(line);
+    if (lr) return { kind: 'liveRow', insn: Number(lr[1]), live: lr[2], text: lr[3] };
+    return { kind: 'cont', text: line.trim() };
+  }
+  if (line.startsWith('from ')) {
+    const m = FROM.exec(line);
+    if (m) {
+      const text = m[4].trim();
+      return { kind: 'from', from: Number(m[1]), to: Number(m[2]), speculative: !!m[3], text, safe: text === 'safe' };
+    }
+  }
+  if (line.startsWith('mark_precise: frame')) {
+    const m = /^mark_precise: frame(\d+): (.*)$/.exec(line);
+    if (m) return { kind: 'markPrecise', event: markPrecise(Number(m[1]), m[2].trim()) };
+  }
+  if (line.startsWith('func#')) {
+    const m = FUNC.exec(line);
+    if (m) return { kind: 'func', func: Number(m[1]), insn: Number(m[2]) };
+  }
+  switch (line.trimEnd()) {
+    case 'caller:': return { kind: 'caller' };
+    case 'callee:': return { kind: 'callee' };
+    case 'returning from callee:': return { kind: 'returning' };
+    case 'Live regs before insn:': return { kind: 'liveHeader' };
+  }
+  if (line.startsWith('to caller at ')) {
+    const m = /^to caller at (\d+):$/.exec(line.trimEnd());
+    if (m) return { kind: 'toCaller', insn: Number(m[1]) };
+  }
+  if (line.startsWith('SCC ') || line.startsWith('scc ')) return { kind: 'scc', text: line };
+  if (/^\(\d+\) (frame \d+ insn \d+|live stack update)/.test(line)) return { kind: 'liveness', text: line };
+  if (line.startsWith('processed ')) {
+    const m = PROCESSED.exec(line);
+    if (m) {
+      return {
+        kind: 'processed', insns: Number(m[1]), limit: Number(m[2]), maxStatesPerInsn: Number(m[3]),
+        totalStates: Number(m[4]), peakStates: Number(m[5]), markRead: Number(m[6]),
+      };
+    }
+  }
+  if (line.startsWith('verification time ')) {
+    const m = /^verification time (\d+) usec/.exec(line);
+    if (m) return { kind: 'verificationTime', usec: Number(m[1]) };
+  }
+  if (line.startsWith('stack depth')) {
+    const m = /^stack depth ([\d+]+)\s*$/.exec(line);
+    if (m) return { kind: 'stackDepth', text: m[1] };
+  }
+  if (line.startsWith('Unreleased reference')) {
+    const m = LEAK.exec(line);
+    if (m) return { kind: 'leak', id: Number(m[1]), allocInsn: Number(m[2]) };
+  }
+  const blk = /^(Reason|Causal path|Suggestion|Hint|Note):\s*(.*)$/.exec(line);
+  if (blk) return { kind: 'errorBlock', label: blk[1], text: blk[2] };
+  const b = BEGIN.exec(line);
+  if (b) return { kind: 'wrapBegin', program: b[1] ?? null };
+  if (END.test(line)) return { kind: 'wrapEnd' };
+  if (
+    line.startsWith('libbpf: ') || /^={5,}\s*$/.test(line) || line === 'VERIFIER LOG:' ||
+    line.startsWith('PROCESSING ') || line.startsWith("Processing '") || line.startsWith('Error: ') ||
+    line.startsWith('Warning: bpftool') || line.startsWith('If it used to work')
+  ) {
+    return { kind: 'wrapper', text: line };
+  }
+  if (
+    /^Validating .* func#\d+\.\.\.$/.test(line) || /^Func#\d+ .* is (global|safe)/.test(line) ||
+    /^(stack depth|combined stack size|static subprog|Global function)/.test(line)
+  ) {
+    return { kind: 'info', text: line };
+  }
+  return { kind: 'other', text: line };
+}
+
+function markPrecise(frame: number, rest: string): MarkPrecise {
+  let m = MP_RANGE.exec(rest);
+  if (m) {
+    const subseq = m[3] !== undefined ? Number(m[3]) : null;
+    return { kind: 'range', frame, lastIdx: Number(m[1]), firstIdx: Number(m[2]), subseqIdx: subseq };
+  }
+  m = MP_BEFORE.exec(rest);
+  if (m) return { kind: 'before', frame, regs: m[1], stack: m[2], insn: Number(m[3]), insnText: m[4] };
+  m = MP_PARENT.exec(rest);
+  if (m) return { kind: 'parent', frame, regs: m[1], stack: m[2], text: m[3].trim() };
+  return { kind: 'other', frame, text: rest };
+}

@@ -1,0 +1,321 @@
+import type { LogLine } from './lexer';
+import { parseStateText, type StateItem } from './stateText';
+import {
+  cloneFrame, diffFrame, emptyFrame, framesFromItems, type FrameState, type VerifierState,
+} from './state';
+
+/** What a step is: the kind of line that produced it. Stored as its index. */
+export const STEP_KINDS = ['insn', 'state', 'branch', 'safe', 'call', 'return'] as const;
+export type StepKind = (typeof STEP_KINDS)[number];
+
+export interface StepOut {
+  kind: StepKind;
+  insn: number;
+  frame: number;
+}
+
+/** Everything the reconstruction carries from one line to the next; JSON-serialisable (checkpoints). */
+export interface MachineState extends VerifierState {
+  /** True once an instruction line carried a `;` delta (5.17+ format); before, `N:` lines are full states. */
+  sawDelta: boolean;
+  /** Inside a caller/callee/returning/to-caller block: the next indented line is its state. */
+  block: '' | 'caller' | 'callee' | 'returning' | 'toCaller';
+  blockInsn: number;
+  lastInsn: number;
+  lastInsnText: string;
+  /** Just returned to a caller: a following `from EXIT to N:` continues the same path. */
+  afterReturn: boolean;
+}
+
+export function initialMachine(): MachineState {
+  return {
+    frames: [emptyFrame(0)], refs: [], lockHeld: false, lockId: null,
+    sawDelta: false, block: '', blockInsn: -1, lastInsn: -1, lastInsnText: '', afterReturn: false,
+  };
+}
+
+const LOCK_CALL = /^call (bpf_spin_lock|bpf_res_spin_lock|bpf_res_spin_lock_irqsave)#/;
+const UNLOCK_CALL = /^call (bpf_spin_unlock|bpf_res_spin_unlock|bpf_res_spin_unlock_irqrestore)#/;
+
+/** The result of feeding one line. */
+export interface FeedResult {
+  step: StepOut | null;
+  /** Mismatches between the reconstructed state and a state the kernel printed in full. */
+  mismatches: string[];
+  /** State text items the parser did not understand (kept, flagged). */
+  unknownItems: string[];
+}
+
+const NO_RESULT: FeedResult = { step: null, mismatches: [], unknownItems: [] };
+
+/**
+ * Applies log lines to the state: deltas after `;` and on `N:` lines, full
+ * states from `from X to Y:` and the caller/callee blocks. Path bookkeeping
+ * (which branch was pushed where) lives in the importer; it hands `from`
+ * lines their pushed state through `pushed`.
+ */
+export class Reconstructor {
+  m: MachineState;
+
+  constructor(m: MachineState = initialMachine()) {
+    this.m = m;
+  }
+
+  get curFrame(): number {
+    return this.m.frames.length - 1;
+  }
+
+  snapshot(): MachineState {
+    return JSON.parse(JSON.stringify(this.m)) as MachineState;
+  }
+
+  feed(line: LogLine, pushed?: VerifierState | null, skipRegs?: ReadonlySet<number>, skipIds?: ReadonlySet<number>): FeedResult {
+    const m = this.m;
+    switch (line.kind) {
+      case 'insn': {
+        m.block = '';
+        m.afterReturn = false;
+        m.lastInsn = line.insn;
+        m.lastInsnText = line.text;
+        const text = line.text;
+        if (text.startsWith('call ') && !text.startsWith('call pc')) {
+          // Helpers and kfuncs clobber R0-R5 (R0 then holds the result, printed when set).
+          const f = m.frames[m.frames.length - 1];
+          for (let r = 0; r <= 5; r++) {
+            f.regs[r] = null;
+            f.regLive[r] = '';
+          }
+          if (LOCK_CALL.test(text)) m.lockHeld = true;
+          else if (UNLOCK_CALL.test(text)) {
+            m.lockHeld = false;
+            m.lockId = null;
+          }
+        }
+        let unknownItems: string[] = [];
+        if (line.delta !== null) {
+          m.sawDelta = true;
+          unknownItems = this.applyDelta(parseStateText(line.delta), LOCK_CALL.test(text));
+        }
+        return { step: { kind: 'insn', insn: line.insn, frame: this.curFrame }, mismatches: [], unknownItems };
+      }
+      case 'state': {
+        m.block = '';
+        const items = parseStateText(line.text);
+        const lockCall = LOCK_CALL.test(m.lastInsnText) && m.lastInsn === line.insn - 1;
+        let unknownItems: string[];
+        if (!m.sawDelta && items.some((it) => it.kind === 'reg' && it.reg === 10)) {
+          unknownItems = this.replaceFrames(items, null);
+        } else {
+          unknownItems = this.applyDelta(items, lockCall);
+        }
+        return { step: { kind: 'state', insn: line.insn, frame: this.curFrame }, mismatches: [], unknownItems };
+      }
+      case 'safe':
+        m.block = '';
+        return { step: { kind: 'safe', insn: line.insn, frame: this.curFrame }, mismatches: [], unknownItems: [] };
+      case 'from': {
+        m.block = '';
+        if (line.safe) {
+          m.afterReturn = false;
+          return { step: { kind: 'safe', insn: line.to, frame: this.curFrame }, mismatches: [], unknownItems: [] };
+        }
+        const items = parseStateText(line.text);
+        const printed = framesFromItems(items);
+        let mismatches: string[] = [];
+        if (m.afterReturn) {
+          // The continuation after a return: the printed state must be the one we returned to.
+          for (const p of printed.frames) {
+            const mine = m.frames[p.frame];
+            if (mine) mismatches.push(...diffFrame(mine, p));
+          }
+        } else if (pushed) {
+          for (const p of printed.frames) {
+            const mine = pushed.frames[p.frame];
+            if (mine) mismatches.push(...diffFrame(mine, p, skipRegs, skipIds));
+          }
+          m.lockHeld = pushed.lockHeld;
+          m.lockId = pushed.lockId;
+        }
+        m.afterReturn = false;
+        const unknownItems = this.replaceFrames(items, pushed ?? null);
+        return { step: { kind: 'branch', insn: line.to, frame: this.curFrame }, mismatches, unknownItems };
+      }
+      case 'caller':
+      case 'callee':
+      case 'returning':
+        m.block = line.kind;
+        return NO_RESULT;
+      case 'toCaller':
+        m.block = 'toCaller';
+        m.blockInsn = line.insn;
+        return NO_RESULT;
+      case 'cont':
+        return this.feedBlock(line.text);
+      default:
+        return NO_RESULT;
+    }
+  }
+
+  private feedBlock(text: string): FeedResult {
+    const m = this.m;
+    const block = m.block;
+    m.block = '';
+    if (block === '') return { step: null, mismatches: [], unknownItems: [text] };
+    const items = parseStateText(text);
+    const printed = framesFromItems(items);
+    const unknownItems = printed.others;
+    const p = printed.frames[0] ?? emptyFrame(0);
+    const mismatches: string[] = [];
+    if (printed.refs) m.refs = printed.refs;
+    switch (block) {
+      case 'caller': {
+        // The caller's R0-R5 are not carried across a bpf-to-bpf call.
+        const mine = m.frames[p.frame];
+        if (mine) {
+          const expect = cloneFrame(mine);
+          for (let r = 0; r <= 5; r++) expect.regs[r] = null;
+          mismatches.push(...diffFrame(expect, p));
+        }
+        m.frames[p.frame] = p;
+        return { step: null, mismatches, unknownItems };
+      }
+      case 'callee': {
+        for (let i = 0; i < p.frame; i++) if (!m.frames[i]) m.frames[i] = emptyFrame(i);
+        m.frames.length = p.frame + 1;
+        m.frames[p.frame] = p;
+        return { step: { kind: 'call', insn: m.lastInsn, frame: p.frame }, mismatches, unknownItems };
+      }
+      case 'returning': {
+        const mine = m.frames[p.frame];
+        if (mine) mismatches.push(...diffFrame(mine, p));
+        m.frames[p.frame] = p;
+        return { step: null, mismatches, unknownItems };
+      }
+      case 'toCaller': {
+        const mine = m.frames[p.frame];
+        // R0 now holds the callee's return value; the rest is the caller as it was at the call.
+        if (mine) mismatches.push(...diffFrame(mine, p, new Set([0])));
+        for (let i = 0; i < p.frame; i++) if (!m.frames[i]) m.frames[i] = emptyFrame(i);
+        m.frames.length = p.frame + 1;
+        m.frames[p.frame] = p;
+        m.afterReturn = true;
+        return { step: { kind: 'return', insn: m.blockInsn, frame: p.frame }, mismatches, unknownItems };
+      }
+    }
+  }
+
+  /** Apply a printed delta: set what it names, keep the rest. Returns items not understood. */
+  private applyDelta(items: StateItem[], lockCall: boolean): string[] {
+    const m = this.m;
+    let f = 0;
+    let sawFrame = false;
+    let refs: number[] = [];
+    const unknown: string[] = [];
+    for (const it of items) if (it.kind === 'refs') refs = it.ids;
+    if (m.sawDelta) this.invalidateReleased(m.refs.filter((id) => !refs.includes(id) && id !== m.lockId));
+    for (const it of items) {
+      switch (it.kind) {
+        case 'frame':
+          f = it.frame;
+          sawFrame = true;
+          break;
+        case 'reg': {
+          const fr = this.frame(f);
+          fr.regs[it.reg] = it.raw;
+          fr.regLive[it.reg] = it.live;
+          break;
+        }
+        case 'slot': {
+          const fr = this.frame(f);
+          const k = String(it.off);
+          fr.stack[k] = it.raw;
+          if (it.live) fr.stackLive[k] = it.live;
+          else delete fr.stackLive[k];
+          break;
+        }
+        case 'refs':
+          break;
+        case 'flag':
+          if (!this.frame(f).flags.includes(it.name)) this.frame(f).flags.push(it.name);
+          break;
+        case 'other':
+          unknown.push(it.text);
+          break;
+      }
+    }
+    void sawFrame;
+    // `refs=` is printed with every state print, so a print without it means none are held.
+    if (lockCall) {
+      const added = refs.filter((id) => !m.refs.includes(id));
+      if (added.length > 0) m.lockId = added[added.length - 1];
+    }
+    m.refs = refs;
+    return unknown;
+  }
+
+  /**
+   * A released reference takes every copy of the pointer with it
+   * (release_reference: the registers and spilled slots holding that
+   * ref_obj_id become unknown scalars when the program may leak pointers, as
+   * root); a list push or rbtree add turns them into non-owning references,
+   * which the unlock invalidates (invalidate_non_owning_refs).
+   */
+  private invalidateReleased(ids: number[]): void {
+    const m = this.m;
+    const call = /^call ([A-Za-z0-9_]+)#/.exec(m.lastInsnText)?.[1] ?? '';
+    const nonOwning = /^(bpf_list_push_(front|back)|bpf_rbtree_add)/.test(call);
+    const unlock = UNLOCK_CALL.test(m.lastInsnText);
+    if (ids.length === 0 && !unlock) return;
+    const pats = ids.map((id) => new RegExp(`[(,]ref_obj_id=${id}[,)]`));
+    const rewrite = (raw: string | null): string | null => {
+      if (raw === null) return raw;
+      if (unlock && /[(,]non_own_ref[,)]/.test(raw)) return 'scalar()';
+      if (!pats.some((p) => p.test(raw))) return raw;
+      if (!nonOwning) return 'scalar()';
+      return toNonOwning(raw);
+    };
+    for (const fr of m.frames) {
+      for (let r = 0; r < fr.regs.length; r++) fr.regs[r] = rewrite(fr.regs[r]);
+      for (const k of Object.keys(fr.stack)) {
+        const v = rewrite(fr.stack[k]);
+        if (v !== null) fr.stack[k] = v;
+      }
+    }
+  }
+
+  private frame(f: number): FrameState {
+    const m = this.m;
+    for (let i = m.frames.length; i <= f; i++) m.frames.push(emptyFrame(i));
+    return m.frames[f];
+  }
+
+  /** A state printed in full replaces the frame it names; frames below come from `pushed` when known. */
+  private replaceFrames(items: StateItem[], pushed: VerifierState | null): string[] {
+    const m = this.m;
+    const printed = framesFromItems(items);
+    const top = printed.frames.length > 0 ? printed.frames[printed.frames.length - 1].frame : 0;
+    const frames: FrameState[] = [];
+    for (let i = 0; i < top; i++) {
+      frames.push(pushed?.frames[i] ? cloneFrame(pushed.frames[i]) : (m.frames[i] ?? emptyFrame(i)));
+    }
+    for (const p of printed.frames) frames[p.frame] = p;
+    for (let i = 0; i <= top; i++) if (!frames[i]) frames[i] = emptyFrame(i);
+    m.frames = frames;
+    m.refs = printed.refs ?? [];
+    if (m.lockId !== null && !m.refs.includes(m.lockId) && m.sawDelta) {
+      m.lockId = null;
+      m.lockHeld = false;
+    }
+    return printed.others;
+  }
+}
+
+/** `ptr_foo(ref_obj_id=3,off=8)` → `ptr_foo(non_own_ref,off=8)`: the kernel drops the ref_obj_id and adds the flag. */
+export function toNonOwning(raw: string): string {
+  const open = raw.indexOf('(');
+  if (open < 0 || !raw.endsWith(')')) return raw;
+  const attrs = raw.slice(open + 1, -1).split(',').filter((a) => a.length > 0 && !a.startsWith('ref_obj_id='));
+  const idIdx = attrs.findIndex((a) => a.startsWith('id='));
+  attrs.splice(idIdx + 1, 0, 'non_own_ref');
+  return `${raw.slice(0, open)}(${attrs.join(',')})`;
+}

@@ -10,9 +10,9 @@
  *
  * test/unit/progs/progs.test.ts checks that the kernel still prints these.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { examplePrograms, FIXTURE_LOGS_DIR, refLoad } from '../helpers/ref.ts';
+import { examplePrograms, FIXTURE_LOGS_DIR, normalizeLog, refLoad } from '../helpers/ref';
 
 /** One accepted and one rejected program, logged at level 1 as well. */
 export const LEVEL1 = [
@@ -24,6 +24,13 @@ export function level1Fixture(object: string, program: string): string {
   return path.join(FIXTURE_LOGS_DIR, `${object.replace(/\.bpf\.o$/, '')}.${program}.level1.log`);
 }
 
+/** Writes a fixture unless only addresses or kfunc ids changed (no churn). */
+function save(file: string, log: string): string {
+  if (existsSync(file) && normalizeLog(readFileSync(file, 'utf8')) === normalizeLog(log)) return 'unchanged';
+  writeFileSync(file, log);
+  return 'written';
+}
+
 async function main(): Promise<void> {
   mkdirSync(FIXTURE_LOGS_DIR, { recursive: true });
   for (const p of examplePrograms()) {
@@ -31,14 +38,14 @@ async function main(): Promise<void> {
     if (r.verdict !== p.expect) {
       throw new Error(`${p.object} ${p.program}: kernel says ${r.verdict}, manifest says ${p.expect}`);
     }
-    writeFileSync(p.logFixture, r.log);
-    console.log(`${path.relative(process.cwd(), p.logFixture)}  ${r.verdict}  ${r.logSize} bytes`);
+    const what = save(p.logFixture, r.log);
+    console.log(`${path.relative(process.cwd(), p.logFixture)}  ${r.verdict}  ${r.logSize} bytes  ${what}`);
   }
   for (const { object, program } of LEVEL1) {
     const r = await refLoad(object, program, { logLevel: 1 });
     const file = level1Fixture(object, program);
-    writeFileSync(file, r.log);
-    console.log(`${path.relative(process.cwd(), file)}  ${r.verdict}  ${r.logSize} bytes`);
+    const what = save(file, r.log);
+    console.log(`${path.relative(process.cwd(), file)}  ${r.verdict}  ${r.logSize} bytes  ${what}`);
   }
 }
 

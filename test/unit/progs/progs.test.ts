@@ -1,0 +1,127 @@
+/**
+ * The example programs against the kernel: every program in the manifest
+ * gets the verdict the manifest says, the kernel still prints the committed
+ * fixture logs, and `make -C resources/progs` rebuilds the committed objects
+ * instruction for instruction.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { level1Fixture, LEVEL1 } from '../../ref/capture-logs';
+import { kernelSkipReason, kernelTitle } from '../../helpers/kernel';
+import { examplePrograms, normalizeLog, PROGS_DIR, refLoad } from '../../helpers/ref';
+
+function have(cmd: string, args: string[] = ['--version']): boolean {
+  return spawnSync(cmd, args, { stdio: 'ignore' }).status === 0;
+}
+
+/** Program symbols of an object: FUNC symbols outside .text, from llvm-objdump. */
+function programSymbols(obj: string): string[] {
+  const out = execFileSync('llvm-objdump-19', ['-t', obj], { encoding: 'utf8' });
+  const names: string[] = [];
+  for (const line of out.split('\n')) {
+    const m = /\sF\s+(\S+)\s+[0-9a-f]+\s+(\S+)$/.exec(line);
+    if (m && m[1] !== '.text') names.push(m[2]);
+  }
+  return names;
+}
+
+/** The instruction listing with relocations, without the file name line. */
+function listing(obj: string): string {
+  const out = execFileSync('llvm-objdump-19', ['-d', '-r', obj], { encoding: 'utf8' });
+  return out.split('\n').slice(2).join('\n');
+}
+
+const programs = examplePrograms();
+const objects = [...new Set(programs.map((p) => p.object))];
+const objdumpReason = have('llvm-objdump-19') ? undefined : 'llvm-objdump-19 not installed';
+
+describe('example program manifest', () => {
+  it('lists every committed object and nothing else', () => {
+    const committed = readdirSync(PROGS_DIR).filter((f) => f.endsWith('.bpf.o')).sort();
+    expect([...objects].sort()).toEqual(committed);
+    for (const f of committed) expect(existsSync(path.join(PROGS_DIR, f.replace(/\.o$/, '.c')))).toBe(true);
+  });
+
+  it('has a fixture log for every program', () => {
+    for (const p of programs) expect(existsSync(p.logFixture), p.logFixture).toBe(true);
+  });
+
+  it.skipIf(!!objdumpReason)(`names every program of every object, with its section${objdumpReason ? ` [skipped: ${objdumpReason}]` : ''}`, () => {
+    for (const obj of objects) {
+      const inManifest = programs.filter((p) => p.object === obj).map((p) => p.program).sort();
+      expect(programSymbols(path.join(PROGS_DIR, obj)).sort(), obj).toEqual(inManifest);
+      const out = execFileSync('llvm-objdump-19', ['-t', path.join(PROGS_DIR, obj)], { encoding: 'utf8' });
+      for (const p of programs.filter((q) => q.object === obj)) {
+        expect(out).toMatch(new RegExp(`\\sF\\s+${p.section.replace(/[.]/g, '\\.')}\\s+[0-9a-f]+\\s+${p.program}$`, 'm'));
+      }
+    }
+  });
+});
+
+describe.skipIf(!!kernelSkipReason())(kernelTitle('example programs in the kernel'), () => {
+  for (const p of programs) {
+    it(`${p.object} ${p.program}: ${p.expect}, and the log equals the fixture`, async () => {
+      const r = await refLoad(p.object, p.program, { logLevel: 2, run: p.run });
+      expect(r.verdict).toBe(p.expect);
+      expect(r.errno === 0).toBe(p.expect === 'accepted');
+      if (p.run) {
+        expect(r.runErrno).toBeUndefined();
+        expect(r.retval).toBeTypeOf('number');
+      }
+      // The log ends with the verifier's summary; a rejected one has the
+      // error just before it.
+      expect(r.log).toMatch(/processed \d+ insns \(limit \d+\)/);
+      expect(normalizeLog(r.log)).toBe(normalizeLog(readFileSync(p.logFixture, 'utf8')));
+    });
+  }
+
+  for (const { object, program } of LEVEL1) {
+    it(`${object} ${program}: the level-1 log equals the fixture`, async () => {
+      const r = await refLoad(object, program, { logLevel: 1 });
+      expect(normalizeLog(r.log)).toBe(normalizeLog(readFileSync(level1Fixture(object, program), 'utf8')));
+      // Level 1 prints no per-instruction state for an accepted program.
+      if (r.verdict === 'accepted') expect(r.log).not.toMatch(/^\d+: \(/m);
+    });
+  }
+
+  it('refload rejects a program name the object does not have', async () => {
+    await expect(refLoad('new_drop.bpf.o', 'no_such_prog')).rejects.toThrow(/no program named no_such_prog/);
+  });
+});
+
+const buildReason = !have('clang-19')
+  ? 'clang-19 not installed'
+  : !have('make')
+    ? 'make not installed'
+    : objdumpReason ?? (existsSync('/sys/kernel/btf/vmlinux') || existsSync(path.join(PROGS_DIR, 'vmlinux.h'))
+      ? undefined
+      : 'no vmlinux.h and no /sys/kernel/btf/vmlinux to generate it');
+
+describe.skipIf(!!buildReason)(`make -C resources/progs${buildReason ? ` [skipped: ${buildReason}]` : ''}`, () => {
+  // Build a copy so the committed objects stay untouched.
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bpfscope-progs-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('rebuilds every object with the same instructions and relocations', () => {
+    for (const f of readdirSync(PROGS_DIR)) {
+      if (f.endsWith('.bpf.c') || f === 'bpfscope.h' || f === 'Makefile' || f === 'vmlinux.h') {
+        cpSync(path.join(PROGS_DIR, f), path.join(dir, f));
+      }
+    }
+    cpSync(path.join(PROGS_DIR, 'bench'), path.join(dir, 'bench'), { recursive: true });
+    execFileSync('make', ['-s', '-C', dir], { stdio: 'pipe' });
+    for (const obj of objects) {
+      expect(listing(path.join(dir, obj)), obj).toBe(listing(path.join(PROGS_DIR, obj)));
+    }
+  });
+
+  it('builds the benchmark loop with the requested iteration count', () => {
+    const out = path.join(dir, 'out', 'loop.bpf.o');
+    execFileSync('make', ['-s', '-C', dir, 'bench-loop', 'ITERS=37', `OUT=${out}`], { stdio: 'pipe' });
+    // The loop bound is an immediate compare against ITERS in the listing.
+    expect(listing(out)).toMatch(/if [rw]\d+ [!=<>s]+ 0x25 goto/);
+  });
+});

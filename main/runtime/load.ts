@@ -1,0 +1,186 @@
+import { BpfscopeError } from '../errors';
+import { applyCoreRelos, type CoreTarget } from '../object/core';
+import { declTags, resolveType, typeById } from '../object/btf/lookup';
+import type { Btf } from '../object/btf/types';
+import { specialField, specialFields, structLayout, type SpecialField as LayoutSpecial } from '../object/layout';
+import { linkProgram } from '../object/link';
+import type { BpfObject } from '../object/object';
+import type { Imm64Ref, MapSpec, RuntimeProgram, SpecialField, SpecialFieldKind, TypeInfo } from './program';
+
+/**
+ * The object model → what the machine runs: the program linked as libbpf
+ * links it (helper B's linkProgram), maps and global data sections as libbpf
+ * creates them (same names: `holders`, `globals.bss`, `.data.rb`), CO-RE
+ * applied against the target BTF when one is given, and program-BTF structs
+ * with their special fields (helper A's layout).
+ */
+export interface FromObjectOptions {
+  /** vmlinux BTF for CO-RE relocations that target kernel types. */
+  vmlinux?: Btf;
+}
+
+export function fromObject(obj: BpfObject, programName: string, opts: FromObjectOptions = {}): RuntimeProgram {
+  const prog = obj.programs.find((p) => p.name === programName);
+  if (!prog) {
+    throw new BpfscopeError(`no program '${programName}' (programs: ${obj.programs.map((p) => p.name).join(', ') || 'none'})`, obj.file);
+  }
+  const linked = linkProgram(obj, programName);
+  let insns = linked.insns;
+  const btf = obj.btf;
+
+  const maps: MapSpec[] = [];
+  const mapIndex = new Map<string, number>();
+  const typeCache = new Map<number, TypeInfo | null>();
+  const typeInfo = (id: number): TypeInfo | undefined => {
+    if (!btf) return undefined;
+    let t = typeCache.get(id);
+    if (t === undefined) {
+      t = structInfo(btf, id) ?? null;
+      typeCache.set(id, t);
+    }
+    return t ?? undefined;
+  };
+
+  for (const m of obj.maps) {
+    mapIndex.set(m.name, maps.length);
+    maps.push({
+      name: m.name,
+      type: m.type,
+      keySize: m.keySize,
+      valueSize: m.valueSize,
+      maxEntries: m.maxEntries,
+      flags: m.flags,
+      valueType: m.valueTypeId !== undefined ? typeInfo(m.valueTypeId) : undefined,
+    });
+  }
+  const objName = objectName(obj.file);
+  for (const d of obj.data) {
+    if (d.kind === 'kconfig') continue;
+    mapIndex.set(d.name, maps.length);
+    const fields = btf && d.btfId ? datasecFields(btf, d.btfId) : [];
+    maps.push({
+      name: internalMapName(objName, d.name),
+      type: 2,
+      keySize: 4,
+      valueSize: d.size,
+      maxEntries: 1,
+      flags: 0,
+      initial: d.bytes,
+      readonly: d.readonly,
+      valueType: { id: d.btfId, name: d.name, size: d.size, fields },
+    });
+  }
+
+  const imm64Refs = new Map<number, Imm64Ref>();
+  const kfuncs = new Map<number, string>();
+  const coreRelos = [];
+  for (const r of linked.relocations) {
+    switch (r.kind) {
+      case 'map': {
+        const i = mapIndex.get(r.map);
+        if (i === undefined) throw new BpfscopeError(`instruction ${r.insnIdx} refers to map '${r.map}', which the object does not define`, obj.file);
+        imm64Refs.set(r.insnIdx, { kind: 'map', map: i });
+        break;
+      }
+      case 'data': {
+        const i = mapIndex.get(r.section);
+        if (i === undefined) throw new BpfscopeError(`instruction ${r.insnIdx} refers to section '${r.section}', which holds no data`, obj.file);
+        imm64Refs.set(r.insnIdx, { kind: 'map_value', map: i, offset: r.offset });
+        break;
+      }
+      case 'kfunc':
+        kfuncs.set(r.insnIdx, r.name);
+        break;
+      case 'extern':
+        // ksym/kconfig loads: left as they are; executing one faults with a sentence.
+        break;
+      case 'core':
+        coreRelos.push({ ...r.relo, insnIdx: r.insnIdx });
+        break;
+    }
+  }
+  if (coreRelos.length && btf) {
+    // Without the kernel's BTF, the program's own BTF is the target: the
+    // offsets the compiler assumed (exact for UAPI structs like __sk_buff).
+    const targets: CoreTarget[] = [{ name: opts.vmlinux ? 'vmlinux' : 'local', btf: opts.vmlinux ?? btf }];
+    insns = applyCoreRelos(insns, coreRelos, btf, targets).insns;
+  }
+  // BPF_PSEUDO_FUNC (callbacks): imm is relative to the slot after the ld_imm64.
+  insns.forEach((insn, i) => {
+    if (insn.code === 0x18 && insn.src === 4) imm64Refs.set(i, { kind: 'func', target: i + insn.imm + 1 });
+  });
+
+  return {
+    name: programName,
+    progType: prog.progType ?? prog.section,
+    insns,
+    imm64Refs,
+    kfuncs,
+    maps,
+    typeById: typeInfo,
+  };
+}
+
+/** A struct's size and special fields (arrays of fields expanded), or undefined for a non-struct. */
+export function structInfo(btf: Btf, id: number): TypeInfo | undefined {
+  const t = btf.types[id];
+  if (!t || t.kind !== 'STRUCT') return undefined;
+  const layout = structLayout(btf, id);
+  const fields = specialFields(layout).flatMap((f) => expand(btf, f.offset, f.size, f.field));
+  return { id, name: t.name, size: layout.size, fields: fields.sort((a, b) => a.offset - b.offset) };
+}
+
+function expand(btf: Btf, offset: number, size: number, f: LayoutSpecial): SpecialField[] {
+  const n = Math.max(1, f.nelems);
+  const each = size / n;
+  const out: SpecialField[] = [];
+  for (let i = 0; i < n; i++) {
+    const sf: SpecialField = { kind: f.kind as SpecialFieldKind, offset: offset + i * each, size: each };
+    if (f.contains) {
+      const vt = btf.types.findIndex((t) => t.kind === 'STRUCT' && t.name === f.contains!.type);
+      if (vt > 0) {
+        sf.valueTypeId = vt;
+        const node = structLayout(btf, vt).members.find((m) => m.name === f.contains!.node);
+        if (node) sf.nodeOffset = node.offset;
+      }
+    }
+    out.push(sf);
+  }
+  return out;
+}
+
+/** Special fields of a global data section: each variable's own (a lock, a head) or its struct's. */
+function datasecFields(btf: Btf, datasecId: number): SpecialField[] {
+  const sec = btf.types[datasecId];
+  if (!sec || sec.kind !== 'DATASEC') return [];
+  const out: SpecialField[] = [];
+  for (const v of sec.vars) {
+    const vt = typeById(btf, v.type);
+    if (vt.kind !== 'VAR') continue;
+    const own = specialField(btf, vt.type, declTags(btf, v.type, -1));
+    if (own) out.push(...expand(btf, v.offset, v.size, own));
+    else {
+      const inner = btf.types[resolveType(btf, vt.type)];
+      if (inner && inner.kind === 'STRUCT') {
+        const info = structInfo(btf, resolveType(btf, vt.type));
+        for (const f of info?.fields ?? []) out.push({ ...f, offset: f.offset + v.offset });
+      }
+    }
+  }
+  return out.sort((a, b) => a.offset - b.offset);
+}
+
+/** libbpf's object name: the file's basename up to its first dot (as main/kernel/maps.ts). */
+function objectName(path: string): string {
+  const base = path.split('/').pop() ?? path;
+  const dot = base.indexOf('.');
+  return dot >= 0 ? base.slice(0, dot) : base;
+}
+
+/** libbpf's internal map name for a data section (the same rule main/kernel/maps.ts applies). */
+function internalMapName(objName: string, section: string): string {
+  const sfxLen = Math.min(Math.max(7, section.length), 15);
+  const pfxLen = section.indexOf('.', 1) >= 0 ? 0 : Math.min(16 - sfxLen - 1, objName.length);
+  const name = (objName.slice(0, pfxLen) + section.slice(0, sfxLen)).slice(0, 15);
+  return name.replace(/[^A-Za-z0-9_.]/g, '_');
+}

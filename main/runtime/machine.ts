@@ -1,0 +1,884 @@
+import type { RawInsn } from '../object/insn/raw';
+import { bswap16, bswap32, div32, div64, mulhiU32, sar64, shl64, shr64 } from './alu';
+import { MachineFault, fault } from './fault';
+import { FUNC_TAG, Memory, type Region } from './memory';
+import { MapState } from './maps';
+import { ObjectModel, initFields } from './objects';
+import {
+  BPF_ATOMIC_ADD,
+  BPF_ATOMIC_AND,
+  BPF_ATOMIC_OR,
+  BPF_ATOMIC_XOR,
+  BPF_CMPXCHG,
+  BPF_FETCH,
+  BPF_LOAD_ACQ,
+  BPF_MAX_LOOPS,
+  BPF_PSEUDO_CALL,
+  BPF_PSEUDO_KFUNC_CALL,
+  BPF_STORE_REL,
+  BPF_XCHG,
+  MAX_BPF_STACK,
+  MAX_CALL_FRAMES,
+} from './opcodes';
+import type { RuntimeProgram } from './program';
+import { callHelper } from './helpers';
+import { callKfunc } from './kfuncs';
+
+export interface MachineOptions {
+  /** Instructions allowed per run before the run stops with a 'budget' fault. */
+  budget?: number;
+  /** Seed of bpf_get_prandom_u32. */
+  seed?: number;
+  /** Record the registers after every instruction. */
+  traceInsns?: boolean;
+}
+
+/** One row of the concrete trace: the registers an instruction changed. */
+export interface InsnStep {
+  step: number;
+  insn: number;
+  /** [reg, lo, hi] for each register whose value changed. */
+  changed: [number, number, number][];
+}
+
+export interface FaultReport {
+  kind: string;
+  message: string;
+  insn: number;
+  step: number;
+  /** R0..R10 as 0x hex strings at the faulting instruction. */
+  regs: string[];
+}
+
+/**
+ * The BPF machine: registers as (lo, hi) pairs of int32 in two typed arrays,
+ * instructions pre-decoded into parallel typed arrays, one `switch` on the
+ * opcode byte. The 64-bit common cases (add, sub, logic, moves, compares,
+ * shifts, mul) are exact with 32-bit math and carries; division falls back
+ * to BigInt when an operand needs more than 32 bits.
+ */
+export class Machine {
+  readonly memory = new Memory();
+  readonly lo = new Int32Array(11);
+  readonly hi = new Int32Array(11);
+  readonly maps: MapState[] = [];
+  readonly objects: ObjectModel;
+  readonly clock = { run: 0, step: 0, insn: -1 };
+  readonly stack: Region;
+  readonly printk: string[] = [];
+  readonly trace: InsnStep[] = [];
+  readonly budget: number;
+  steps = 0;
+  /** Address of the bpf_spin_lock held, as `regionId:offset`, or null. */
+  lockHeld: string | null = null;
+  prandomState: number;
+  ktimeNs = 0n;
+  /** The packet of this run (tc, xdp, socket filters): its region, where data starts, its length. */
+  packet: { region: Region; start: number; len: number } | undefined;
+
+  private readonly code: Uint8Array;
+  private readonly dst: Uint8Array;
+  private readonly src: Uint8Array;
+  private readonly off: Int32Array;
+  private readonly imm: Int32Array;
+  /** ld_imm64: the resolved 64-bit value's halves. */
+  private readonly ldLo: Int32Array;
+  private readonly ldHi: Int32Array;
+  private depth = 0;
+  private readonly frameRet: number[] = [];
+  private readonly frameSaved: Int32Array[] = [];
+  private readonly mayGoto: number[] = [];
+  private readonly tracing: boolean;
+  private prevLo = new Int32Array(11);
+  private prevHi = new Int32Array(11);
+
+  constructor(
+    readonly prog: RuntimeProgram,
+    opts: MachineOptions = {},
+  ) {
+    this.budget = opts.budget ?? 50_000_000;
+    this.prandomState = (opts.seed ?? 0x2545f491) >>> 0 || 1;
+    this.tracing = !!opts.traceInsns;
+    this.objects = new ObjectModel(this.memory, this.clock);
+    for (const spec of prog.maps) {
+      this.maps.push(
+        new MapState(
+          this.maps.length,
+          spec,
+          this.memory,
+          (r, fields) => this.objects.freeFields(r, 0, fields),
+          (r, fields) => initFields(r, 0, fields),
+        ),
+      );
+    }
+    this.stack = this.memory.add('stack', MAX_BPF_STACK * MAX_CALL_FRAMES, 'stack', { init: new Uint8Array(MAX_BPF_STACK * MAX_CALL_FRAMES) });
+    const n = prog.insns.length;
+    this.code = new Uint8Array(n + 1);
+    this.dst = new Uint8Array(n + 1);
+    this.src = new Uint8Array(n + 1);
+    this.off = new Int32Array(n + 1);
+    this.imm = new Int32Array(n + 1);
+    this.ldLo = new Int32Array(n + 1);
+    this.ldHi = new Int32Array(n + 1);
+    prog.insns.forEach((insn, i) => this.decode(insn, i));
+    // Slot n: falling off the end faults instead of reading past the arrays.
+    this.code[n] = 0;
+  }
+
+  private decode(insn: RawInsn, i: number): void {
+    this.code[i] = insn.code;
+    this.dst[i] = insn.dst;
+    this.src[i] = insn.src;
+    this.off[i] = insn.off;
+    this.imm[i] = insn.imm;
+    if (insn.code !== 0x18) return;
+    const ref = this.prog.imm64Refs.get(i);
+    if (ref?.kind === 'map') {
+      this.ldLo[i] = 0;
+      this.ldHi[i] = Memory.hiOf(this.mapAt(ref.map, i).region);
+    } else if (ref?.kind === 'map_value') {
+      const m = this.mapAt(ref.map, i);
+      const v = m.lookup(new Uint8Array(4));
+      if (!v) fault('bad_arg', `insn ${i}: global data map ${m.spec.name} has no element 0`);
+      this.ldLo[i] = ref.offset;
+      this.ldHi[i] = Memory.hiOf(v);
+    } else if (ref?.kind === 'func') {
+      this.ldLo[i] = ref.target;
+      this.ldHi[i] = FUNC_TAG;
+    } else {
+      const v = insn.imm64 ?? BigInt(insn.imm >>> 0);
+      this.ldLo[i] = Number(v & 0xffffffffn) | 0;
+      this.ldHi[i] = Number((v >> 32n) & 0xffffffffn) | 0;
+    }
+  }
+
+  private mapAt(i: number, insn: number): MapState {
+    const m = this.maps[i];
+    if (!m) fault('bad_arg', `insn ${insn}: refers to map #${i}, which the object does not define`);
+    return m;
+  }
+
+  /** Value of register `r` as an unsigned BigInt (reports, helpers' 64-bit args). */
+  reg64(r: number): bigint {
+    return (BigInt(this.hi[r] >>> 0) << 32n) | BigInt(this.lo[r] >>> 0);
+  }
+
+  setR0(lo: number, hi: number): void {
+    this.lo[0] = lo;
+    this.hi[0] = hi;
+  }
+
+  /**
+   * Run from the program's first instruction with R1 = ctx (hi:lo) until the
+   * main frame exits. Faults propagate as MachineFault with insn/step set.
+   */
+  runMain(ctxHi: number, ctxLo: number): void {
+    this.lo.fill(0);
+    this.hi.fill(0);
+    this.lo[1] = ctxLo;
+    this.hi[1] = ctxHi;
+    this.depth = 0;
+    this.frameRet.length = 0;
+    this.frameSaved.length = 0;
+    this.mayGoto.length = 0;
+    this.mayGoto.push(BPF_MAX_LOOPS);
+    this.lo[10] = MAX_BPF_STACK;
+    this.hi[10] = Memory.hiOf(this.stack);
+    this.stack.init!.fill(0);
+    this.lockHeld = null;
+    this.steps = 0;
+    this.trace.length = 0;
+    if (this.tracing) {
+      this.prevLo.set(this.lo);
+      this.prevHi.set(this.hi);
+    }
+    this.exec(0, 0);
+    if (this.lockHeld !== null) fault('lock', 'program exited with a bpf_spin_lock held');
+  }
+
+  /**
+   * A callback (bpf_loop, rbtree less): a new frame as a bpf-to-bpf call
+   * would make, run until it returns; the caller's registers are restored
+   * and R0 of the callback is returned.
+   */
+  callFunc(target: number, args: [number, number][]): [number, number] {
+    if (target < 0 || target >= this.prog.insns.length) fault('bad_call', `callback target ${target} is outside the program`);
+    const savedLo = this.lo.slice();
+    const savedHi = this.hi.slice();
+    for (let i = 0; i < 5; i++) {
+      this.lo[i + 1] = args[i]?.[0] ?? 0;
+      this.hi[i + 1] = args[i]?.[1] ?? 0;
+    }
+    this.pushFrame(-1);
+    const base = this.depth;
+    this.exec(target, base);
+    this.popFrame();
+    const r0: [number, number] = [this.lo[0], this.hi[0]];
+    this.lo.set(savedLo);
+    this.hi.set(savedHi);
+    return r0;
+  }
+
+  private pushFrame(retPc: number): void {
+    if (this.depth + 1 >= MAX_CALL_FRAMES) fault('call_depth', `more than ${MAX_CALL_FRAMES} nested calls`);
+    const saved = new Int32Array(10);
+    for (let r = 6; r <= 10; r++) {
+      saved[(r - 6) * 2] = this.lo[r];
+      saved[(r - 6) * 2 + 1] = this.hi[r];
+    }
+    this.frameSaved.push(saved);
+    this.frameRet.push(retPc);
+    this.depth++;
+    this.mayGoto.push(BPF_MAX_LOOPS);
+    this.lo[10] = MAX_BPF_STACK * (this.depth + 1);
+    // A callee's stack starts uninitialized, like a fresh kernel frame.
+    this.stack.init!.fill(0, MAX_BPF_STACK * this.depth, MAX_BPF_STACK * (this.depth + 1));
+  }
+
+  private popFrame(): number {
+    const saved = this.frameSaved.pop()!;
+    for (let r = 6; r <= 10; r++) {
+      this.lo[r] = saved[(r - 6) * 2];
+      this.hi[r] = saved[(r - 6) * 2 + 1];
+    }
+    this.depth--;
+    this.mayGoto.pop();
+    return this.frameRet.pop()!;
+  }
+
+  private recordStep(insn: number): void {
+    const changed: [number, number, number][] = [];
+    const lo = this.lo;
+    const hi = this.hi;
+    for (let r = 0; r < 11; r++) {
+      if (lo[r] !== this.prevLo[r] || hi[r] !== this.prevHi[r]) {
+        changed.push([r, lo[r], hi[r]]);
+        this.prevLo[r] = lo[r];
+        this.prevHi[r] = hi[r];
+      }
+    }
+    this.trace.push({ step: this.steps, insn, changed });
+  }
+
+  /** The interpreter loop: runs from `pc` until an exit leaves frame `baseDepth`. */
+  private exec(startPc: number, baseDepth: number): void {
+    const code = this.code;
+    const dstA = this.dst;
+    const srcA = this.src;
+    const offA = this.off;
+    const immA = this.imm;
+    const lo = this.lo;
+    const hi = this.hi;
+    const mem = this.memory;
+    const budget = this.budget;
+    const tracing = this.tracing;
+    const n = this.prog.insns.length;
+    let pc = startPc;
+    let steps = this.steps;
+    let cur = pc;
+    try {
+      for (;;) {
+        if (steps >= budget) fault('budget', `instruction budget of ${budget} exhausted (an endless loop?)`);
+        steps++;
+        cur = pc;
+        const d = dstA[pc];
+        const s = srcA[pc];
+        const k = immA[pc];
+        let t: number; // scratch
+        let u: number;
+        switch (code[pc]) {
+          // ---- ALU64, immediate operand (sign-extended to 64 bits) ----
+          case 0x07: // add
+            t = (lo[d] >>> 0) + (k >>> 0);
+            hi[d] = (hi[d] + (k >> 31) + (t > 0xffffffff ? 1 : 0)) | 0;
+            lo[d] = t | 0;
+            break;
+          case 0x17: // sub
+            t = (lo[d] >>> 0) - (k >>> 0);
+            hi[d] = (hi[d] - (k >> 31) - (t < 0 ? 1 : 0)) | 0;
+            lo[d] = t | 0;
+            break;
+          case 0x27: // mul
+            t = lo[d];
+            hi[d] = (mulhiU32(t >>> 0, k >>> 0) + Math.imul(t, k >> 31) + Math.imul(hi[d], k)) | 0;
+            lo[d] = Math.imul(t, k);
+            break;
+          case 0x37: // div, sdiv (off=1)
+          case 0x97: {
+            // mod, smod
+            const r = div64(lo[d], hi[d], k, k >> 31, offA[pc] === 1, code[pc] === 0x97);
+            lo[d] = r[0];
+            hi[d] = r[1];
+            break;
+          }
+          case 0x47:
+            lo[d] |= k;
+            hi[d] |= k >> 31;
+            break;
+          case 0x57:
+            lo[d] &= k;
+            hi[d] &= k >> 31;
+            break;
+          case 0xa7:
+            lo[d] ^= k;
+            hi[d] ^= k >> 31;
+            break;
+          case 0x67:
+          case 0x77:
+          case 0xc7: {
+            const sh = k & 63;
+            const op = code[pc];
+            const r = op === 0x67 ? shl64(lo[d], hi[d], sh) : op === 0x77 ? shr64(lo[d], hi[d], sh) : sar64(lo[d], hi[d], sh);
+            lo[d] = r[0];
+            hi[d] = r[1];
+            break;
+          }
+          case 0x87: // neg
+            t = lo[d];
+            lo[d] = -t | 0;
+            hi[d] = (~hi[d] + (t === 0 ? 1 : 0)) | 0;
+            break;
+          case 0xb7: // mov
+            lo[d] = k;
+            hi[d] = k >> 31;
+            break;
+          case 0xd7: // bswap16/32/64 (ALU64 | END): unconditional
+            if (k === 16) {
+              lo[d] = bswap16(lo[d]);
+              hi[d] = 0;
+            } else if (k === 32) {
+              lo[d] = bswap32(lo[d]);
+              hi[d] = 0;
+            } else {
+              t = lo[d];
+              lo[d] = bswap32(hi[d]);
+              hi[d] = bswap32(t);
+            }
+            break;
+          // ---- ALU64, register operand ----
+          case 0x0f:
+            t = (lo[d] >>> 0) + (lo[s] >>> 0);
+            hi[d] = (hi[d] + hi[s] + (t > 0xffffffff ? 1 : 0)) | 0;
+            lo[d] = t | 0;
+            break;
+          case 0x1f:
+            t = (lo[d] >>> 0) - (lo[s] >>> 0);
+            hi[d] = (hi[d] - hi[s] - (t < 0 ? 1 : 0)) | 0;
+            lo[d] = t | 0;
+            break;
+          case 0x2f:
+            t = lo[d];
+            u = lo[s];
+            hi[d] = (mulhiU32(t >>> 0, u >>> 0) + Math.imul(t, hi[s]) + Math.imul(hi[d], u)) | 0;
+            lo[d] = Math.imul(t, u);
+            break;
+          case 0x3f:
+          case 0x9f: {
+            const r = div64(lo[d], hi[d], lo[s], hi[s], offA[pc] === 1, code[pc] === 0x9f);
+            lo[d] = r[0];
+            hi[d] = r[1];
+            break;
+          }
+          case 0x4f:
+            lo[d] |= lo[s];
+            hi[d] |= hi[s];
+            break;
+          case 0x5f:
+            lo[d] &= lo[s];
+            hi[d] &= hi[s];
+            break;
+          case 0xaf:
+            lo[d] ^= lo[s];
+            hi[d] ^= hi[s];
+            break;
+          case 0x6f:
+          case 0x7f:
+          case 0xcf: {
+            const sh = lo[s] & 63;
+            const op = code[pc];
+            const r = op === 0x6f ? shl64(lo[d], hi[d], sh) : op === 0x7f ? shr64(lo[d], hi[d], sh) : sar64(lo[d], hi[d], sh);
+            lo[d] = r[0];
+            hi[d] = r[1];
+            break;
+          }
+          case 0xbf: // mov, movsx (off 8/16/32)
+            switch (offA[pc]) {
+              case 0:
+                lo[d] = lo[s];
+                hi[d] = hi[s];
+                break;
+              case 8:
+                lo[d] = (lo[s] << 24) >> 24;
+                hi[d] = lo[d] >> 31;
+                break;
+              case 16:
+                lo[d] = (lo[s] << 16) >> 16;
+                hi[d] = lo[d] >> 31;
+                break;
+              case 32:
+                lo[d] = lo[s];
+                hi[d] = lo[s] >> 31;
+                break;
+              default:
+                fault('bad_insn', `mov with off ${offA[pc]}`);
+            }
+            break;
+          // ---- ALU (32-bit): results zero-extended ----
+          case 0x04:
+            lo[d] = (lo[d] + k) | 0;
+            hi[d] = 0;
+            break;
+          case 0x0c:
+            lo[d] = (lo[d] + lo[s]) | 0;
+            hi[d] = 0;
+            break;
+          case 0x14:
+            lo[d] = (lo[d] - k) | 0;
+            hi[d] = 0;
+            break;
+          case 0x1c:
+            lo[d] = (lo[d] - lo[s]) | 0;
+            hi[d] = 0;
+            break;
+          case 0x24:
+            lo[d] = Math.imul(lo[d], k);
+            hi[d] = 0;
+            break;
+          case 0x2c:
+            lo[d] = Math.imul(lo[d], lo[s]);
+            hi[d] = 0;
+            break;
+          case 0x34:
+          case 0x94:
+            lo[d] = div32(lo[d], k, offA[pc] === 1, code[pc] === 0x94);
+            hi[d] = 0;
+            break;
+          case 0x3c:
+          case 0x9c:
+            lo[d] = div32(lo[d], lo[s], offA[pc] === 1, code[pc] === 0x9c);
+            hi[d] = 0;
+            break;
+          case 0x44:
+            lo[d] |= k;
+            hi[d] = 0;
+            break;
+          case 0x4c:
+            lo[d] |= lo[s];
+            hi[d] = 0;
+            break;
+          case 0x54:
+            lo[d] &= k;
+            hi[d] = 0;
+            break;
+          case 0x5c:
+            lo[d] &= lo[s];
+            hi[d] = 0;
+            break;
+          case 0xa4:
+            lo[d] ^= k;
+            hi[d] = 0;
+            break;
+          case 0xac:
+            lo[d] ^= lo[s];
+            hi[d] = 0;
+            break;
+          case 0x64:
+            lo[d] = lo[d] << (k & 31);
+            hi[d] = 0;
+            break;
+          case 0x6c:
+            lo[d] = lo[d] << (lo[s] & 31);
+            hi[d] = 0;
+            break;
+          case 0x74:
+            lo[d] = (lo[d] >>> (k & 31)) | 0;
+            hi[d] = 0;
+            break;
+          case 0x7c:
+            lo[d] = (lo[d] >>> (lo[s] & 31)) | 0;
+            hi[d] = 0;
+            break;
+          case 0xc4:
+            lo[d] = lo[d] >> (k & 31);
+            hi[d] = 0;
+            break;
+          case 0xcc:
+            lo[d] = lo[d] >> (lo[s] & 31);
+            hi[d] = 0;
+            break;
+          case 0x84:
+            lo[d] = -lo[d] | 0;
+            hi[d] = 0;
+            break;
+          case 0xb4:
+            lo[d] = k;
+            hi[d] = 0;
+            break;
+          case 0xbc:
+            switch (offA[pc]) {
+              case 0:
+                lo[d] = lo[s];
+                break;
+              case 8:
+                lo[d] = (lo[s] << 24) >> 24;
+                break;
+              case 16:
+                lo[d] = (lo[s] << 16) >> 16;
+                break;
+              default:
+                fault('bad_insn', `mov32 with off ${offA[pc]}`);
+            }
+            hi[d] = 0;
+            break;
+          case 0xd4: // le16/32/64: a truncation on this little-endian machine
+            if (k === 16) {
+              lo[d] &= 0xffff;
+              hi[d] = 0;
+            } else if (k === 32) hi[d] = 0;
+            break;
+          case 0xdc: // be16/32/64
+            if (k === 16) {
+              lo[d] = bswap16(lo[d]);
+              hi[d] = 0;
+            } else if (k === 32) {
+              lo[d] = bswap32(lo[d]);
+              hi[d] = 0;
+            } else {
+              t = lo[d];
+              lo[d] = bswap32(hi[d]);
+              hi[d] = bswap32(t);
+            }
+            break;
+          // ---- ld_imm64 ----
+          case 0x18:
+            if (srcA[pc] === 3) fault('bad_insn', 'ld_imm64 of a kernel BTF object (ksym) is not modelled');
+            lo[d] = this.ldLo[pc];
+            hi[d] = this.ldHi[pc];
+            pc++;
+            break;
+          // ---- loads ----
+          case 0x61:
+            lo[d] = mem.load(hi[s], (lo[s] + offA[pc]) | 0, 4);
+            hi[d] = mem.hiOut;
+            break;
+          case 0x69:
+            lo[d] = mem.load(hi[s], (lo[s] + offA[pc]) | 0, 2);
+            hi[d] = 0;
+            break;
+          case 0x71:
+            lo[d] = mem.load(hi[s], (lo[s] + offA[pc]) | 0, 1);
+            hi[d] = 0;
+            break;
+          case 0x79:
+            lo[d] = mem.load(hi[s], (lo[s] + offA[pc]) | 0, 8);
+            hi[d] = mem.hiOut;
+            break;
+          case 0x81: // ldxsw
+            lo[d] = mem.load(hi[s], (lo[s] + offA[pc]) | 0, 4);
+            hi[d] = lo[d] >> 31;
+            break;
+          case 0x89:
+            lo[d] = (mem.load(hi[s], (lo[s] + offA[pc]) | 0, 2) << 16) >> 16;
+            hi[d] = lo[d] >> 31;
+            break;
+          case 0x91:
+            lo[d] = (mem.load(hi[s], (lo[s] + offA[pc]) | 0, 1) << 24) >> 24;
+            hi[d] = lo[d] >> 31;
+            break;
+          // ---- stores ----
+          case 0x62:
+            mem.store(hi[d], (lo[d] + offA[pc]) | 0, 4, k, 0);
+            break;
+          case 0x6a:
+            mem.store(hi[d], (lo[d] + offA[pc]) | 0, 2, k, 0);
+            break;
+          case 0x72:
+            mem.store(hi[d], (lo[d] + offA[pc]) | 0, 1, k, 0);
+            break;
+          case 0x7a:
+            mem.store(hi[d], (lo[d] + offA[pc]) | 0, 8, k, k >> 31);
+            break;
+          case 0x63:
+            mem.store(hi[d], (lo[d] + offA[pc]) | 0, 4, lo[s], 0);
+            break;
+          case 0x6b:
+            mem.store(hi[d], (lo[d] + offA[pc]) | 0, 2, lo[s], 0);
+            break;
+          case 0x73:
+            mem.store(hi[d], (lo[d] + offA[pc]) | 0, 1, lo[s], 0);
+            break;
+          case 0x7b:
+            mem.store(hi[d], (lo[d] + offA[pc]) | 0, 8, lo[s], hi[s]);
+            break;
+          case 0xc3:
+          case 0xdb:
+          case 0xd3:
+          case 0xcb:
+            this.atomic(pc);
+            break;
+          // ---- jumps (64-bit compares) ----
+          case 0x05:
+            pc += offA[pc];
+            break;
+          case 0x15:
+            if (lo[d] === k && hi[d] === k >> 31) pc += offA[pc];
+            break;
+          case 0x1d:
+            if (lo[d] === lo[s] && hi[d] === hi[s]) pc += offA[pc];
+            break;
+          case 0x55:
+            if (lo[d] !== k || hi[d] !== k >> 31) pc += offA[pc];
+            break;
+          case 0x5d:
+            if (lo[d] !== lo[s] || hi[d] !== hi[s]) pc += offA[pc];
+            break;
+          case 0x45:
+            if ((lo[d] & k) !== 0 || (hi[d] & (k >> 31)) !== 0) pc += offA[pc];
+            break;
+          case 0x4d:
+            if ((lo[d] & lo[s]) !== 0 || (hi[d] & hi[s]) !== 0) pc += offA[pc];
+            break;
+          case 0x25: // jgt
+          case 0x35: // jge
+          case 0xa5: // jlt
+          case 0xb5: // jle
+          case 0x2d:
+          case 0x3d:
+          case 0xad:
+          case 0xbd: {
+            const op = code[pc];
+            const reg = (op & 8) !== 0;
+            const bh = (reg ? hi[s] : k >> 31) >>> 0;
+            const bl = (reg ? lo[s] : k) >>> 0;
+            const ah = hi[d] >>> 0;
+            const al = lo[d] >>> 0;
+            const c = ah !== bh ? (ah > bh ? 1 : -1) : al !== bl ? (al > bl ? 1 : -1) : 0;
+            const base = op & 0xf0;
+            if (base === 0x20 ? c > 0 : base === 0x30 ? c >= 0 : base === 0xa0 ? c < 0 : c <= 0) pc += offA[pc];
+            break;
+          }
+          case 0x65: // jsgt
+          case 0x75: // jsge
+          case 0xc5: // jslt
+          case 0xd5: // jsle
+          case 0x6d:
+          case 0x7d:
+          case 0xcd:
+          case 0xdd: {
+            const op = code[pc];
+            const reg = (op & 8) !== 0;
+            const bh = reg ? hi[s] : k >> 31;
+            const bl = (reg ? lo[s] : k) >>> 0;
+            const ah = hi[d];
+            const al = lo[d] >>> 0;
+            const c = ah !== bh ? (ah > bh ? 1 : -1) : al !== bl ? (al > bl ? 1 : -1) : 0;
+            const base = op & 0xf0;
+            if (base === 0x60 ? c > 0 : base === 0x70 ? c >= 0 : base === 0xc0 ? c < 0 : c <= 0) pc += offA[pc];
+            break;
+          }
+          case 0xe5: // may_goto: taken once this frame's loop budget is used up
+            if (srcA[pc] !== 0) fault('bad_insn', `jcond with src ${srcA[pc]}`);
+            t = this.mayGoto[this.depth];
+            if (t === 0) pc += offA[pc];
+            else this.mayGoto[this.depth] = t - 1;
+            break;
+          // ---- jumps (32-bit compares) ----
+          case 0x06: // gotol
+            pc += k;
+            break;
+          case 0x16:
+            if (lo[d] === k) pc += offA[pc];
+            break;
+          case 0x1e:
+            if (lo[d] === lo[s]) pc += offA[pc];
+            break;
+          case 0x56:
+            if (lo[d] !== k) pc += offA[pc];
+            break;
+          case 0x5e:
+            if (lo[d] !== lo[s]) pc += offA[pc];
+            break;
+          case 0x46:
+            if ((lo[d] & k) !== 0) pc += offA[pc];
+            break;
+          case 0x4e:
+            if ((lo[d] & lo[s]) !== 0) pc += offA[pc];
+            break;
+          case 0x26:
+            if (lo[d] >>> 0 > k >>> 0) pc += offA[pc];
+            break;
+          case 0x2e:
+            if (lo[d] >>> 0 > lo[s] >>> 0) pc += offA[pc];
+            break;
+          case 0x36:
+            if (lo[d] >>> 0 >= k >>> 0) pc += offA[pc];
+            break;
+          case 0x3e:
+            if (lo[d] >>> 0 >= lo[s] >>> 0) pc += offA[pc];
+            break;
+          case 0xa6:
+            if (lo[d] >>> 0 < k >>> 0) pc += offA[pc];
+            break;
+          case 0xae:
+            if (lo[d] >>> 0 < lo[s] >>> 0) pc += offA[pc];
+            break;
+          case 0xb6:
+            if (lo[d] >>> 0 <= k >>> 0) pc += offA[pc];
+            break;
+          case 0xbe:
+            if (lo[d] >>> 0 <= lo[s] >>> 0) pc += offA[pc];
+            break;
+          case 0x66:
+            if (lo[d] > k) pc += offA[pc];
+            break;
+          case 0x6e:
+            if (lo[d] > lo[s]) pc += offA[pc];
+            break;
+          case 0x76:
+            if (lo[d] >= k) pc += offA[pc];
+            break;
+          case 0x7e:
+            if (lo[d] >= lo[s]) pc += offA[pc];
+            break;
+          case 0xc6:
+            if (lo[d] < k) pc += offA[pc];
+            break;
+          case 0xce:
+            if (lo[d] < lo[s]) pc += offA[pc];
+            break;
+          case 0xd6:
+            if (lo[d] <= k) pc += offA[pc];
+            break;
+          case 0xde:
+            if (lo[d] <= lo[s]) pc += offA[pc];
+            break;
+          // ---- calls and exit ----
+          case 0x85:
+            this.steps = steps;
+            if (s === BPF_PSEUDO_CALL) {
+              const target = pc + k + 1;
+              if (target < 0 || target >= n) fault('bad_call', `call to insn ${target}, outside the program`);
+              this.pushFrame(pc + 1);
+              pc = target - 1;
+            } else {
+              this.clock.step = steps;
+              this.clock.insn = pc;
+              if (s === BPF_PSEUDO_KFUNC_CALL) {
+                const name = this.prog.kfuncs.get(pc);
+                if (name === undefined) fault('bad_call', 'kfunc call with no kfunc name relocated here');
+                callKfunc(this, name);
+              } else if (s === 0) {
+                callHelper(this, k);
+              } else fault('bad_call', `call with src_reg ${s}`);
+              // Helpers clobber R1-R5 (their contents are undefined after the call).
+              for (let r = 1; r <= 5; r++) {
+                lo[r] = 0;
+                hi[r] = 0;
+              }
+              steps = this.steps;
+            }
+            break;
+          case 0x95:
+            if (this.depth === baseDepth) {
+              this.steps = steps;
+              if (tracing) this.recordStep(cur);
+              return;
+            }
+            pc = this.popFrame() - 1;
+            break;
+          default:
+            if (pc >= n) fault('bad_insn', 'fell off the end of the program');
+            fault('bad_insn', `unknown opcode 0x${code[pc].toString(16).padStart(2, '0')}`);
+        }
+        pc++;
+        if (tracing) {
+          this.steps = steps;
+          this.recordStep(cur);
+        }
+      }
+    } catch (err) {
+      if (err instanceof MachineFault && err.insn === undefined) {
+        err.insn = cur;
+        err.step = steps;
+        this.steps = steps;
+      }
+      throw err;
+    }
+  }
+
+  /** BPF_ATOMIC: add/or/and/xor (with fetch), xchg, cmpxchg, load-acquire, store-release. */
+  private atomic(pc: number): void {
+    const op = this.code[pc];
+    const size = op === 0xdb ? 8 : op === 0xc3 ? 4 : op === 0xcb ? 2 : 1;
+    const lo = this.lo;
+    const hi = this.hi;
+    const d = this.dst[pc];
+    const s = this.src[pc];
+    const k = this.imm[pc];
+    const mem = this.memory;
+    const addrHi = k === BPF_LOAD_ACQ ? hi[s] : hi[d];
+    const addrLo = ((k === BPF_LOAD_ACQ ? lo[s] : lo[d]) + this.off[pc]) | 0;
+    if (k === BPF_LOAD_ACQ) {
+      lo[d] = mem.load(addrHi, addrLo, size);
+      hi[d] = size === 8 ? mem.hiOut : 0;
+      return;
+    }
+    if (k === BPF_STORE_REL) {
+      mem.store(addrHi, addrLo, size, lo[s], hi[s]);
+      return;
+    }
+    if (size < 4) fault('bad_insn', `atomic op 0x${k.toString(16)} on ${size} bytes`);
+    const oldLo = mem.load(addrHi, addrLo, size);
+    const oldHi = size === 8 ? mem.hiOut : 0;
+    let nLo: number;
+    let nHi: number;
+    switch (k & ~BPF_FETCH) {
+      case BPF_ATOMIC_ADD: {
+        const t = (oldLo >>> 0) + (lo[s] >>> 0);
+        nLo = t | 0;
+        nHi = (oldHi + hi[s] + (t > 0xffffffff ? 1 : 0)) | 0;
+        break;
+      }
+      case BPF_ATOMIC_OR:
+        nLo = oldLo | lo[s];
+        nHi = oldHi | hi[s];
+        break;
+      case BPF_ATOMIC_AND:
+        nLo = oldLo & lo[s];
+        nHi = oldHi & hi[s];
+        break;
+      case BPF_ATOMIC_XOR:
+        nLo = oldLo ^ lo[s];
+        nHi = oldHi ^ hi[s];
+        break;
+      case BPF_XCHG & ~BPF_FETCH:
+        if (k !== BPF_XCHG) fault('bad_insn', 'xchg without fetch');
+        nLo = lo[s];
+        nHi = hi[s];
+        break;
+      case BPF_CMPXCHG & ~BPF_FETCH: {
+        if (k !== BPF_CMPXCHG) fault('bad_insn', 'cmpxchg without fetch');
+        // Compares R0 (32 or 64 bits) with memory; R0 gets the old value.
+        const eq = size === 8 ? lo[0] === oldLo && hi[0] === oldHi : lo[0] === oldLo;
+        if (eq) mem.store(addrHi, addrLo, size, lo[s], hi[s]);
+        lo[0] = oldLo;
+        hi[0] = size === 8 ? oldHi : 0;
+        return;
+      }
+      default:
+        fault('bad_insn', `atomic op 0x${k.toString(16)}`);
+    }
+    mem.store(addrHi, addrLo, size, nLo, size === 8 ? nHi : 0);
+    if (k & BPF_FETCH) {
+      lo[s] = oldLo;
+      hi[s] = size === 8 ? oldHi : 0;
+    }
+  }
+
+  regsHex(): string[] {
+    const out: string[] = [];
+    for (let r = 0; r < 11; r++) out.push('0x' + this.reg64(r).toString(16));
+    return out;
+  }
+}
+

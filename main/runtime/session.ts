@@ -1,0 +1,124 @@
+import { hex } from './maps';
+import { MachineFault } from './fault';
+import { Machine, type FaultReport, type InsnStep, type MachineOptions } from './machine';
+import { Memory } from './memory';
+import { buildCtx, type RunInput } from './ctx';
+import type { AllocEvent, AllocObject } from './events';
+import type { RuntimeProgram } from './program';
+
+export interface SessionOptions extends MachineOptions {
+  /** Runs in a row on the same maps (BPF_PROG_TEST_RUN called N times). */
+  repeat?: number;
+  /** After the runs, free the maps as the kernel does when the last reference goes. */
+  freeMaps?: boolean;
+  input?: RunInput;
+}
+
+export interface RunOutcome {
+  run: number;
+  /** R0's lower 32 bits, as BPF_PROG_TEST_RUN reports retval; null when the run faulted. */
+  retval: number | null;
+  /** Full R0 as hex. */
+  r0: string;
+  steps: number;
+  fault?: FaultReport;
+  dataOut?: string;
+  printk: string[];
+}
+
+export interface MapDump {
+  type: number;
+  keySize: number;
+  valueSize: number;
+  /** Byte ranges of special fields (pointers, locks): not comparable with the kernel's bytes. */
+  specialRanges: [offset: number, size: number][];
+  entries: { key: string; value: string }[];
+}
+
+export interface SessionReport {
+  program: string;
+  runs: RunOutcome[];
+  /** The last run's retval. */
+  retval: number | null;
+  events: AllocEvent[];
+  objects: AllocObject[];
+  maps: Record<string, MapDump>;
+  mapsFreed: boolean;
+  /** Reads of object bytes the program never wrote (kernel: zero or stale). */
+  uninitObjectReads: number;
+  /** Registers after each instruction of the last run (with traceInsns). */
+  trace?: InsnStep[];
+}
+
+/** Run a program `repeat` times on one machine (maps persist), then optionally free the maps. */
+export function runSession(prog: RuntimeProgram, opts: SessionOptions = {}): SessionReport {
+  const m = new Machine(prog, opts);
+  const runs: RunOutcome[] = [];
+  const repeat = Math.max(1, opts.repeat ?? 1);
+  for (let run = 0; run < repeat; run++) {
+    m.clock.run = run;
+    runs.push(runOnce(m, prog, opts.input ?? {}, run));
+    // Between two runs, an RCU grace period lets freed units be reused.
+    m.objects.globalMa.gracePeriod();
+    m.objects.percpuMa.gracePeriod();
+    if (runs[run].fault) break;
+  }
+  const maps = dumpMaps(m);
+  if (opts.freeMaps) {
+    m.clock.run = runs.length;
+    m.clock.insn = -1;
+    m.clock.step = 0;
+    for (const map of m.maps) map.free();
+  }
+  return {
+    program: prog.name,
+    runs,
+    retval: runs[runs.length - 1].retval,
+    events: m.objects.events,
+    objects: m.objects.objects,
+    maps,
+    mapsFreed: !!opts.freeMaps,
+    uninitObjectReads: m.memory.uninitObjectReads,
+    trace: opts.traceInsns ? [...m.trace] : undefined,
+  };
+}
+
+function runOnce(m: Machine, prog: RuntimeProgram, input: RunInput, run: number): RunOutcome {
+  const printkStart = m.printk.length;
+  let ctx;
+  try {
+    ctx = buildCtx(m.memory, prog.progType, input);
+  } catch (err) {
+    if (!(err instanceof MachineFault)) throw err;
+    return { run, retval: null, r0: '0x0', steps: 0, fault: { kind: err.kind, message: err.message, insn: -1, step: 0, regs: [] }, printk: [] };
+  }
+  m.packet = ctx.packet;
+  const out: RunOutcome = { run, retval: null, r0: '0x0', steps: 0, printk: [] };
+  try {
+    m.runMain(Memory.hiOf(ctx.region), 0);
+    out.retval = m.lo[0] >>> 0;
+    out.r0 = '0x' + m.reg64(0).toString(16);
+  } catch (err) {
+    if (!(err instanceof MachineFault)) throw err;
+    out.fault = { kind: err.kind, message: err.message, insn: err.insn ?? -1, step: err.step ?? m.steps, regs: m.regsHex() };
+  }
+  out.steps = m.steps;
+  const d = ctx.dataOut();
+  if (d) out.dataOut = hex(d);
+  out.printk = m.printk.slice(printkStart);
+  return out;
+}
+
+function dumpMaps(m: Machine): Record<string, MapDump> {
+  const out: Record<string, MapDump> = {};
+  for (const map of m.maps) {
+    out[map.spec.name] = {
+      type: map.spec.type,
+      keySize: map.spec.keySize,
+      valueSize: map.spec.valueSize,
+      specialRanges: map.fields.map((f) => [f.offset, f.size]),
+      entries: map.entries().map(({ key, value }) => ({ key, value: hex(value.data) })),
+    };
+  }
+  return out;
+}

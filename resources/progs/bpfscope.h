@@ -71,6 +71,10 @@ extern struct bpf_rb_node *bpf_rbtree_remove(struct bpf_rb_root *root,
 
 #define bpf_rbtree_add(root, node, less) bpf_rbtree_add_impl(root, node, less, NULL, 0)
 
+/* RCU read sections, for loading a percpu kptr out of a map value. */
+extern void bpf_rcu_read_lock(void) __ksym;
+extern void bpf_rcu_read_unlock(void) __ksym;
+
 #ifndef container_of
 #define container_of(ptr, type, member) \
 	((type *)((void *)(ptr) - __builtin_offsetof(type, member)))

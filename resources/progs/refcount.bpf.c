@@ -99,4 +99,35 @@ int refcount_push_stash(struct __sk_buff *skb)
 	return 0;
 }
 
+/* Pushes the same refcounted object twice into one list: the first push
+ * takes it (0); the second finds the node already owned, so the kernel
+ * drops that reference and returns -EINVAL. The verifier cannot see this:
+ * it is a run-time outcome. Returns 0 * 100 + 22 = 22. */
+SEC("tc")
+int refcount_double_push(struct __sk_buff *skb)
+{
+	struct shared_node *n, *m;
+	struct holder *h;
+	__u32 key = 0;
+	int first, second;
+
+	h = bpf_map_lookup_elem(&lists, &key);
+	if (!h)
+		return TC_ACT_SHOT;
+	n = bpf_obj_new(struct shared_node);
+	if (!n)
+		return TC_ACT_SHOT;
+	n->key = skb->len;
+	m = bpf_refcount_acquire(n);
+	if (!m) {
+		bpf_obj_drop(n);
+		return -1;
+	}
+	bpf_spin_lock(&h->lock);
+	first = bpf_list_push_back(&h->head, &n->node);
+	second = bpf_list_push_back(&h->head, &m->node);
+	bpf_spin_unlock(&h->lock);
+	return -first * 100 - second;
+}
+
 char LICENSE[] SEC("license") = "GPL";

@@ -61,3 +61,38 @@ export function testRun(req: TestRunRequest): TestRunResult {
     arena.free();
   }
 }
+
+/**
+ * The packet a test run gets when the user gives none: 64 bytes of
+ * Ethernet 02:00:00:00:00:01 → 02:00:00:00:00:02 / IPv4 10.0.0.1 → 10.0.0.2
+ * (UDP, TTL 64, id 0x1234, DF) / UDP 12345 → 8080, payload
+ * "bpfscope test packet!!" — the same bytes as test/ref/packet.h, so
+ * recordings and the reference loader run programs on the same input.
+ */
+export const DEFAULT_PACKET: Uint8Array = buildDefaultPacket();
+
+function buildDefaultPacket(): Uint8Array {
+  const payload = Buffer.from('bpfscope test packet!!', 'latin1');
+  const p = new Uint8Array(14 + 20 + 8 + payload.length);
+  const v = new DataView(p.buffer);
+  p.set([0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x01], 0);
+  v.setUint16(12, 0x0800);
+  const ip = 14;
+  p[ip] = 0x45;
+  v.setUint16(ip + 2, 20 + 8 + payload.length);
+  v.setUint16(ip + 4, 0x1234);
+  v.setUint16(ip + 6, 0x4000);
+  p[ip + 8] = 64;
+  p[ip + 9] = 17;
+  p.set([10, 0, 0, 1, 10, 0, 0, 2], ip + 12);
+  let sum = 0;
+  for (let i = 0; i < 20; i += 2) sum += v.getUint16(ip + i);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  v.setUint16(ip + 10, ~sum & 0xffff);
+  const udp = ip + 20;
+  v.setUint16(udp, 12345);
+  v.setUint16(udp + 2, 8080);
+  v.setUint16(udp + 4, 8 + payload.length);
+  p.set(payload, udp + 8);
+  return p;
+}

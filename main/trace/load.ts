@@ -13,6 +13,7 @@ export const loadSchema: SchemaPart = {
     CREATE TABLE IF NOT EXISTS load_maps (
       id INTEGER PRIMARY KEY,
       object_id INTEGER REFERENCES objects(id),
+      program_id INTEGER REFERENCES programs(id),  -- maps are created afresh for each program
       name TEXT NOT NULL,
       section TEXT,                      -- '.maps', '.data', '.rodata.str1.1', ...
       kind TEXT NOT NULL,                -- 'btf' (a .maps definition) | 'data' | 'rodata' | 'bss' | 'kconfig'
@@ -101,6 +102,7 @@ export const loadSchema: SchemaPart = {
 
 export interface MapRow {
   objectId: number;
+  programId?: number;
   name: string;
   section?: string;
   kind: string;
@@ -121,12 +123,12 @@ export interface MapRow {
 export function insertMap(db: TraceDb, m: MapRow): number {
   const r = db
     .prepare(
-      `INSERT INTO load_maps(object_id, name, section, kind, map_type, map_type_name, key_size, value_size, max_entries,
+      `INSERT INTO load_maps(object_id, program_id, name, section, kind, map_type, map_type_name, key_size, value_size, max_entries,
         map_flags, btf_key_type_id, btf_value_type_id, initial, frozen, errno, error)
-       VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+       VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
     )
     .run(
-      m.objectId, m.name, m.section ?? null, m.kind, m.mapType, m.mapTypeName ?? null, m.keySize, m.valueSize,
+      m.objectId, m.programId ?? null, m.name, m.section ?? null, m.kind, m.mapType, m.mapTypeName ?? null, m.keySize, m.valueSize,
       m.maxEntries, m.mapFlags, m.btfKeyTypeId ?? null, m.btfValueTypeId ?? null,
       m.initial ? Buffer.from(m.initial) : null, m.frozen ? 1 : 0, m.errno ?? null, m.error ?? null,
     );

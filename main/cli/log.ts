@@ -1,0 +1,39 @@
+import type { Command } from './index';
+import { parseArgs } from './args';
+import { BpfscopeError } from '../errors';
+
+export const command: Command = {
+  summary: 'print the raw verifier log stored in a trace, byte for byte',
+  usage: `usage: bpfscope log TRACE [-p PROG]
+
+Writes the verifier log of PROG (or of the trace's only program) exactly as
+the kernel printed it.`,
+  async run(argv) {
+    const args = parseArgs(argv, { values: ['program'], aliases: { p: 'program' } });
+    if (args.positional.length !== 1) throw new BpfscopeError("log takes one trace file; see 'bpfscope help log'");
+    const path = args.positional[0];
+    const { openTrace } = await import('../trace/db');
+    const { readProgramLog } = await import('../trace/load');
+    const db = openTrace(path);
+    try {
+      const progs = db.prepare('SELECT id, name FROM programs ORDER BY id').all() as { id: number; name: string }[];
+      const want = args.values.get('program');
+      let prog: { id: number; name: string } | undefined;
+      if (want !== undefined) {
+        prog = progs.find((p) => p.name === want);
+        if (!prog) throw new BpfscopeError(`no program '${want}' in the trace (programs: ${progs.map((p) => p.name).join(', ') || 'none'})`, path);
+      } else if (progs.length === 1) {
+        prog = progs[0];
+      } else {
+        throw new BpfscopeError(`the trace holds ${progs.length} programs; name one with -p (${progs.map((p) => p.name).join(', ')})`, path);
+      }
+      const hasLogs = db.prepare("SELECT 1 FROM sqlite_master WHERE type='table' AND name='program_logs'").get();
+      const log = hasLogs ? readProgramLog(db, prog.id) : undefined;
+      if (log === undefined) throw new BpfscopeError(`program '${prog.name}' has no stored log (it never reached the kernel)`, path);
+      await new Promise<void>((resolve, reject) => process.stdout.write(log, (e) => (e ? reject(e) : resolve())));
+      return 0;
+    } finally {
+      db.close();
+    }
+  },
+};

@@ -1,0 +1,37 @@
+import type { Command } from './index';
+import { parseArgs } from './args';
+import { BpfscopeError } from '../errors';
+
+export const command: Command = {
+  summary: "list a trace's programs: verdict, errno, error, processed insns, test-run retval",
+  usage: `usage: bpfscope runs TRACE [--json]
+
+One row per program. --json prints
+[{program, verdict: "accepted"|"rejected", errno, error, processedInsns, retval?}].`,
+  async run(argv) {
+    const args = parseArgs(argv, { switches: ['json'] });
+    if (args.positional.length !== 1) throw new BpfscopeError("runs takes one trace file; see 'bpfscope help runs'");
+    const { openTrace } = await import('../trace/db');
+    const { runSummaries } = await import('../trace/load');
+    const db = openTrace(args.positional[0]);
+    try {
+      const rows = runSummaries(db);
+      if (args.switches.has('json')) {
+        process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
+        return 0;
+      }
+      const table = [['PROGRAM', 'VERDICT', 'ERRNO', 'INSNS', 'RETVAL', 'ERROR']];
+      for (const r of rows) {
+        table.push([
+          r.program, r.verdict ?? '?', r.errno === null ? '' : String(r.errno), r.processedInsns === null ? '' : String(r.processedInsns),
+          r.retval === undefined ? '' : String(r.retval), (r.error ?? '').replace(/\n/g, ' / '),
+        ]);
+      }
+      const widths = table[0].map((_, c) => Math.max(...table.map((row) => row[c].length)));
+      for (const row of table) process.stdout.write(row.map((cell, c) => (c === row.length - 1 ? cell : cell.padEnd(widths[c]))).join('  ').trimEnd() + '\n');
+      return 0;
+    } finally {
+      db.close();
+    }
+  },
+};

@@ -1,0 +1,436 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { BpfscopeError } from '../errors';
+import { applyCoreRelos, type CoreDecision, type CoreTarget } from '../object/core';
+import { linkProgram, type LinkedProgram } from '../object/link';
+import { parseObject, type BpfObject, type BpfProgram } from '../object/object';
+import { encodeRaw } from '../object/insn/raw';
+import { findKernelSymbol, relocateProgram, type ResolvedExtern } from '../object/relocate';
+import type { TraceDb } from '../trace/db';
+import {
+  insertCoreRelos,
+  insertExtern,
+  insertMap,
+  insertProgramLog,
+  insertRelocations,
+  insertTestRun,
+  type RelocationRow,
+} from '../trace/load';
+import { sanitizeBtf } from './btf-sanitize';
+import { loadBtf } from './btf-load';
+import { FdSet } from './fds';
+import { createObjectMaps, objectName, type CreatedMap } from './maps';
+import { lookupElem, mapKeys } from './map-ops';
+import { loadProgram, type InfoRecords } from './prog-load';
+import { errnoName, strerror, BpfSyscallError } from './syscall';
+import { DEFAULT_PACKET, testRun } from './test-run';
+import { moduleBtf, moduleBtfNames, openModuleBtfFd, vmlinuxBtf } from './vmlinux';
+import { parseLogStats, closingError, type LogStats } from './log-stats';
+
+export interface RecordOptions {
+  /** Program names to load; all of the object's programs when empty. */
+  programs?: string[];
+  /** Verifier log level: 1, 2, plus 4 for stats (default 6). */
+  logLevel?: number;
+  /** BPF_PROG_TEST_RUN each accepted program. */
+  run?: boolean;
+  data?: Uint8Array;
+  ctx?: Uint8Array;
+  repeat?: number;
+  /** First log buffer size (tests use a small one to exercise the growth). */
+  initialLogSize?: number;
+  /** Called with each progress event (the CLI prints them as JSON lines). */
+  onProgress?: (e: ProgressEvent) => void;
+}
+
+export type ProgressEvent =
+  | { event: 'object'; path: string; programs: string[] }
+  | { event: 'loading'; program: string; index: number; total: number }
+  | { event: 'program'; program: string; index: number; total: number; verdict: 'accepted' | 'rejected'; errno: number | null; error: string | null; processedInsns: number | null; logBytes: number; retval?: number }
+  | { event: 'done'; programs: number; accepted: number; rejected: number };
+
+export interface ProgramOutcome {
+  programId: number;
+  program: string;
+  verdict: 'accepted' | 'rejected';
+  errno: number | null;
+  error: string | null;
+  stats: LogStats;
+  logBytes: number;
+  retval?: number;
+  durationNs?: number;
+}
+
+/** ESRCH is what libbpf returns for an extern the kernel does not have. */
+const ESRCH = 3;
+const PACKET_PROG_TYPES = new Set(['socket_filter', 'sched_cls', 'sched_act', 'xdp', 'cgroup_skb', 'lwt_in', 'lwt_out', 'lwt_xmit', 'lwt_seg6local', 'flow_dissector', 'sk_skb']);
+
+/**
+ * Record one object into a trace: load its BTF, then for each program (one at
+ * a time, each with freshly created maps, as veristat and a libbpf user
+ * loading one program do) link, relocate, CO-RE-relocate and load it with the
+ * verifier log, optionally test-run it, and store every decision. Rejected
+ * programs are results, not errors. Every fd is closed before returning.
+ */
+export function recordObject(db: TraceDb, path: string, opts: RecordOptions = {}): ProgramOutcome[] {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (err) {
+    throw new BpfscopeError(`cannot read object: ${err instanceof Error ? err.message : String(err)}`, path);
+  }
+  const obj = parseObject(bytes, path);
+  const logLevel = opts.logLevel ?? 6;
+  const chosen = selectPrograms(obj, opts.programs ?? [], path);
+  opts.onProgress?.({ event: 'object', path, programs: chosen.map((p) => p.name) });
+
+  const objectId = Number(
+    db
+      .prepare('INSERT INTO objects(path, sha256, bytes) VALUES (?,?,?)')
+      .run(path, createHash('sha256').update(bytes).digest('hex'), bytes).lastInsertRowid,
+  );
+
+  const fds = new FdSet();
+  const outcomes: ProgramOutcome[] = [];
+  try {
+    // BTF once per object: every program and map of it refers to the same type ids.
+    let btfFd: number | undefined;
+    let btfError: string | undefined;
+    let staticVars = new Set<string>();
+    const btfSec = obj.elf.sections.find((s) => s.name === '.BTF');
+    if (btfSec && obj.btf) {
+      const sanitized = sanitizeBtf(btfSec.data, obj.elf);
+      staticVars = sanitized.staticVars;
+      const r = loadBtf(sanitized.bytes);
+      if (r.fd !== undefined) btfFd = fds.own(r.fd);
+      else btfError = `BPF_BTF_LOAD failed: ${r.errnoName}${r.log ? `: ${lastLine(r.log)}` : ''}`;
+    }
+    const externs = resolveExterns(obj, fds);
+    for (const e of externs.values()) {
+      insertExtern(db, { objectId, name: e.name, kind: e.kind, weak: e.weak, btfId: e.btfId, btfObj: e.btfObj, error: e.error });
+    }
+    const fdArray = moduleFdArray(externs);
+    const coreTargets = lazyCoreTargets();
+    const objName = objectName(path);
+
+    chosen.forEach((prog, index) => {
+      opts.onProgress?.({ event: 'loading', program: prog.name, index, total: chosen.length });
+      const out = recordProgram(db, { obj, objectId, objName, prog, logLevel, btfFd, btfError, staticVars, externs, fdArray, coreTargets, opts });
+      outcomes.push(out);
+      opts.onProgress?.({
+        event: 'program', program: prog.name, index, total: chosen.length, verdict: out.verdict, errno: out.errno,
+        error: out.error, processedInsns: out.stats.processedInsns ?? null, logBytes: out.logBytes, retval: out.retval,
+      });
+    });
+  } finally {
+    fds.closeAll();
+  }
+  const accepted = outcomes.filter((o) => o.verdict === 'accepted').length;
+  opts.onProgress?.({ event: 'done', programs: outcomes.length, accepted, rejected: outcomes.length - accepted });
+  return outcomes;
+}
+
+function selectPrograms(obj: BpfObject, names: string[], path: string): BpfProgram[] {
+  if (names.length === 0) return obj.programs;
+  return names.map((n) => {
+    const p = obj.programs.find((x) => x.name === n);
+    if (!p) throw new BpfscopeError(`no program '${n}' (programs: ${obj.programs.map((x) => x.name).join(', ') || 'none'})`, path);
+    return p;
+  });
+}
+
+/** kfunc and ksym externs against vmlinux BTF, then module BTF (as libbpf's find_ksym_btf_id). */
+function resolveExterns(obj: BpfObject, fds: FdSet): Map<string, ResolvedExtern> {
+  const out = new Map<string, ResolvedExtern>();
+  const wanted = obj.externs.filter((e) => e.kind === 'kfunc' || e.kind === 'ksym');
+  if (wanted.length === 0) return out;
+  const vmlinux = vmlinuxBtf();
+  let modules: { name: string; btf: ReturnType<typeof moduleBtf> }[] | undefined;
+  const moduleIdx = new Map<string, number>();
+  for (const e of wanted) {
+    const kind = e.kind as 'kfunc' | 'ksym';
+    const r: ResolvedExtern = { name: e.name, kind, weak: e.weak, fdIndex: 0 };
+    const id = findKernelSymbol(vmlinux, e.name, kind);
+    if (id !== undefined) {
+      r.btfId = id;
+      r.btfObj = 'vmlinux';
+    } else {
+      modules ??= moduleBtfNames().map((name) => ({ name, btf: moduleBtf(name) }));
+      for (const m of modules) {
+        const mid = findKernelSymbol(m.btf, e.name, kind);
+        if (mid === undefined) continue;
+        const fd = openModuleBtfFd(m.name, fds);
+        if (fd === undefined) continue;
+        r.btfId = mid;
+        r.btfObj = m.name;
+        r.btfObjFd = fd;
+        if (!moduleIdx.has(m.name)) moduleIdx.set(m.name, moduleIdx.size + 1);
+        r.fdIndex = moduleIdx.get(m.name)!;
+        break;
+      }
+    }
+    if (r.btfId === undefined) {
+      r.error = `extern ${kind === 'kfunc' ? 'kfunc' : 'variable'} '${e.name}' is not in this kernel's BTF (vmlinux${modules?.length ? ' or modules' : ''})${e.weak ? '; weak, so left unresolved' : ''}`;
+    }
+    out.set(e.name, r);
+  }
+  return out;
+}
+
+/** fd_array for kfunc calls into modules: index 0 is vmlinux (unused), then each module's BTF fd. */
+function moduleFdArray(externs: Map<string, ResolvedExtern>): number[] | undefined {
+  const arr: number[] = [0];
+  for (const e of externs.values()) if (e.kind === 'kfunc' && e.btfObjFd !== undefined) arr[e.fdIndex] = e.btfObjFd;
+  return arr.length > 1 ? arr : undefined;
+}
+
+function lazyCoreTargets(): () => CoreTarget[] {
+  let t: CoreTarget[] | undefined;
+  return () => (t ??= [{ name: 'vmlinux', btf: vmlinuxBtf() }, ...moduleBtfNames().map((name) => ({ name, btf: moduleBtf(name) }))]);
+}
+
+interface ProgramJob {
+  obj: BpfObject;
+  objectId: number;
+  objName: string;
+  prog: BpfProgram;
+  logLevel: number;
+  btfFd?: number;
+  btfError?: string;
+  staticVars: Set<string>;
+  externs: Map<string, ResolvedExtern>;
+  fdArray?: number[];
+  coreTargets: () => CoreTarget[];
+  opts: RecordOptions;
+}
+
+function recordProgram(db: TraceDb, j: ProgramJob): ProgramOutcome {
+  const { prog, obj } = j;
+  const programId = Number(
+    db
+      .prepare('INSERT INTO programs(object_id, name, section, prog_type, origin, log_level, created_at) VALUES (?,?,?,?,?,?,?)')
+      .run(j.objectId, prog.name, prog.section, prog.progType ?? null, 'record', j.logLevel, new Date().toISOString()).lastInsertRowid,
+  );
+  const finish = (o: Omit<ProgramOutcome, 'programId' | 'program'>, insns?: Uint8Array): ProgramOutcome => {
+    const s = o.stats;
+    db.prepare(
+      `UPDATE programs SET verdict=?, errno=?, error=?, processed_insns=?, max_states_per_insn=?, total_states=?, peak_states=?,
+        mark_read=?, verification_time_us=?, stack_depth=?, insns=? WHERE id=?`,
+    ).run(
+      o.verdict, o.errno, o.error, s.processedInsns ?? null, s.maxStatesPerInsn ?? null, s.totalStates ?? null, s.peakStates ?? null,
+      s.markRead ?? null, s.verificationTimeUs ?? null, s.stackDepth ?? null, insns ? Buffer.from(insns) : null, programId,
+    );
+    return { programId, program: prog.name, ...o };
+  };
+  const reject = (errno: number | null, error: string): ProgramOutcome =>
+    finish({ verdict: 'rejected', errno, error, stats: {}, logBytes: 0 });
+
+  if (!prog.known || prog.progTypeId === undefined) {
+    return reject(22, `section '${prog.section}' names no program type libbpf knows; bpfscope cannot tell the kernel what '${prog.name}' is`);
+  }
+  const mapFds = new FdSet();
+  try {
+    // Maps, fresh for this program.
+    const maps = createObjectMaps(obj, j.objName, j.btfFd, j.staticVars, mapFds);
+    for (const m of maps) recordMap(db, j.objectId, programId, m);
+    const badMap = maps.find((m) => m.fd === undefined);
+
+    let linked: LinkedProgram;
+    try {
+      linked = linkProgram(obj, prog.name);
+    } catch (err) {
+      if (err instanceof BpfscopeError) return reject(22, err.message);
+      throw err;
+    }
+
+    // CO-RE first (on the linked instructions), then maps, data and externs.
+    const coreRelos = linked.relocations.flatMap((r) =>
+      r.kind === 'core' ? [{ insnIdx: r.insnIdx, typeId: r.relo.typeId, accessStr: r.relo.accessStr, kind: r.relo.kind }] : [],
+    );
+    let insns = linked.insns;
+    let decisions: CoreDecision[] = [];
+    if (coreRelos.length > 0 && obj.btf) {
+      const res = applyCoreRelos(insns, coreRelos, obj.btf, coreRelos.some((c) => c.kind !== 6) ? j.coreTargets() : []);
+      insns = res.insns;
+      decisions = res.decisions;
+      insertCoreRelos(db, programId, decisions);
+    }
+    const reloc = relocateProgram(linked, insns, {
+      maps: new Map(maps.filter((m) => m.kind === 'btf' && m.fd !== undefined).map((m) => [m.source, m.fd!])),
+      dataMaps: new Map(maps.filter((m) => m.kind !== 'btf' && m.fd !== undefined).map((m) => [m.source, m.fd!])),
+      externs: j.externs,
+    });
+    const rows: RelocationRow[] = [
+      ...linked.functions.slice(1).map((f) => ({ insnIdx: f.start, kind: 'subprog', symbol: f.name, target: `appended at ${f.start} (${f.insnCount} insns)` })),
+      ...reloc.applied,
+      ...decisions.map((d) => ({
+        insnIdx: d.insnIdx,
+        kind: d.poisoned ? 'poison' : 'core',
+        symbol: `${d.localType} ${d.accessStr}`,
+        target: d.poisoned ? `no candidate: instruction poisoned${d.error ? ` (${d.error})` : ''}` : `${d.kind} = ${d.value}`,
+        value: d.value,
+      })),
+    ];
+    insertRelocations(db, programId, rows);
+    const insnBytes = encodeRaw(reloc.insns);
+    if (reloc.errors.length > 0) {
+      const usesBadMap = badMap && reloc.errors.some((e) => e.includes('was not created') || e.includes('has no map'));
+      if (usesBadMap) return finish({ verdict: 'rejected', errno: badMap.errno ?? null, error: badMap.error ?? reloc.errors[0], stats: {}, logBytes: 0 }, insnBytes);
+      return finish({ verdict: 'rejected', errno: ESRCH, error: reloc.errors.join('; '), stats: {}, logBytes: 0 }, insnBytes);
+    }
+
+    const res = loadProgram({
+      name: prog.name,
+      progType: prog.progTypeId,
+      expectedAttachType: prog.expectedAttachTypeId || undefined,
+      insns: insnBytes,
+      license: obj.license || 'GPL',
+      kernVersion: obj.kernelVersion,
+      progFlags: prog.sleepable ? 1 << 4 /* BPF_F_SLEEPABLE */ : undefined,
+      btfFd: j.btfFd,
+      funcInfo: j.btfFd !== undefined ? funcInfoRecords(linked) : undefined,
+      lineInfo: j.btfFd !== undefined && obj.btf ? lineInfoRecords(linked, obj) : undefined,
+      fdArray: j.fdArray,
+      logLevel: j.logLevel,
+      initialLogSize: j.opts.initialLogSize,
+    });
+    if (res.fd !== undefined) mapFds.own(res.fd);
+    insertProgramLog(db, programId, res.log, res.logSizes);
+    const logTail = res.log.subarray(Math.max(0, res.log.length - 4096)).toString('utf8');
+    const stats = parseLogStats(logTail);
+    if (res.fd === undefined) {
+      const error = closingError(logTail) ?? `BPF_PROG_LOAD failed: ${res.errnoName} (${res.errnoText})${j.btfError ? `; ${j.btfError}` : ''}`;
+      return finish({ verdict: 'rejected', errno: res.errno ?? null, error, stats, logBytes: res.log.length }, insnBytes);
+    }
+    const outcome: Omit<ProgramOutcome, 'programId' | 'program'> = { verdict: 'accepted', errno: null, error: null, stats, logBytes: res.log.length };
+    if (j.opts.run) {
+      const run = runAndDump(res.fd, prog, maps, j.opts);
+      insertTestRun(db, programId, run);
+      if (run.retval !== undefined) outcome.retval = run.retval;
+      if (run.durationNs !== undefined) outcome.durationNs = run.durationNs;
+    }
+    return finish(outcome, insnBytes);
+  } finally {
+    mapFds.closeAll();
+  }
+}
+
+function recordMap(db: TraceDb, objectId: number, programId: number, m: CreatedMap): void {
+  insertMap(db, {
+    objectId,
+    programId,
+    name: m.name,
+    section: m.kind === 'btf' ? '.maps' : m.source,
+    kind: m.kind,
+    mapType: m.attrs.mapType,
+    keySize: m.attrs.keySize,
+    valueSize: m.attrs.valueSize,
+    maxEntries: m.attrs.maxEntries,
+    mapFlags: m.attrs.mapFlags,
+    btfKeyTypeId: m.attrs.btfKeyTypeId,
+    btfValueTypeId: m.attrs.btfValueTypeId,
+    initial: m.initial,
+    frozen: m.frozen,
+    errno: m.errno,
+    error: m.error,
+  });
+}
+
+function funcInfoRecords(linked: LinkedProgram): InfoRecords | undefined {
+  if (linked.funcInfo.length === 0) return undefined;
+  const bytes = new Uint8Array(linked.funcInfo.length * 8);
+  const v = new DataView(bytes.buffer);
+  linked.funcInfo.forEach((f, i) => {
+    v.setUint32(i * 8, f.insnIdx, true);
+    v.setUint32(i * 8 + 4, f.typeId, true);
+  });
+  return { recSize: 8, count: linked.funcInfo.length, bytes };
+}
+
+const stringOffsets = new WeakMap<Uint8Array, Map<string, number>>();
+/** Offset of a whole string in a BTF string section (line_info names strings by offset). */
+function stringOffset(strings: Uint8Array, s: string): number | undefined {
+  let idx = stringOffsets.get(strings);
+  if (!idx) {
+    idx = new Map();
+    let start = 0;
+    for (let i = 0; i < strings.length; i++) {
+      if (strings[i] !== 0) continue;
+      const str = Buffer.from(strings.subarray(start, i)).toString('utf8');
+      if (!idx.has(str)) idx.set(str, start);
+      start = i + 1;
+    }
+    stringOffsets.set(strings, idx);
+  }
+  return idx.get(s);
+}
+
+function lineInfoRecords(linked: LinkedProgram, obj: BpfObject): InfoRecords | undefined {
+  if (linked.lineInfo.length === 0 || !obj.btf) return undefined;
+  const bytes = new Uint8Array(linked.lineInfo.length * 16);
+  const v = new DataView(bytes.buffer);
+  for (let i = 0; i < linked.lineInfo.length; i++) {
+    const l = linked.lineInfo[i];
+    const file = stringOffset(obj.btf.strings, l.fileName);
+    const line = stringOffset(obj.btf.strings, l.line);
+    if (file === undefined || line === undefined) return undefined;
+    v.setUint32(i * 16, l.linkedIdx, true);
+    v.setUint32(i * 16 + 4, file, true);
+    v.setUint32(i * 16 + 8, line, true);
+    v.setUint32(i * 16 + 12, ((l.lineNum << 10) | (l.column & 0x3ff)) >>> 0, true);
+  }
+  return { recSize: 16, count: linked.lineInfo.length, bytes };
+}
+
+function possibleCpus(): number {
+  try {
+    const text = readFileSync('/sys/devices/system/cpu/possible', 'utf8').trim();
+    let n = 0;
+    for (const part of text.split(',')) {
+      const [a, b] = part.split('-').map(Number);
+      n += b === undefined ? 1 : b - a + 1;
+    }
+    return n;
+  } catch {
+    return 1;
+  }
+}
+
+const PERCPU_TYPES = new Set([5, 6, 10, 21]);
+const NOT_ITERABLE = new Set([4, 27, 31, 22, 23]);
+const MAX_DUMP_ENTRIES = 4096;
+
+function runAndDump(progFd: number, prog: BpfProgram, maps: CreatedMap[], opts: RecordOptions) {
+  const packetType = PACKET_PROG_TYPES.has(prog.progType ?? '');
+  const dataIn = opts.data ?? (packetType ? DEFAULT_PACKET : undefined);
+  const r = testRun({ progFd, dataIn, ctxIn: opts.ctx, repeat: opts.repeat ?? 1, dataOutSize: dataIn ? dataIn.length + 4096 : undefined });
+  const dumped: { map: string; key: Uint8Array; value: Uint8Array }[] = [];
+  for (const m of maps) {
+    if (m.fd === undefined || NOT_ITERABLE.has(m.attrs.mapType)) continue;
+    const valueSize = PERCPU_TYPES.has(m.attrs.mapType) ? Math.ceil(m.attrs.valueSize / 8) * 8 * possibleCpus() : m.attrs.valueSize;
+    try {
+      for (const key of mapKeys(m.fd, m.attrs.keySize, MAX_DUMP_ENTRIES)) {
+        const value = lookupElem(m.fd, key, valueSize);
+        if (value) dumped.push({ map: m.name, key, value });
+      }
+    } catch (err) {
+      if (!(err instanceof BpfSyscallError)) throw err;
+    }
+  }
+  return {
+    repeat: opts.repeat ?? 1,
+    retval: r.retval,
+    durationNs: r.durationNs,
+    dataIn,
+    ctxIn: opts.ctx,
+    dataOut: r.dataOut,
+    errno: r.errno,
+    error: r.ok ? undefined : `BPF_PROG_TEST_RUN failed: ${errnoName(r.errno ?? 0)} (${strerror(r.errno ?? 0)})`,
+    maps: dumped,
+  };
+}
+
+function lastLine(s: string): string {
+  const lines = s.trim().split('\n');
+  return lines[lines.length - 1] ?? '';
+}

@@ -48,5 +48,6 @@ const core: SchemaPart = {
 
 import { loadSchema } from './load';
 import { verifierSchema } from './verifierSchema';
+import { runtimeSchema } from './runtimeSchema';
 
-export const schemaParts: SchemaPart[] = [core, loadSchema, verifierSchema];
+export const schemaParts: SchemaPart[] = [core, loadSchema, verifierSchema, runtimeSchema];

@@ -24,8 +24,16 @@ export function typeTagText(tag: string): string {
 }
 
 /** The declaration of `name` (or the abstract type when name is omitted). */
-export function cdecl(btf: Btf, id: number, name = ''): string {
-  return decl(btf, id, name, 0).trim();
+export function cdecl(btf: Btf, id: number, name = '', opts: CdeclOptions = {}): string {
+  // A qualifier on an array qualifies its elements: `const` over `const char[4]` is said once.
+  return decl(btf, id, name, 0, opts.tagStyle === 'attribute')
+    .trim()
+    .replace(/\b(const |volatile |restrict )\1+/g, '$1');
+}
+
+export interface CdeclOptions {
+  /** 'macro' (default): `__kptr`; 'attribute': `__attribute__((btf_type_tag("kptr")))` as bpftool's C dump prints it. */
+  tagStyle?: 'macro' | 'attribute';
 }
 
 function baseName(t: BtfType): string {
@@ -47,11 +55,11 @@ function baseName(t: BtfType): string {
 
 function join(base: string, d: string): string {
   if (!d) return base;
-  if (d.startsWith('[') || d.startsWith('(')) return `${base}${d}`;
+  if (d.startsWith('[') || (d.startsWith('(') && !d.startsWith('(*'))) return `${base}${d}`;
   return `${base} ${d}`;
 }
 
-function decl(btf: Btf, id: number, d: string, depth: number): string {
+function decl(btf: Btf, id: number, d: string, depth: number, attr: boolean): string {
   if (depth > 64) return `<loop> ${d}`;
   const t = btf.types[id];
   if (t === undefined) return join(`<bad type ${id}>`, d);
@@ -59,33 +67,34 @@ function decl(btf: Btf, id: number, d: string, depth: number): string {
     case 'PTR': {
       const target = btf.types[t.type];
       const wrap = target && (target.kind === 'ARRAY' || target.kind === 'FUNC_PROTO');
-      const inner = d && !d.startsWith('[') && !d.startsWith('(') ? `*${d}` : `*${d}`;
-      return decl(btf, t.type, wrap ? `(${inner})` : inner, depth + 1);
+      // bpftool writes `* (*fn)(...)` and `* const p`: a space after the '*' before a parenthesis or qualifier.
+      const inner = /^(\(|const\b|volatile\b|restrict\b)/.test(d) ? `* ${d}` : `*${d}`;
+      return decl(btf, t.type, wrap ? `(${inner})` : inner, depth + 1, attr);
     }
     case 'ARRAY':
-      return decl(btf, t.type, `${d}[${t.nelems}]`, depth + 1);
+      return decl(btf, t.type, `${d}[${t.nelems}]`, depth + 1, attr);
     case 'FUNC_PROTO': {
-      const params = t.params.map((p) => (p.type === 0 ? '...' : cdecl(btf, p.type)));
-      return decl(btf, t.returnType, `${d}(${params.length ? params.join(', ') : 'void'})`, depth + 1);
+      const params = t.params.map((p) => (p.type === 0 ? '...' : cdecl(btf, p.type, '', { tagStyle: attr ? 'attribute' : 'macro' })));
+      return decl(btf, t.returnType, `${d}(${params.length ? params.join(', ') : 'void'})`, depth + 1, attr);
     }
     case 'FUNC':
-      return decl(btf, t.type, t.name + d, depth + 1);
+      return decl(btf, t.type, t.name + d, depth + 1, attr);
     case 'CONST':
     case 'VOLATILE':
     case 'RESTRICT': {
       const q = t.kind.toLowerCase();
       const inner = btf.types[t.type];
       // A qualifier on a pointer goes after the '*'; on anything else, before the base type.
-      if (inner && inner.kind === 'PTR') return decl(btf, t.type, d ? `${q} ${d}` : q, depth + 1);
-      return `${q} ${decl(btf, t.type, d, depth + 1)}`;
+      if (inner && inner.kind === 'PTR') return decl(btf, t.type, d ? `${q} ${d}` : q, depth + 1, attr);
+      return `${q} ${decl(btf, t.type, d, depth + 1, attr)}`;
     }
     case 'TYPE_TAG': {
-      const tag = typeTagText(t.name);
+      const tag = attr ? `__attribute__((btf_type_tag("${t.name}")))` : typeTagText(t.name);
       // Tags sit between the pointee and the '*': `struct elem __kptr *`.
-      return decl(btf, t.type, d ? `${tag} ${d}` : tag, depth + 1);
+      return decl(btf, t.type, d ? `${tag} ${d}` : tag, depth + 1, attr);
     }
     case 'VAR':
-      return decl(btf, t.type, t.name + d, depth + 1);
+      return decl(btf, t.type, t.name + d, depth + 1, attr);
     default:
       return join(baseName(t), d);
   }

@@ -1,0 +1,166 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { cdecl } from '../../../main/object/btf/cdecl';
+import { parseObject } from '../../../main/object/object';
+import { objNewZeroedRanges, structLayout } from '../../../main/object/layout';
+import type { BtfComposite } from '../../../main/object/btf/types';
+import { compileBpf, exampleObjects, sh, SHAPES_C } from './helpers';
+import { parseBpftoolC, parseDwarfDeclTags, parsePahole } from './pahole';
+
+const objects = [...exampleObjects(), compileBpf('shapes', SHAPES_C)];
+
+function load(file: string) {
+  const obj = parseObject(new Uint8Array(readFileSync(file)), file);
+  return obj.btf!;
+}
+
+describe('struct layouts equal pahole -F btf', () => {
+  for (const file of objects) {
+    it(file.split('/').pop()!, () => {
+      const btf = load(file);
+      const pahole = parsePahole(sh('pahole', ['-F', 'btf', file]));
+      const named = btf.types.filter((t): t is BtfComposite => (t.kind === 'STRUCT' || t.kind === 'UNION') && t.name !== '');
+      // pahole prints each named struct once; so must we find each one.
+      expect(pahole.length).toBeGreaterThan(0);
+      let compared = 0;
+      for (const p of pahole) {
+        const t = named.find((x) => x.name === p.name && x.kind === (p.kind === 'struct' ? 'STRUCT' : 'UNION'));
+        expect(t, `${p.kind} ${p.name}`).toBeDefined();
+        const l = structLayout(btf, t!.id);
+        const where = `${file}: ${p.kind} ${p.name}`;
+        expect(l.members.length, where).toBe(p.members.length);
+        l.members.forEach((m, i) => {
+          const pm = p.members[i];
+          expect({ offset: m.offset, size: m.size, bit: m.bitOffset }, `${where}.${m.name}`).toEqual({ offset: pm.offset, size: pm.size, bit: pm.bit });
+        });
+        if (p.kind === 'struct') {
+          expect(l.size, where).toBe(p.size);
+          expect(l.holes.map((h) => h.size), where).toEqual(p.holes);
+          expect(l.bitHoles.map((h) => h.bits), where).toEqual(p.bitHoles);
+          expect(l.padding, where).toBe(p.padding);
+          expect(l.bitPadding, where).toBe(p.bitPadding);
+        }
+        compared++;
+      }
+      expect(compared).toBe(pahole.length);
+    });
+  }
+});
+
+// pahole 1.24 prints <ERROR> for type-tagged members (and gets nested array
+// dimensions backwards); bpftool's C dump is the oracle for declarations.
+describe('member declarations equal bpftool btf dump format c', () => {
+  for (const file of objects) {
+    it(file.split('/').pop()!, () => {
+      const btf = load(file);
+      const theirs = parseBpftoolC(sh('bpftool', ['btf', 'dump', 'file', file, 'format', 'c']));
+      let compared = 0;
+      for (const t of btf.types) {
+        if ((t.kind !== 'STRUCT' && t.kind !== 'UNION') || !t.name) continue;
+        const decls = theirs.get(`${t.kind === 'STRUCT' ? 'struct' : 'union'} ${t.name}`);
+        expect(decls, t.name).toBeDefined();
+        for (const m of t.members) {
+          const anon = btf.types[m.type];
+          if (!m.name || ((anon.kind === 'STRUCT' || anon.kind === 'UNION') && !anon.name)) continue;
+          let ours = cdecl(btf, m.type, m.name, { tagStyle: 'attribute' });
+          if (m.bitfieldSize) ours += `: ${m.bitfieldSize}`;
+          expect(ours, `${t.name}.${m.name}`).toBe(decls!.get(m.name));
+          compared++;
+        }
+      }
+      expect(compared).toBeGreaterThan(0);
+    });
+  }
+});
+
+describe('special fields and decl tags', () => {
+  it('decl tags on members equal the DWARF annotations clang wrote', () => {
+    for (const file of objects) {
+      const btf = load(file);
+      const dwarf = parseDwarfDeclTags(sh('llvm-dwarfdump-19', ['--debug-info', file]));
+      const ours = new Map<string, string[]>();
+      for (const t of btf.types) {
+        if (t.kind !== 'STRUCT' || !t.name) continue;
+        const l = structLayout(btf, t.id);
+        if (l.tags.length) ours.set(t.name, l.tags);
+        for (const m of l.members) if (m.tags) ours.set(`${t.name}.${m.name}`, m.tags);
+      }
+      expect(Object.fromEntries(ours), file).toEqual(Object.fromEntries(dwarf));
+    }
+  });
+
+  it('kptr type tags, contains: tags, arrays and nested specials in the shapes object', () => {
+    const btf = load(objects[objects.length - 1]);
+    const val = btf.types.find((t) => t.kind === 'STRUCT' && t.name === 'val')!;
+    const l = structLayout(btf, val.id);
+    const special = Object.fromEntries(l.members.map((m) => [m.name, m.special ?? null]));
+    expect(special).toEqual({
+      lock: 'bpf_spin_lock',
+      head: 'bpf_list_head contains elem.node',
+      stash: 'kptr elem',
+      slots: 'kptr elem [2]',
+      pc: 'percpu_kptr tnode',
+      weak: 'kptr_untrusted tnode',
+      root: 'bpf_rb_root contains tnode.rb',
+      timer: 'bpf_timer',
+      nested: null,
+    });
+    expect(l.members.find((m) => m.name === 'stash')!.type).toBe('struct elem __kptr *');
+    // bpf_obj_new on 6.18 initialises exactly the special fields, nested ones included.
+    expect(objNewZeroedRanges(l).map((z) => `${z.field}@${z.offset}+${z.size}:${z.init}`)).toEqual([
+      'lock@0+4:zero',
+      'head@8+16:list_head=self',
+      'stash@24+8:zero',
+      'slots@32+16:zero',
+      'pc@48+8:zero',
+      'weak@56+8:zero',
+      'root@64+16:zero',
+      'timer@80+16:zero',
+      'nested.lock@96+4:zero',
+      'nested.head@104+16:list_head=self',
+    ]);
+  });
+});
+
+describe('vmlinux layouts', () => {
+  const path = '/sys/kernel/btf/vmlinux';
+  it('a sample of kernel structs equals pahole, and every member declaration equals bpftool format c', async () => {
+    const { parseBtf } = await import('../../../main/object/btf/parse');
+    const btf = parseBtf(new Uint8Array(readFileSync(path)));
+    const counts = new Map<string, number>();
+    for (const t of btf.types) if ((t.kind === 'STRUCT' || t.kind === 'UNION') && t.name) counts.set(`${t.kind} ${t.name}`, (counts.get(`${t.kind} ${t.name}`) ?? 0) + 1);
+    const unique = btf.types.filter((t): t is BtfComposite => (t.kind === 'STRUCT' || t.kind === 'UNION') && !!t.name && counts.get(`${t.kind} ${t.name}`) === 1);
+
+    // Every 400th struct, plus the allocator's own: pahole -C, one struct at a time.
+    const sample = unique.filter((t, i) => t.kind === 'STRUCT' && i % 400 === 0).map((t) => t.name);
+    sample.push('bpf_list_head', 'bpf_list_node', 'bpf_rb_node', 'bpf_spin_lock', 'bpf_mem_alloc', 'btf_record', 'sk_buff');
+    const text = sh('pahole', ['-F', 'btf', '-C', sample.join(','), path]);
+    const pahole = parsePahole(text);
+    expect(pahole.length).toBeGreaterThanOrEqual(sample.length - 1);
+    for (const p of pahole) {
+      const t = unique.find((x) => x.name === p.name && x.kind === 'STRUCT')!;
+      const l = structLayout(btf, t.id);
+      expect(l.members.map((m) => [m.offset, m.size, m.bitOffset]), p.name).toEqual(p.members.map((m) => [m.offset, m.size, m.bit]));
+      expect([l.size, l.holes.map((h) => h.size), l.bitHoles.map((h) => h.bits), l.padding, l.bitPadding], p.name).toEqual([p.size, p.holes, p.bitHoles, p.padding, p.bitPadding]);
+    }
+
+    const theirs = parseBpftoolC(sh('bpftool', ['btf', 'dump', 'file', path, 'format', 'c']));
+    let compared = 0;
+    for (const t of unique) {
+      const decls = theirs.get(`${t.kind === 'STRUCT' ? 'struct' : 'union'} ${t.name}`);
+      if (!decls) continue;
+      for (const m of t.members) {
+        const inner = btf.types[m.type];
+        if (!m.name || ((inner.kind === 'STRUCT' || inner.kind === 'UNION') && !inner.name)) continue;
+        const want = decls.get(m.name);
+        // bpftool renames clashing type names (foo___2); those members are skipped.
+        if (want === undefined || /___\d/.test(want)) continue;
+        let ours = cdecl(btf, m.type, m.name, { tagStyle: 'attribute' });
+        if (m.bitfieldSize) ours += `: ${m.bitfieldSize}`;
+        if (ours !== want) expect(ours, `${t.name}.${m.name}`).toBe(want);
+        compared++;
+      }
+    }
+    expect(compared).toBeGreaterThan(50_000);
+  });
+});

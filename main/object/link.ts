@@ -359,7 +359,8 @@ export function linkProgram(obj: LinkSource, programName: string): LinkedProgram
 
 /**
  * Names for printing a linked program from the object alone: kfunc calls by
- * their extern's name (the id is the loader's to supply: pass `kfuncIds`),
+ * their extern's name (the id is the loader's to supply: pass `kfuncIds`, or
+ * patch the call's imm with it as the kernel receives it),
  * map and data references by map / section name. The kernel prints resolved
  * addresses there instead.
  */
@@ -370,7 +371,8 @@ export function linkedNames(prog: LinkedProgram, kfuncIds?: (name: string) => nu
     call(insn) {
       const r = byIdx.get(insn.idx);
       if (r?.kind !== 'kfunc') return undefined;
-      return { name: r.name, id: kfuncIds?.(r.name) ?? null };
+      // A loader that already patched the call carries the kernel's id in imm.
+      return { name: r.name, id: kfuncIds?.(r.name) ?? (insn.imm !== 0 ? insn.imm : null) };
     },
     imm(insn) {
       const r = byIdx.get(insn.idx);

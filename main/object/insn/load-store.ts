@@ -79,42 +79,40 @@ export function decodeLoadStore(r: RawInsn): Pick<Insn, 'kind' | 'op' | 'size' |
 }
 
 /**
- * Text after `(code) ` for LD, LDX, ST and STX, or the whole text for the
- * `BUG_…` forms (the kernel prints those without the opcode prefix).
- * `next` is the second slot of an ld_imm64.
+ * The whole text for LD, LDX, ST and STX: `(code) ...`, or `BUG_…` (the
+ * kernel prints those without the opcode prefix). `next` is the second slot
+ * of an ld_imm64.
  */
-export function printLoadStore(r: RawInsn, next: RawInsn | undefined, names?: InsnNames): { text: string; bare?: boolean } {
+export function printLoadStore(r: RawInsn, next: RawInsn | undefined, names?: InsnNames): string {
   const cls = insnClass(r.code);
   const mode = insnMode(r.code);
   const type = LDST_TYPES[insnSize(r.code) >> 3];
-  const bug = (prefix: string): { text: string; bare: boolean } => ({ text: `${prefix}${hex2(r.code)}`, bare: true });
+  const p = `(${hex2(r.code)}) `;
   switch (cls) {
     case BPF_LD: {
-      if (mode === BPF_ABS) return { text: `r0 = *(${type} *)skb[${r.imm}]` };
-      if (mode === BPF_IND) return { text: `r0 = *(${type} *)skb[r${r.src} + ${r.imm}]` };
+      if (mode === BPF_ABS) return `${p}r0 = *(${type} *)skb[${r.imm}]`;
+      if (mode === BPF_IND) return `${p}r0 = *(${type} *)skb[r${r.src} + ${r.imm}]`;
       if (isLdImm64(r)) {
         // From the two slots as the kernel reads them (imm64 may predate a relocation's patch).
         const value = next ? (BigInt(next.imm >>> 0) << 32n) | BigInt(r.imm >>> 0) : (r.imm64 ?? BigInt(r.imm >>> 0));
         const text = names?.imm?.(r, value) ?? `0x${value.toString(16)}`;
-        return { text: `r${r.dst} = ${text}` };
+        return `${p}r${r.dst} = ${text}`;
       }
-      return bug('BUG_ld_');
+      return `BUG_ld_${hex2(r.code)}`;
     }
     case BPF_LDX: {
-      if (mode !== BPF_MEM && mode !== BPF_MEMSX) return bug('BUG_ldx_');
+      if (mode !== BPF_MEM && mode !== BPF_MEMSX) return `BUG_ldx_${hex2(r.code)}`;
       const t = mode === BPF_MEM ? type : orNull(LDSX_TYPES[insnSize(r.code) >> 3]);
-      return { text: `r${r.dst} = *(${t} *)(r${r.src} ${signed(r.off)})` };
+      return `${p}r${r.dst} = *(${t} *)(r${r.src} ${signed(r.off)})`;
     }
     case BPF_ST:
-      if (mode === BPF_MEM) return { text: `*(${type} *)(r${r.dst} ${signed(r.off)}) = ${r.imm}` };
-      if (mode === BPF_NOSPEC) return { text: 'nospec' };
-      return bug('BUG_st_');
-    default:
-      if (mode === BPF_MEM) return { text: `*(${type} *)(r${r.dst} ${signed(r.off)}) = r${r.src}` };
-      if (mode === BPF_ATOMIC) {
-        const text = printAtomic(r);
-        return text === undefined ? bug('BUG_') : { text };
-      }
-      return bug('BUG_');
+      if (mode === BPF_MEM) return `${p}*(${type} *)(r${r.dst} ${signed(r.off)}) = ${r.imm}`;
+      if (mode === BPF_NOSPEC) return `${p}nospec`;
+      return `BUG_st_${hex2(r.code)}`;
+    default: {
+      if (mode === BPF_MEM) return `${p}*(${type} *)(r${r.dst} ${signed(r.off)}) = r${r.src}`;
+      const text = mode === BPF_ATOMIC ? printAtomic(r) : undefined;
+      return text === undefined ? `BUG_${hex2(r.code)}` : p + text;
+    }
   }
 }

@@ -121,7 +121,8 @@ export function sizeBytes(size: number): 1 | 2 | 4 | 8 {
 }
 
 /** The opcode as the kernel prints it in `(%02x)`. */
-export const hex2 = (code: number): string => code.toString(16).padStart(2, '0');
+const HEX2: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+export const hex2 = (code: number): string => HEX2[code & 0xff];
 
 /** C's `%+d`. */
 export const signed = (n: number): string => (n < 0 ? `${n}` : `+${n}`);

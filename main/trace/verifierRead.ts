@@ -3,7 +3,7 @@ import type { TraceDb } from './db';
 import { BpfscopeError } from '../errors';
 import { LOG_BLOCK, STEP_BLOCK, STEP_FIELDS } from './verifier';
 import type { LogMessage, PathEnd, PathInfo, RefEventKind, RefEvent, RefInfo } from '../verifier/analyze';
-import { lexLine } from '../verifier/lexer';
+import { expandLine, lexLine } from '../verifier/lexer';
 import { Reconstructor, STEP_KINDS, type MachineState, type StepKind } from '../verifier/reconstruct';
 import { parseRegValue, type RegValue } from '../verifier/regValue';
 import { parseStackSlot, type StackSlot } from '../verifier/stackSlot';
@@ -175,10 +175,12 @@ export function machineAtStep(db: TraceDb, programId: number, step: number): { r
   if (ck.step === step) return { row, state: rec.m };
   let at = ck.step;
   const lines = readLogLines(db, programId, ck.line + 1, row.line - ck.line);
-  for (const l of lines) {
-    const res = rec.feed(lexLine(l.text));
-    if (res.step) at++;
-    if (at === step) break;
+  outer: for (const l of lines) {
+    for (const one of expandLine(lexLine(l.text))) {
+      const res = rec.feed(one);
+      if (res.step) at++;
+      if (at === step) break outer;
+    }
   }
   return { row, state: rec.m };
 }

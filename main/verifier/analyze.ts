@@ -1,4 +1,4 @@
-import { lexLine, type LogLine, type MarkPrecise } from './lexer';
+import { expandLine, lexLine, type LogLine, type MarkPrecise } from './lexer';
 import type { LogLineText } from './lines';
 import { Reconstructor, type MachineState, type StepOut } from './reconstruct';
 import { cloneState, idOf, type VerifierState } from './state';
@@ -129,6 +129,7 @@ interface Push {
   skipIds: Set<number>;
 }
 
+const CALLBACK_CALL = /^call (bpf_loop|bpf_for_each_map_elem|bpf_timer_set_callback|bpf_find_vma|bpf_user_ringbuf_drain|bpf_rbtree_add|bpf_wq_set_callback|bpf_task_work_schedule)/;
 const MAX_PENDING = 256;
 const MAX_PUSHES_PER_BRANCH = 64;
 
@@ -160,6 +161,7 @@ export class LogAnalyzer {
   private readonly opts: AnalyzeOptions;
   private readonly every: number;
   private lastCheckpoint = -Infinity;
+  private newUnit = false;
   private pending: LogLineText[] = [];
   private lastStep = -1;
   private lastStepLine = 0;
@@ -209,7 +211,7 @@ export class LogAnalyzer {
       return;
     }
     if (this.wrap === 'skip' || this.wrap === 'done') return;
-    this.handle(line, l);
+    for (const one of expandLine(line)) this.handle(one, l);
   }
 
   private handle(line: LogLine, l: LogLineText): void {
@@ -225,6 +227,13 @@ export class LogAnalyzer {
         return;
       case 'func':
         this.message('info', l.no, l.text);
+        return;
+      case 'validating':
+        this.flushUnknown();
+        this.rec.feed(line);
+        this.message('info', l.no, l.text);
+        this.endPath('open', this.lastStep);
+        this.newUnit = true;
         return;
       case 'info':
       case 'scc':
@@ -280,15 +289,14 @@ export class LogAnalyzer {
     let isBranch = false;
     if (line.kind === 'insn') {
       const j = /^(?:if .* goto|may_goto) pc([+-]\d+)$/.exec(line.text);
-      if (j) {
+      if (j || CALLBACK_CALL.test(line.text)) {
         isBranch = true;
         before = cloneState(m);
       }
     }
     const continuation = line.kind === 'from' && m.afterReturn;
     if (line.kind === 'from' && !continuation) {
-      const stack = this.pushes.get(`${line.from}:${line.to}`);
-      pushed = stack?.pop();
+      pushed = this.pushes.get(`${line.from}:${line.to}`)?.pop() ?? this.pushes.get(`${line.from}:*`)?.pop();
     }
     const prevRefs = m.refs.slice();
     const res = this.rec.feed(line, pushed?.state ?? null, pushed?.skipRegs, pushed?.skipIds);
@@ -304,7 +312,8 @@ export class LogAnalyzer {
     const stepNo = this.steps++;
     // Paths.
     let newPath = false;
-    if (this.path < 0) {
+    if (this.path < 0 || this.newUnit) {
+      this.newUnit = false;
       this.startPath(stepNo, l.no, null, null, null);
       newPath = true;
     } else if (line.kind === 'from' && !continuation) {
@@ -341,8 +350,8 @@ export class LogAnalyzer {
 
   private recordPush(insn: number, text: string, delta: string | null, before: VerifierState, stepNo: number): void {
     const off = /pc([+-]\d+)$/.exec(text);
-    if (!off) return;
-    const target = insn + 1 + Number(off[1]);
+    // A helper/kfunc with a callback pushes the callback's state; its target is the callback's first insn.
+    const target = off ? String(insn + 1 + Number(off[1])) : '*';
     const skipRegs = new Set<number>();
     const skipIds = new Set<number>();
     const frame = before.frames[before.frames.length - 1];

@@ -14,7 +14,11 @@ export type MarkPrecise =
 export type LogLine =
   | { kind: 'blank' }
   /** `N: (op) text [; delta]`; `delta` null when no `;` was printed. */
-  | { kind: 'insn'; insn: number; opcode: string; text: string; delta: string | null }
+  | {
+      kind: 'insn'; insn: number; opcode: string; text: string; delta: string | null;
+      /** Level 1 can print the next state on the same line: `11: (26) if w2 > 0x64 goto pc+4 16: R0=...`. */
+      trailing?: { insn: number; text: string };
+    }
   /** `N: R1=... ` — a printed state for insn N (a delta since 5.17, full in 5.15). */
   | { kind: 'state'; insn: number; text: string }
   | { kind: 'safe'; insn: number }
@@ -27,6 +31,8 @@ export type LogLine =
   | { kind: 'scc'; text: string }
   /** Stack liveness debug lines of 6.18 (`(0) frame 0 insn 7 +live -8`). */
   | { kind: 'liveness'; text: string }
+  /** `Validating f() func#2...`: a global function is verified on its own, from a fresh state. */
+  | { kind: 'validating'; func: number; name: string }
   | { kind: 'caller' }
   | { kind: 'callee' }
   | { kind: 'returning' }
@@ -46,11 +52,12 @@ export type LogLine =
   | { kind: 'other'; text: string };
 
 const INSN = /^(\d+): \(([0-9a-f]{2})\) (.*)$/;
+const TRAILING = /^(.*?) (\d+): ((?:frame\d+: )?R\d+(?:_[rwD]{1,2})?=.*)$/;
 const STATE = /^(\d+):\s?(.*)$/;
 const FROM = /^from (\d+) to (\d+)( \(speculative execution\))?:\s?(.*)$/;
 const SOURCE = /^; (.*?)(?: @ (.+):(\d+))?$/;
 const FUNC = /^func#(\d+) @(\d+)$/;
-const LIVE_ROW = /^\s+(\d+): ([0-9.]{10,12}) (.*)$/;
+const LIVE_ROW = /^\s+(?:\d+\s+)?(\d+): ([0-9.]{10,12}) (.*)$/;
 const MP_RANGE = /^last_idx (\d+) first_idx (\d+)(?: subseq_idx (-?\d+))?\s*$/;
 const MP_BEFORE = /^regs=(\S*) stack=(\S*) before (\d+): (.*)$/;
 const MP_PARENT = /^parent state regs=(\S*) stack=(\S*):?(.*)$/;
@@ -66,8 +73,12 @@ export function lexLine(line: string): LogLine {
     const i = INSN.exec(line);
     if (i) {
       const rest = i[3];
-      const semi = rest.indexOf(';');
-      if (semi < 0) return { kind: 'insn', insn: Number(i[1]), opcode: i[2], text: rest.trimEnd(), delta: null };
+      const semi = topLevelSemicolon(rest);
+      if (semi < 0) {
+        const t = TRAILING.exec(rest);
+        if (t) return { kind: 'insn', insn: Number(i[1]), opcode: i[2], text: t[1], delta: null, trailing: { insn: Number(t[2]), text: t[3] } };
+        return { kind: 'insn', insn: Number(i[1]), opcode: i[2], text: rest.trimEnd(), delta: null };
+      }
       return {
         kind: 'insn', insn: Number(i[1]), opcode: i[2],
         text: rest.slice(0, semi).trimEnd(), delta: rest.slice(semi + 1).trim(),
@@ -114,7 +125,10 @@ export function lexLine(line: string): LogLine {
     if (m) return { kind: 'toCaller', insn: Number(m[1]) };
   }
   if (line.startsWith('SCC ') || line.startsWith('scc ')) return { kind: 'scc', text: line };
-  if (/^\(\d+\) (frame \d+ insn \d+|live stack update)/.test(line)) return { kind: 'liveness', text: line };
+  if (/^\([\d,]+\) (frame \d+ insn \d+|live stack update)/.test(line)) return { kind: 'liveness', text: line };
+  if (/^frame \d+: propagating /.test(line)) {
+    return { kind: 'markPrecise', event: { kind: 'other', frame: Number(/^frame (\d+)/.exec(line)?.[1] ?? 0), text: line } };
+  }
   if (line.startsWith('processed ')) {
     const m = PROCESSED.exec(line);
     if (m) {
@@ -141,6 +155,8 @@ export function lexLine(line: string): LogLine {
   const b = BEGIN.exec(line);
   if (b) return { kind: 'wrapBegin', program: b[1] ?? null };
   if (END.test(line)) return { kind: 'wrapEnd' };
+  const v = /^Validating (.*) func#(\d+)\.\.\.$/.exec(line);
+  if (v) return { kind: 'validating', func: Number(v[2]), name: v[1] };
   if (
     line.startsWith('libbpf: ') || /^={5,}\s*$/.test(line) || line === 'VERIFIER LOG:' ||
     line.startsWith('PROCESSING ') || line.startsWith("Processing '") || line.startsWith('Error: ') ||
@@ -149,7 +165,7 @@ export function lexLine(line: string): LogLine {
     return { kind: 'wrapper', text: line };
   }
   if (
-    /^Validating .* func#\d+\.\.\.$/.test(line) || /^Func#\d+ .* is (global|safe)/.test(line) ||
+    /^R\d+ is not a scalar$/.test(line) || /^Func#\d+ .* is (global|safe)/.test(line) ||
     /^(stack depth|combined stack size|static subprog|Global function)/.test(line)
   ) {
     return { kind: 'info', text: line };
@@ -168,4 +184,25 @@ function markPrecise(frame: number, rest: string): MarkPrecise {
   m = MP_PARENT.exec(rest);
   if (m) return { kind: 'parent', frame, regs: m[1], stack: m[2], text: m[3].trim() };
   return { kind: 'other', frame, text: rest };
+}
+
+/** The lines one physical line stands for (an insn line with a trailing state is two). */
+export function expandLine(line: LogLine): LogLine[] {
+  if (line.kind === 'insn' && line.trailing) {
+    const { trailing, ...insn } = line;
+    return [insn, { kind: 'state', insn: trailing.insn, text: trailing.text }];
+  }
+  return [line];
+}
+
+/** The first `;` outside parentheses (`var_off=(0x0; 0xff)` has one inside). */
+function topLevelSemicolon(text: string): number {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 40) depth++;
+    else if (c === 41) depth = depth > 0 ? depth - 1 : 0;
+    else if (c === 59 && depth === 0) return i;
+  }
+  return -1;
 }

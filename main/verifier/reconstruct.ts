@@ -25,12 +25,17 @@ export interface MachineState extends VerifierState {
   lastInsnText: string;
   /** Just returned to a caller: a following `from EXIT to N:` continues the same path. */
   afterReturn: boolean;
+  /** ...and that return was from a callback (bpf_loop, rbtree less, ...), whose caller state the kernel re-widens. */
+  afterCallbackReturn: boolean;
+  /** Per frame above 0: the call insn and whether it called a callback through a helper/kfunc. */
+  callStack: { insn: number; callback: boolean }[];
 }
 
 export function initialMachine(): MachineState {
   return {
     frames: [emptyFrame(0)], refs: [], lockHeld: false, lockId: null,
     sawDelta: false, block: '', blockInsn: -1, lastInsn: -1, lastInsnText: '', afterReturn: false,
+    afterCallbackReturn: false, callStack: [],
   };
 }
 
@@ -78,8 +83,9 @@ export class Reconstructor {
         m.lastInsn = line.insn;
         m.lastInsnText = line.text;
         const text = line.text;
-        if (text.startsWith('call ') && !text.startsWith('call pc')) {
-          // Helpers and kfuncs clobber R0-R5 (R0 then holds the result, printed when set).
+        if (text.startsWith('call ')) {
+          // Calls clobber R0-R5 (R0 then holds the result, printed when set; a
+          // callback's caller block prints the arguments again).
           const f = m.frames[m.frames.length - 1];
           for (let r = 0; r <= 5; r++) {
             f.regs[r] = null;
@@ -96,6 +102,7 @@ export class Reconstructor {
           m.sawDelta = true;
           unknownItems = this.applyDelta(parseStateText(line.delta), LOCK_CALL.test(text));
         }
+        this.crossFrameStore(text);
         return { step: { kind: 'insn', insn: line.insn, frame: this.curFrame }, mismatches: [], unknownItems };
       }
       case 'state': {
@@ -122,7 +129,9 @@ export class Reconstructor {
         const items = parseStateText(line.text);
         const printed = framesFromItems(items);
         let mismatches: string[] = [];
-        if (m.afterReturn) {
+        if (m.afterReturn && m.afterCallbackReturn) {
+          // After a callback the kernel revisits the call with a widened state: nothing to compare.
+        } else if (m.afterReturn) {
           // The continuation after a return: the printed state must be the one we returned to.
           for (const p of printed.frames) {
             const mine = m.frames[p.frame];
@@ -137,9 +146,15 @@ export class Reconstructor {
           m.lockId = pushed.lockId;
         }
         m.afterReturn = false;
+        m.afterCallbackReturn = false;
+        if (!pushed) m.callStack.length = Math.max(0, framesFromItems(items).frames.length > 0 ? Math.min(m.callStack.length, this.topFrame(items)) : 0);
         const unknownItems = this.replaceFrames(items, pushed ?? null);
         return { step: { kind: 'branch', insn: line.to, frame: this.curFrame }, mismatches, unknownItems };
       }
+      case 'validating':
+        // A global function is verified on its own, from a fresh state.
+        Object.assign(m, { frames: [emptyFrame(0)], refs: [], lockHeld: false, lockId: null, block: '', callStack: [], afterReturn: false, afterCallbackReturn: false });
+        return NO_RESULT;
       case 'caller':
       case 'callee':
       case 'returning':
@@ -171,10 +186,12 @@ export class Reconstructor {
       case 'caller': {
         // The caller's R0-R5 are not carried across a bpf-to-bpf call.
         const mine = m.frames[p.frame];
+        const callback = !m.lastInsnText.startsWith('call pc');
         if (mine) {
           const expect = cloneFrame(mine);
           for (let r = 0; r <= 5; r++) expect.regs[r] = null;
-          mismatches.push(...diffFrame(expect, p));
+          // A helper/kfunc that calls back keeps its arguments in the caller's print.
+          mismatches.push(...diffFrame(expect, p, callback ? new Set([0, 1, 2, 3, 4, 5]) : undefined));
         }
         m.frames[p.frame] = p;
         return { step: null, mismatches, unknownItems };
@@ -183,6 +200,8 @@ export class Reconstructor {
         for (let i = 0; i < p.frame; i++) if (!m.frames[i]) m.frames[i] = emptyFrame(i);
         m.frames.length = p.frame + 1;
         m.frames[p.frame] = p;
+        m.callStack.length = Math.max(0, p.frame - 1);
+        m.callStack.push({ insn: m.lastInsn, callback: !m.lastInsnText.startsWith('call pc') });
         return { step: { kind: 'call', insn: m.lastInsn, frame: p.frame }, mismatches, unknownItems };
       }
       case 'returning': {
@@ -195,10 +214,15 @@ export class Reconstructor {
         const mine = m.frames[p.frame];
         // R0 now holds the callee's return value; the rest is the caller as it was at the call.
         if (mine) mismatches.push(...diffFrame(mine, p, new Set([0])));
+        const callee = m.frames[p.frame + 1];
+        const fromCallback = (callee?.flags ?? []).some((f) => f === 'cb' || f === 'async_cb') ||
+          (m.callStack.length > p.frame ? m.callStack[p.frame].callback : false);
         for (let i = 0; i < p.frame; i++) if (!m.frames[i]) m.frames[i] = emptyFrame(i);
         m.frames.length = p.frame + 1;
         m.frames[p.frame] = p;
         m.afterReturn = true;
+        m.afterCallbackReturn = fromCallback;
+        m.callStack.length = p.frame;
         return { step: { kind: 'return', insn: m.blockInsn, frame: p.frame }, mismatches, unknownItems };
       }
     }
@@ -281,6 +305,31 @@ export class Reconstructor {
         if (v !== null) fr.stack[k] = v;
       }
     }
+  }
+
+  private topFrame(items: StateItem[]): number {
+    const fr = framesFromItems(items).frames;
+    return fr.length > 0 ? fr[fr.length - 1].frame : 0;
+  }
+
+  /**
+   * A 64-bit store of a register through a pointer into another frame's stack
+   * (`fp[0]-8` in a callee) spills it there; the kernel prints only the
+   * current frame, so the caller's slot would otherwise go stale.
+   */
+  private crossFrameStore(text: string): void {
+    const st = /^\*\(u64 \*\)\(r(\d+) ([+-]\d+)\) = r(\d+)$/.exec(text);
+    if (!st) return;
+    const m = this.m;
+    const cur = m.frames[m.frames.length - 1];
+    const base = cur.regs[Number(st[1])];
+    const fp = base ? /^fp\[(\d+)\](-\d+)$/.exec(base) : null;
+    if (!fp) return;
+    const k = Number(fp[1]);
+    const off = Number(fp[2]) + Number(st[2]);
+    const val = cur.regs[Number(st[3])];
+    if (k >= m.frames.length - 1 || off % 8 !== 0 || off >= 0 || val === null) return;
+    m.frames[k].stack[String(off)] = val;
   }
 
   private frame(f: number): FrameState {

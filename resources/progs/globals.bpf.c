@@ -10,7 +10,7 @@ const volatile int limit = 100;			/* .rodata */
 long scratch[4];				/* .bss */
 SEC(".data.counters") long hits = 1;		/* custom .data.* */
 SEC(".bss.seen") __u32 seen_len;		/* custom .bss.* */
-SEC(".rodata.table") const __u32 weights[4] = { 3, 5, 7, 11 };
+SEC(".rodata.table") const volatile __u32 weights[4] = { 3, 5, 7, 11 };
 
 /* One run: counter 7 -> 8, hits 1 -> 65, scratch[0] = 8, seen_len = 64;
  * returns 8 + 100 + weights[0] = 111. */

@@ -61,6 +61,8 @@ export interface RefLoadOptions {
    * benchmark's 100 MB logs); `log` is then ''.
    */
   logOut?: string;
+  /** First log buffer size in bytes (default 16 MiB; doubles on ENOSPC). */
+  logBufSize?: number;
 }
 
 export interface RefResult {
@@ -153,6 +155,7 @@ export async function refLoad(obj: string, prog: string, opts: RefLoadOptions = 
     const logPath = opts.logOut ?? path.join(work, 'log');
     const jsonPath = path.join(work, 'result.json');
     const args = [objPath, '-p', prog, '--log-level', String(opts.logLevel ?? 2), '--log-out', logPath, '--json-out', jsonPath];
+    if (opts.logBufSize !== undefined) args.push('--log-size', String(opts.logBufSize));
     if (opts.run) args.push('--run', '--repeat', String(opts.repeat ?? 1));
     if (opts.data) {
       const dataPath = path.join(work, 'packet');

@@ -5,7 +5,11 @@
  * user would, and reports what the kernel said.
  *
  *   refload OBJ -p PROG [--log-level N] [--log-out FILE] [--json-out FILE]
- *           [--run] [--data FILE] [--repeat N] [--dump-maps] [--verbose]
+ *           [--log-size BYTES] [--run] [--data FILE] [--repeat N]
+ *           [--dump-maps] [--verbose]
+ *
+ * --log-size sets the first log buffer (default 16 MiB); it doubles after
+ * each ENOSPC up to the kernel's 1 GiB cap.
  *
  * The verifier log is written byte for byte to --log-out (default stdout);
  * one JSON line goes to --json-out (default stderr):
@@ -30,7 +34,7 @@
  * level 2 prints ~114 MB, so start big enough for most and double on
  * ENOSPC (the kernel's "log truncated" answer). */
 #define LOG_START (16u << 20)
-#define LOG_MAX (1u << 30) - 1
+#define LOG_MAX ((1u << 30) - 1)
 
 static bool verbose;
 
@@ -44,7 +48,8 @@ static int print_fn(enum libbpf_print_level level, const char *fmt, va_list ap)
 static void usage(void)
 {
 	fprintf(stderr, "usage: refload OBJ -p PROG [--log-level N] [--log-out FILE] "
-			"[--json-out FILE] [--run] [--data FILE] [--repeat N] "
+			"[--json-out FILE] [--log-size BYTES] [--run] [--data FILE] "
+			"[--repeat N] "
 			"[--dump-maps] [--verbose]\n");
 	exit(2);
 }
@@ -224,6 +229,8 @@ int main(int argc, char **argv)
 			log_out = argv[++i];
 		else if (!strcmp(a, "--json-out") && i + 1 < argc)
 			json_out = argv[++i];
+		else if (!strcmp(a, "--log-size") && i + 1 < argc)
+			log_size = strtoull(argv[++i], NULL, 0);
 		else if (!strcmp(a, "--data") && i + 1 < argc)
 			data_path = argv[++i];
 		else if (!strcmp(a, "--repeat") && i + 1 < argc)
@@ -239,7 +246,8 @@ int main(int argc, char **argv)
 		else
 			obj_path = a;
 	}
-	if (!obj_path || !prog_name || log_level < 0 || repeat < 1)
+	if (!obj_path || !prog_name || log_level < 0 || repeat < 1 || log_size < 128 ||
+	    log_size > LOG_MAX)
 		usage();
 	if (data_path) {
 		data = read_file(data_path, &data_len);

@@ -18,7 +18,7 @@ export interface AllocEvent {
   seq: number;
   /** Which run of `--repeat` (0-based); the map free after the runs has run = number of runs. */
   run: number;
-  /** Instructions executed in this run before the event's instruction (its step). */
+  /** The step of the instruction that caused the event: 1-based count of instructions executed in this run (0 outside the program). */
   step: number;
   /** The instruction index, or -1 for events outside the program (map free). */
   insn: number;

@@ -31,6 +31,8 @@ export interface MachineOptions {
   seed?: number;
   /** Record the registers after every instruction. */
   traceInsns?: boolean;
+  /** At most this many steps are traced per run (default 1,000,000). */
+  traceLimit?: number;
 }
 
 /** One row of the concrete trace: the registers an instruction changed. */
@@ -67,6 +69,10 @@ export class Machine {
   readonly stack: Region;
   readonly printk: string[] = [];
   readonly trace: InsnStep[] = [];
+  /** Registers before the first instruction of the traced run. */
+  traceStart: { lo: number[]; hi: number[] } | undefined;
+  /** Steps recorded at most (the rest of the run is not traced). */
+  readonly traceLimit: number;
   readonly budget: number;
   steps = 0;
   /** Address of the bpf_spin_lock held, as `regionId:offset`, or null. */
@@ -99,6 +105,7 @@ export class Machine {
     this.budget = opts.budget ?? 50_000_000;
     this.prandomState = (opts.seed ?? 0x2545f491) >>> 0 || 1;
     this.tracing = !!opts.traceInsns;
+    this.traceLimit = opts.traceLimit ?? 1_000_000;
     this.objects = new ObjectModel(this.memory, this.clock);
     for (const spec of prog.maps) {
       this.maps.push(
@@ -191,6 +198,7 @@ export class Machine {
     if (this.tracing) {
       this.prevLo.set(this.lo);
       this.prevHi.set(this.hi);
+      this.traceStart = { lo: [...this.lo], hi: [...this.hi] };
     }
     this.exec(0, 0);
     if (this.lockHeld !== null) fault('lock', 'program exited with a bpf_spin_lock held');
@@ -247,6 +255,7 @@ export class Machine {
   }
 
   private recordStep(insn: number): void {
+    if (this.trace.length >= this.traceLimit) return;
     const changed: [number, number, number][] = [];
     const lo = this.lo;
     const hi = this.hi;

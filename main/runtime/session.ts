@@ -48,6 +48,8 @@ export interface SessionReport {
   uninitObjectReads: number;
   /** Registers after each instruction of the last run (with traceInsns). */
   trace?: InsnStep[];
+  /** Registers before the traced run's first instruction: [lo[], hi[]]. */
+  traceStart?: { lo: number[]; hi: number[] };
 }
 
 /** Run a program `repeat` times on one machine (maps persist), then optionally free the maps. */
@@ -80,6 +82,7 @@ export function runSession(prog: RuntimeProgram, opts: SessionOptions = {}): Ses
     mapsFreed: !!opts.freeMaps,
     uninitObjectReads: m.memory.uninitObjectReads,
     trace: opts.traceInsns ? [...m.trace] : undefined,
+    traceStart: opts.traceInsns ? m.traceStart : undefined,
   };
 }
 

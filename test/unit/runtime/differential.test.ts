@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { runSession } from '../../../main/runtime/session';
+import { kernelSkipReason, kernelTitle } from '../../helpers/kernel';
+import { DEFAULT_PACKET, examplePrograms, refLoad } from '../../helpers/ref';
+import { comparableMaps, loadExample } from './helpers';
+
+/**
+ * Every example program that BPF_PROG_TEST_RUN runs: the kernel (through
+ * libbpf, test/ref/refload) and bpfscope's machine on the same packet give
+ * the same return value and the same map bytes (special fields masked), for
+ * one run and for three runs in a row on the same maps.
+ */
+const runnable = examplePrograms().filter((p) => p.run && p.expect === 'accepted');
+
+describe.skipIf(!!kernelSkipReason())(kernelTitle('runtime vs BPF_PROG_TEST_RUN'), () => {
+  it('has example programs to compare', () => {
+    expect(runnable.length).toBeGreaterThan(10);
+  });
+  for (const p of runnable) {
+    for (const repeat of [1, 3]) {
+      it(`${p.object} ${p.program} x${repeat}`, async () => {
+        const ref = await refLoad(p.objectPath, p.program, { run: true, dumpMaps: true, repeat, data: DEFAULT_PACKET });
+        expect(ref.verdict).toBe('accepted');
+        const ours = runSession(loadExample(p.objectPath, p.program), { repeat, input: { data: DEFAULT_PACKET } });
+        expect(ours.runs.map((r) => r.fault)).toEqual(ours.runs.map(() => undefined));
+        expect(ours.retval).toBe(ref.retval);
+        expect(ours.runs[ours.runs.length - 1].dataOut).toBe(Buffer.from(ref.dataOut ?? []).toString('hex'));
+        const cmp = comparableMaps(ours.maps, ref.maps ?? {});
+        expect(cmp.ours).toEqual(cmp.theirs);
+      });
+    }
+  }
+});

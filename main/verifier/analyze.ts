@@ -465,7 +465,8 @@ export class LogAnalyzer {
     }
     this.pending = [];
     const p = this.paths[this.path];
-    if (p && p.endStep === null) {
+    // The error ends the path it was found on, even right after its exit (a leak is reported at exit).
+    if (p && (p.endStep === null || p.endStep === this.lastStep)) {
       p.end = 'error';
       p.endStep = this.lastStep;
       p.endLine = this.lastStepLine;

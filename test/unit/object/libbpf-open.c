@@ -1,0 +1,33 @@
+// The oracle for parseObject: what libbpf 1.1 reads from an object at
+// bpf_object__open() time (before any kernel call): programs with their
+// section, type, expected attach type and instruction count, and maps
+// (BTF-defined and the internal global-data maps) with their shape and
+// initial bytes. One tab-separated line per item.
+#include <bpf/libbpf.h>
+#include <stdio.h>
+
+static int quiet(enum libbpf_print_level level, const char *fmt, va_list ap) { return 0; }
+
+int main(int argc, char **argv) {
+	if (argc != 2) return 2;
+	libbpf_set_print(quiet);
+	struct bpf_object *obj = bpf_object__open_file(argv[1], NULL);
+	if (!obj) { printf("error\n"); return 1; }
+	struct bpf_program *p;
+	bpf_object__for_each_program(p, obj) {
+		printf("prog\t%s\t%s\t%d\t%d\t%zu\n", bpf_program__name(p), bpf_program__section_name(p),
+		       bpf_program__type(p), bpf_program__expected_attach_type(p), bpf_program__insn_cnt(p));
+	}
+	struct bpf_map *m;
+	bpf_object__for_each_map(m, obj) {
+		size_t sz = 0;
+		const unsigned char *init = bpf_map__initial_value(m, &sz);
+		printf("map\t%s\t%d\t%u\t%u\t%u\t%u\t%d\t%u\t%u\t", bpf_map__name(m), bpf_map__type(m), bpf_map__key_size(m),
+		       bpf_map__value_size(m), bpf_map__max_entries(m), bpf_map__map_flags(m), bpf_map__is_internal(m),
+		       bpf_map__btf_key_type_id(m), bpf_map__btf_value_type_id(m));
+		for (size_t i = 0; init && i < sz; i++) printf("%02x", init[i]);
+		printf("\n");
+	}
+	bpf_object__close(obj);
+	return 0;
+}

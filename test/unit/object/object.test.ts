@@ -1,0 +1,133 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseObject, type BpfObject } from '../../../main/object/object';
+import { parseBtf } from '../../../main/object/btf/parse';
+import { findByName } from '../../../main/object/btf/lookup';
+import { ATTACH_TYPES, PROG_TYPES, progTypeForSection } from '../../../main/object/progtypes';
+import { MAP_TYPES } from '../../../main/object/maptypes';
+import { compileBpf, exampleObjects, sh, SHAPES_C } from './helpers';
+
+const here = path.dirname(new URL(import.meta.url).pathname);
+
+/** Build libbpf-open.c (the libbpf oracle) once per source version. */
+function libbpfOpen(): string {
+  const src = path.join(here, 'libbpf-open.c');
+  const dir = path.join(os.tmpdir(), 'bpfscope-libbpf-open');
+  const bin = path.join(dir, `libbpf-open-${readFileSync(src).length}`);
+  if (!existsSync(bin)) {
+    mkdirSync(dir, { recursive: true });
+    execFileSync('gcc', ['-O1', '-o', bin, src, '-lbpf']);
+  }
+  return bin;
+}
+
+interface LibbpfProg { name: string; section: string; type: number; attach: number; insns: number }
+interface LibbpfMap { name: string; type: number; keySize: number; valueSize: number; maxEntries: number; flags: number; internal: boolean; keyId: number; valueId: number; init: string }
+
+function libbpfView(file: string): { progs: LibbpfProg[]; maps: LibbpfMap[] } {
+  const out = sh(libbpfOpen(), [file]);
+  const progs: LibbpfProg[] = [];
+  const maps: LibbpfMap[] = [];
+  for (const line of out.trim().split('\n')) {
+    const f = line.split('\t');
+    if (f[0] === 'prog') progs.push({ name: f[1], section: f[2], type: +f[3], attach: +f[4], insns: +f[5] });
+    if (f[0] === 'map') maps.push({ name: f[1], type: +f[2], keySize: +f[3], valueSize: +f[4], maxEntries: +f[5], flags: +f[6], internal: f[7] === '1', keyId: +f[8], valueId: +f[9], init: f[10] ?? '' });
+  }
+  return { progs, maps };
+}
+
+const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+
+const objects = [...exampleObjects(), compileBpf('shapes', SHAPES_C)];
+
+describe('parseObject equals what libbpf reads at open time', () => {
+  for (const file of objects) {
+    it(path.basename(file), () => {
+      const obj: BpfObject = parseObject(new Uint8Array(readFileSync(file)), file);
+      const ref = libbpfView(file);
+      expect(obj.programs.map((p) => ({ name: p.name, section: p.section, type: p.progTypeId, attach: p.expectedAttachTypeId, insns: p.insns.length }))).toEqual(ref.progs);
+      const btfMaps = ref.maps.filter((m) => !m.internal);
+      expect(
+        obj.maps.map((m) => ({ name: m.name, type: m.type, keySize: m.keySize, valueSize: m.valueSize, maxEntries: m.maxEntries, flags: m.flags, keyId: m.keyTypeId ?? 0, valueId: m.valueTypeId ?? 0 })),
+      ).toEqual(btfMaps.map(({ name, type, keySize, valueSize, maxEntries, flags, keyId, valueId }) => ({ name, type, keySize, valueSize, maxEntries, flags, keyId, valueId })));
+      // Internal maps: one per global data section libbpf keeps, named after it, with its bytes.
+      for (const m of ref.maps.filter((x) => x.internal)) {
+        const sec = obj.data.filter((d) => m.name === d.name || m.name.endsWith(d.name.slice(0, 15)));
+        expect(sec.length, `${m.name}`).toBeGreaterThanOrEqual(1);
+        const d = sec.sort((a, b) => b.name.length - a.name.length)[0];
+        expect(d.size, m.name).toBe(m.valueSize);
+        if (d.kind !== 'kconfig') expect(hex(d.bytes), m.name).toBe(m.init);
+      }
+    });
+  }
+});
+
+describe('object details', () => {
+  const shapes = parseObject(new Uint8Array(readFileSync(objects[objects.length - 1])), 'shapes.bpf.o');
+
+  it('map-in-map: inner definition and initial slots from .rel.maps', () => {
+    const outer = shapes.maps.find((m) => m.name === 'outer')!;
+    expect(outer.typeName).toBe('array_of_maps');
+    expect(outer.inner).toMatchObject({ typeName: 'array', keySize: 4, valueSize: 8, maxEntries: 1 });
+    expect(outer.values).toEqual([null, 'inner1', null, 'inner2']);
+  });
+
+  it('relocations name their symbol, section and kind', () => {
+    const p = shapes.programs[0];
+    expect(p.relocations.map((r) => [r.kind, r.symbol, r.symbolSection]).sort()).toEqual([
+      ['data', 'anon_g', '.bss'],
+      ['data', 'packed_g', '.bss'],
+    ]);
+    for (const r of p.relocations) expect(p.insns[r.insnIdx].code).toBe(0x18);
+  });
+
+  it('externs of the examples are kfuncs with BTF FUNC ids', () => {
+    const list = parseObject(new Uint8Array(readFileSync(objects.find((f) => f.endsWith('list.bpf.o'))!)), 'list.bpf.o');
+    const names = list.externs.map((e) => e.name);
+    expect(names).toContain('bpf_obj_new_impl');
+    for (const e of list.externs) {
+      expect(e.kind).toBe('kfunc');
+      expect(list.btf!.types[e.btfId]).toMatchObject({ kind: 'FUNC', name: e.name, linkage: 2 });
+    }
+    // Every extern call site is a relocation of kind 'extern' on a call instruction.
+    const ext = list.programs.flatMap((p) => p.relocations.filter((r) => r.kind === 'extern').map((r) => p.insns[r.insnIdx].code));
+    expect(ext.length).toBeGreaterThan(0);
+    expect(new Set(ext)).toEqual(new Set([0x85]));
+  });
+
+  it('func_info and line_info are sliced per function and start at its first instruction', () => {
+    for (const f of [...shapes.programs, ...shapes.subprograms]) {
+      expect(f.funcInfo[0]?.insnIdx).toBe(0);
+      expect(f.btfFuncId).toBeGreaterThan(0);
+      expect(shapes.btf!.types[f.btfFuncId]).toMatchObject({ kind: 'FUNC', name: f.name });
+      for (const l of f.lineInfo) expect(l.insnIdx).toBeLessThan(f.insns.length);
+    }
+  });
+});
+
+describe('enum tables equal the running kernel', () => {
+  const btf = parseBtf(new Uint8Array(readFileSync('/sys/kernel/btf/vmlinux')));
+  const values = (name: string, prefix: string): Map<string, number> => {
+    const t = findByName(btf, `enum ${name}`);
+    if (!t || (t.kind !== 'ENUM' && t.kind !== 'ENUM64')) throw new Error(`no enum ${name}`);
+    return new Map(t.values.filter((v) => v.name.startsWith(prefix)).map((v) => [v.name.slice(prefix.length).toLowerCase(), Number(v.value)]));
+  };
+  it('bpf_prog_type, bpf_map_type, bpf_attach_type', () => {
+    const progs = values('bpf_prog_type', 'BPF_PROG_TYPE_');
+    PROG_TYPES.forEach((n, i) => expect(progs.get(n), n).toBe(i));
+    const maps = values('bpf_map_type', 'BPF_MAP_TYPE_');
+    MAP_TYPES.forEach((n, i) => expect(maps.get(n === 'cgroup_storage' ? 'cgroup_storage_deprecated' : n) ?? maps.get(n), n).toBe(i));
+    const attach = values('bpf_attach_type', 'BPF_');
+    ATTACH_TYPES.forEach((n, i) => expect(attach.get(n), n).toBe(i));
+  });
+  it('section names map like libbpf', () => {
+    expect(progTypeForSection('tc')).toMatchObject({ progType: 'sched_cls', expectedAttachTypeId: 0 });
+    expect(progTypeForSection('fentry/do_unlinkat')).toMatchObject({ progType: 'tracing', expectedAttachType: 'trace_fentry', attachTo: 'do_unlinkat' });
+    expect(progTypeForSection('kprobe/foo')).toMatchObject({ progType: 'kprobe' });
+    expect(progTypeForSection('syscall')).toMatchObject({ progType: 'syscall', sleepable: true });
+    expect(progTypeForSection('tcx')).toBeUndefined();
+  });
+});

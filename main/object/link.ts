@@ -1,5 +1,6 @@
 import { BpfscopeError } from '../errors';
 import type { BtfExt, CoreRelo, LineInfo } from './btf-ext';
+import type { Btf } from './btf/types';
 import {
   SHF_EXECINSTR,
   SHN_UNDEF,
@@ -42,6 +43,8 @@ import type { InsnNames } from './insn/types';
 export interface LinkSource {
   elf: ElfFile;
   btfExt?: BtfExt;
+  /** For `exception_callback:NAME` decl tags (bpf_throw's callback, appended like a subprogram). */
+  btf?: Btf;
 }
 
 /** A function in an executable section, as libbpf's `struct bpf_program`. */
@@ -293,6 +296,21 @@ export function linkProgram(obj: LinkSource, programName: string): LinkedProgram
   append(main);
   relocCode(main);
 
+  // libbpf's bpf_prog_assign_exc_cb: a global .text function named by an
+  // `exception_callback:NAME` decl tag on the program is appended last, if no
+  // call reached it already (the verifier needs it even though nothing calls it).
+  const cbName = exceptionCallbackName(obj.btf, main.name);
+  if (cbName !== undefined) {
+    const cb = functions.find((f) => f.isSubprog && f.name === cbName);
+    if (!cb || !cb.global) {
+      throw new BpfscopeError(`program '${main.name}': exception callback '${cbName}' is not a global function in .text`);
+    }
+    if (!startOf.has(cb)) {
+      append(cb);
+      relocCode(cb);
+    }
+  }
+
   // Data, extern and CO-RE relocations of every placed function, at linked indices.
   for (const { fn, start } of placed) {
     const relos = relosOf(fn.sectionIndex);
@@ -355,6 +373,20 @@ export function linkProgram(obj: LinkSource, programName: string): LinkedProgram
     lineInfo,
     relocations,
   };
+}
+
+const EXC_CB = 'exception_callback:';
+
+/** The exception callback a program names with a decl tag, or undefined (several tags: none, as libbpf). */
+function exceptionCallbackName(btf: Btf | undefined, program: string): string | undefined {
+  if (!btf) return undefined;
+  const found: string[] = [];
+  for (const t of btf.types) {
+    if (t.kind !== 'DECL_TAG' || t.componentIdx !== -1 || !t.name.startsWith(EXC_CB)) continue;
+    const target = btf.types[t.type];
+    if (target?.kind === 'FUNC' && target.name === program) found.push(t.name.slice(EXC_CB.length));
+  }
+  return found.length === 1 && found[0] !== '' ? found[0] : undefined;
 }
 
 /**

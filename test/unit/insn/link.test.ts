@@ -1,9 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { examplePrograms } from '../../helpers/ref';
+import { kernelSkipReason, kernelTitle } from '../../helpers/kernel';
+import { examplePrograms, normalizeLog, refLoad } from '../../helpers/ref';
 import { parseObject } from '../../../main/object/object';
+import { parseBtf } from '../../../main/object/btf/parse';
 import { linkProgram } from '../../../main/object/link';
+import { kfuncIdsFromBtf } from '../../../main/object/insn/listing';
 import { BPF_PSEUDO_CALL, BPF_PSEUDO_FUNC } from '../../../main/object/insn/opcode';
+import { kernelLogLinked } from './rawload';
 
 /**
  * Properties the kernel enforces on what it is given (check_btf_func,
@@ -45,4 +49,43 @@ describe('linked programs satisfy the kernel\'s layout rules', () => {
     const l = linkProgram(obj, 'subprog_calls');
     expect(l.functions.map((f) => f.name)).toEqual(['subprog_calls', 'mix', 'clamp_global']);
   });
+});
+
+/**
+ * The linker's output loaded as it is (instructions, the object's BTF, our
+ * func_info and line_info; kfunc ids resolved from vmlinux BTF) gives the
+ * same verifier log as libbpf's load of the same program: same instructions,
+ * same subprogram layout, same source lines, same verdict. Programs that use
+ * maps or global data need map fds, which is the loader's part: they are
+ * covered by disasm.test.ts only.
+ */
+describe.skipIf(!!kernelSkipReason())(kernelTitle('linked programs load like libbpf loads them'), () => {
+  const candidates = examplePrograms()
+    .map((p) => {
+      const obj = parseObject(new Uint8Array(readFileSync(p.objectPath)), p.objectPath);
+      return { p, obj, linked: linkProgram(obj, p.program) };
+    })
+    .filter(({ linked }) => !linked.relocations.some((r) => r.kind === 'map' || r.kind === 'data' || r.kind === 'extern'));
+
+  it('covers the programs with subprograms, callbacks and kfuncs', () => {
+    expect(candidates.length).toBeGreaterThanOrEqual(8);
+    expect(candidates.some(({ linked }) => linked.functions.length > 2)).toBe(true);
+    expect(candidates.some(({ linked }) => linked.insns.some((i) => i.code === 0x18 && i.src === BPF_PSEUDO_FUNC))).toBe(true);
+  });
+
+  let kfuncIds: ((name: string) => number | undefined) | undefined;
+  for (const { p, obj, linked } of candidates) {
+    it(`${p.object} ${p.program}`, async () => {
+      kfuncIds ??= kfuncIdsFromBtf(parseBtf(new Uint8Array(readFileSync('/sys/kernel/btf/vmlinux'))));
+      for (const r of linked.relocations) {
+        if (r.kind !== 'kfunc') continue;
+        const id = kfuncIds(r.name);
+        expect(id, r.name).toBeDefined();
+        linked.insns[r.insnIdx].imm = id!;
+      }
+      const ours = normalizeLog(kernelLogLinked(linked, p.objectPath, obj.btf!));
+      const ref = normalizeLog((await refLoad(p.objectPath, p.program)).log);
+      expect(ours.split('\n')).toEqual(ref.split('\n'));
+    });
+  }
 });

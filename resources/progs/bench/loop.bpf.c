@@ -12,7 +12,7 @@
 SEC("tc")
 int bench_loop(struct __sk_buff *skb)
 {
-	__u32 acc = skb->len, odd = 0, even = 0;
+	__u32 acc = skb->len, odd = 0, even = 0, mix = 0;
 	int i;
 
 #pragma clang loop unroll(disable)
@@ -24,8 +24,9 @@ int bench_loop(struct __sk_buff *skb)
 			acc >>= 1;
 			even += i;
 		}
+		mix ^= acc + i;
 	}
-	return acc + odd * 7 + even;
+	return acc + odd * 7 + even + mix;
 }
 
 char LICENSE[] SEC("license") = "GPL";

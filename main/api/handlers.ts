@@ -1,0 +1,52 @@
+import { BpfscopeError } from '../errors';
+import type { Calls, Channel } from './contract';
+import { TraceSession } from './session';
+import { validateArgs } from './validate';
+
+/**
+ * The handler table: one function per channel. The Electron main process
+ * (through its Node child, see main/host/stdio.ts) and the browser host
+ * (main/host/server.ts) both dispatch to this table, so a view cannot tell
+ * them apart. Every call is validated here, whoever called.
+ */
+export type Handlers = { [C in Channel]: (...args: Calls[C]['args']) => Calls[C]['result'] };
+
+export interface HandlerOptions {
+  /** The trace `trace:default` opens (the file given on the command line, or the bundled example). */
+  defaultTrace?: string;
+}
+
+export function createHandlers(opts: HandlerOptions = {}): { table: Handlers; dispatch: Dispatch; close(): void } {
+  const session = new TraceSession();
+  const table: Handlers = {
+    'trace:open': (path) => session.open(path),
+    'trace:default': () => (opts.defaultTrace ? session.open(opts.defaultTrace) : null),
+    'log:lines': (t, p, from, count) => session.get(t).logLines(p, from, count),
+    'log:search': (t, p, q, regex, from, back) => session.get(t).search(p, q, regex, from, back),
+    'steps:rows': (t, p, from, count) => session.get(t).stepRows(p, from, count),
+    'steps:state': (t, p, step) => session.get(t).stateAt(p, step),
+    'steps:forInsn': (t, p, insn) => session.get(t).stepsForInsn(p, insn),
+    'steps:lastWrite': (t, p, step, frame, reg) => session.get(t).lastWrite(p, step, frame, reg),
+    'steps:firstError': (t, p) => session.get(t).firstError(p),
+    'insns:listing': (t, p) => session.get(t).listing(p),
+    'refs:list': (t, p) => session.get(t).refs(p),
+    'paths:list': (t, p) => session.get(t).paths(p),
+    'layout:types': (t, p) => session.get(t).layoutTypes(p),
+    'layout:get': (t, p, name) => session.get(t).layout(p, name),
+    'alloc:events': (t, p) => session.get(t).allocEvents(p),
+  };
+  const dispatch: Dispatch = async (channel, args) => {
+    const valid = validateArgs(channel as Channel, args);
+    const fn = table[channel as Channel] as (...a: unknown[]) => unknown;
+    return fn(...(valid as unknown[]));
+  };
+  return { table, dispatch, close: () => session.closeAll() };
+}
+
+export type Dispatch = (channel: string, args: unknown) => Promise<unknown>;
+
+/** The sentence an error turns into on the wire (the line the CLI would print). */
+export function errorSentence(err: unknown): string {
+  if (err instanceof BpfscopeError) return err.describe();
+  return `internal error: ${err instanceof Error ? err.message : String(err)}`;
+}

@@ -1,0 +1,465 @@
+import { BpfscopeError } from '../errors';
+import { parseObject } from '../object/object';
+import { findAllByName } from '../object/btf/lookup';
+import type { Btf } from '../object/btf/types';
+import { objNewZeroedRanges, structLayout, type StructLayout as ObjLayout } from '../object/layout';
+import { openTrace, type TraceDb } from '../trace/db';
+import {
+  insnVisitCounts,
+  listPaths,
+  listRefs,
+  logInfo,
+  readLogLines,
+  readSteps,
+  refLifetime,
+  stateAtStep,
+  stepCount,
+  stepsForInsn,
+  errorsAndWarnings,
+} from '../trace/verifierRead';
+import { lexLine } from '../verifier/lexer';
+import type {
+  AllocEvent,
+  InsnRow,
+  LayoutField,
+  LogLine,
+  PathInfo,
+  ProgramSummary,
+  RefLifetime,
+  SearchHit,
+  StepRow,
+  StepState,
+  StructLayout,
+  TraceInfo,
+} from './contract';
+
+/**
+ * One open trace, read-only, answering the views' questions with helper
+ * D's verifier readers (main/trace/verifierRead.ts), helper A's struct
+ * layouts (main/object/layout.ts) over the object bytes stored in the
+ * trace, and helper E's runtime tables. Small per-program caches keep
+ * stepping cheap: the previous state (for "what changed"), the step→line
+ * index used to label log lines, the listing.
+ */
+const STATE_CACHE = 64;
+const SEARCH_CHUNK = 4096;
+
+export class TraceView {
+  private states = new Map<string, StepState>();
+  private listings = new Map<number, InsnRow[]>();
+  private btfs = new Map<number, Btf | null>();
+  private errorLines = new Map<number, Set<number>>();
+  private stmtProgram;
+
+  private constructor(
+    readonly path: string,
+    private db: TraceDb,
+  ) {
+    this.stmtProgram = db.prepare('SELECT * FROM programs WHERE id = ?');
+  }
+
+  static open(path: string): TraceView {
+    return new TraceView(path, openTrace(path, { readonly: true }));
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  private hasTable(name: string): boolean {
+    return !!this.db.prepare("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?").get(name);
+  }
+
+  info(): Omit<TraceInfo, 'traceId'> {
+    const rows = this.db
+      .prepare(
+        `SELECT id, name, section, prog_type, origin, verdict, errno, error, processed_insns, verification_time_us
+         FROM programs ORDER BY id`,
+      )
+      .all() as {
+      id: number;
+      name: string;
+      section: string | null;
+      prog_type: string | null;
+      origin: string;
+      verdict: string | null;
+      errno: number | null;
+      error: string | null;
+      processed_insns: number | null;
+      verification_time_us: number | null;
+    }[];
+    const hasLog = this.hasTable('verifier_logs');
+    const programs: ProgramSummary[] = [];
+    for (const r of rows) {
+      const log = hasLog ? logInfo(this.db, r.id) : undefined;
+      // Runs (origin 'run') have no verifier log; their events show in the lifetimes of the program they ran.
+      if (!log) continue;
+      programs.push({
+        id: r.id,
+        name: r.name,
+        section: r.section,
+        progType: r.prog_type,
+        origin: r.origin,
+        verdict: r.verdict,
+        errno: r.errno,
+        error: r.error,
+        processedInsns: r.processed_insns,
+        verificationTimeUs: r.verification_time_us,
+        steps: log.stepCount,
+        lines: log.lineCount,
+      });
+    }
+    const hasRuntime =
+      this.hasTable('runtime_events') && !!this.db.prepare('SELECT 1 FROM runtime_events LIMIT 1').get();
+    return { path: this.path, programs, hasRuntime };
+  }
+
+  private program(id: number): ProgramSummary {
+    const p = this.info().programs.find((x) => x.id === id);
+    if (!p) throw new BpfscopeError(`no program ${id} with a verifier log in this trace`, this.path);
+    return p;
+  }
+
+  private steps(id: number): number {
+    return stepCount(this.db, id);
+  }
+
+  // ---- raw log
+
+  /** The last step whose line is at or before `line` (binary search over the packed step rows). */
+  private stepAtLine(id: number, line: number): number | null {
+    let lo = 0;
+    let hi = this.steps(id) - 1;
+    let best: number | null = null;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const row = readSteps(this.db, id, mid, 1)[0];
+      if (!row) break;
+      if (row.line <= line) {
+        best = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return best;
+  }
+
+  private errorLineSet(id: number): Set<number> {
+    let s = this.errorLines.get(id);
+    if (!s) {
+      s = new Set(errorsAndWarnings(this.db, id).filter((m) => m.severity === 'error').map((m) => m.line));
+      this.errorLines.set(id, s);
+    }
+    return s;
+  }
+
+  logLines(id: number, from: number, count: number): LogLine[] {
+    const lines = readLogLines(this.db, id, from, count);
+    if (lines.length === 0) return [];
+    const errors = this.errorLineSet(id);
+    let step = this.stepAtLine(id, lines[0].no);
+    const total = this.steps(id);
+    // Step rows after the first line, to move `step` forward as lines pass.
+    const ahead = readSteps(this.db, id, (step ?? -1) + 1, lines.length + 1);
+    let k = 0;
+    return lines.map((l) => {
+      while (k < ahead.length && ahead[k].line <= l.no) step = ahead[k++].step;
+      const lx = lexLine(l.text);
+      const insn = 'insn' in lx && typeof lx.insn === 'number' ? lx.insn : null;
+      return {
+        line: l.no,
+        text: l.text,
+        kind: lx.kind,
+        step: step !== null && step < total ? step : null,
+        insn,
+        error: errors.has(l.no) || lx.kind === 'leak' || lx.kind === 'errorBlock',
+      };
+    });
+  }
+
+  search(id: number, query: string, regex: boolean, fromLine: number, backwards: boolean): SearchHit | null {
+    let re: RegExp;
+    try {
+      re = regex ? new RegExp(query, 'i') : new RegExp(query.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'i');
+    } catch (err) {
+      throw new BpfscopeError(`bad regular expression: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    const total = logInfo(this.db, id)?.lineCount ?? 0;
+    const hit = (no: number): SearchHit => ({ line: no, step: this.stepAtLine(id, no) });
+    if (!backwards) {
+      for (let at = Math.max(1, fromLine); at <= total; at += SEARCH_CHUNK) {
+        for (const l of readLogLines(this.db, id, at, SEARCH_CHUNK)) if (re.test(l.text)) return hit(l.no);
+      }
+    } else {
+      for (let end = Math.min(total, fromLine); end >= 1; end -= SEARCH_CHUNK) {
+        const start = Math.max(1, end - SEARCH_CHUNK + 1);
+        const lines = readLogLines(this.db, id, start, end - start + 1);
+        for (let i = lines.length - 1; i >= 0; i--) if (re.test(lines[i].text)) return hit(lines[i].no);
+      }
+    }
+    return null;
+  }
+
+  // ---- steps
+
+  stepRows(id: number, from: number, count: number): StepRow[] {
+    return readSteps(this.db, id, from, count);
+  }
+
+  stateAt(id: number, step: number): StepState {
+    const total = this.steps(id);
+    if (step >= total) throw new BpfscopeError(`no step ${step}: the program has ${total} steps`, this.path);
+    const key = `${id}:${step}`;
+    const hit = this.states.get(key);
+    if (hit) return hit;
+    const base = stateAtStep(this.db, id, step);
+    const text = readLogLines(this.db, id, base.line, 1)[0]?.text ?? '';
+    const out: StepState = { ...base, text, changed: [] };
+    if (step > 0) {
+      const prev = this.states.get(`${id}:${step - 1}`) ?? this.rawState(id, step - 1);
+      out.changed = changedSince(prev, out);
+    }
+    this.states.set(key, out);
+    if (this.states.size > STATE_CACHE) this.states.delete(this.states.keys().next().value as string);
+    return out;
+  }
+
+  private rawState(id: number, step: number): StepState {
+    return { ...stateAtStep(this.db, id, step), text: '', changed: [] };
+  }
+
+  stepsForInsn(id: number, insn: number): number[] {
+    return stepsForInsn(this.db, id, insn);
+  }
+
+  /** The last step at or before `step` on which `reg` of `frame` changed its raw text. */
+  lastWrite(id: number, step: number, frame: number, reg: string): number | null {
+    const read = (st: StepState): string | undefined => {
+      const f = st.frames.find((x) => x.frame === frame);
+      if (!f) return undefined;
+      return reg.startsWith('fp') ? f.stack[reg.slice(2)]?.raw : f.regs[reg]?.raw;
+    };
+    const now = read(this.stateAt(id, step));
+    // Walk back; states come from checkpoints plus a short replay, so each is cheap.
+    for (let s = step; s > 0 && step - s < 20_000; s--) {
+      const prev = read(this.rawState(id, s - 1));
+      if (prev !== now) return s;
+    }
+    return now === undefined ? null : 0;
+  }
+
+  firstError(id: number): number | null {
+    const m = errorsAndWarnings(this.db, id).find((x) => x.severity === 'error');
+    if (!m) return null;
+    return Math.max(0, m.step);
+  }
+
+  // ---- listing
+
+  /**
+   * Instructions as the kernel printed them: the 6.18 `Live regs before insn`
+   * table lists every insn (visited or not); older logs give the text of each
+   * visited insn line. The C source is the `; …` line the log printed before
+   * the insn's first visit.
+   */
+  listing(id: number): InsnRow[] {
+    const cached = this.listings.get(id);
+    if (cached) return cached;
+    const visits = new Map(insnVisitCounts(this.db, id).map((r) => [r.insn, r.visits]));
+    const text = new Map<number, string>();
+    const source = new Map<number, string>();
+    const total = logInfo(this.db, id)?.lineCount ?? 0;
+    let lastSource: string | null = null;
+    for (let at = 1; at <= total; at += SEARCH_CHUNK) {
+      for (const l of readLogLines(this.db, id, at, SEARCH_CHUNK)) {
+        const lx = lexLine(l.text);
+        if (lx.kind === 'liveRow') {
+          if (!text.has(lx.insn)) text.set(lx.insn, lx.text);
+        } else if (lx.kind === 'source') {
+          lastSource = l.text.replace(/^;\s*/, '');
+        } else if (lx.kind === 'insn') {
+          if (!text.has(lx.insn)) text.set(lx.insn, `(${lx.opcode}) ${lx.text}`);
+          if (lastSource !== null && !source.has(lx.insn)) source.set(lx.insn, lastSource);
+          lastSource = null;
+        } else if (lx.kind !== 'blank' && lx.kind !== 'markPrecise' && lx.kind !== 'liveness') {
+          if (lx.kind !== 'state') lastSource = null;
+        }
+      }
+      // A huge log: the listing only needs the first visit of each insn, mostly near the start.
+      if (text.size > 0 && at > 200_000 && [...visits.keys()].every((i) => text.has(i))) break;
+    }
+    const rows: InsnRow[] = [...new Set([...text.keys(), ...visits.keys()])]
+      .sort((a, b) => a - b)
+      .map((insn) => ({ insn, text: text.get(insn) ?? '', source: source.get(insn) ?? null, visits: visits.get(insn) ?? 0 }));
+    this.listings.set(id, rows);
+    return rows;
+  }
+
+  // ---- references and paths
+
+  paths(id: number): PathInfo[] {
+    return listPaths(this.db, id);
+  }
+
+  refs(id: number): RefLifetime[] {
+    const out: RefLifetime[] = [];
+    for (const r of listRefs(this.db, id)) {
+      const life = refLifetime(this.db, id, r.refObjId);
+      const events = life.events.filter((e) => e.kind !== 'acquired').map((e) => ({
+        kind: e.kind,
+        step: e.step,
+        insn: e.insn,
+        path: e.path,
+        func: e.func,
+      }));
+      out.push({
+        refObjId: r.refObjId,
+        kind: r.kind,
+        type: out.length < 200 ? this.refType(id, r.acquireStep, r.refObjId) : null,
+        acquiredStep: r.acquireStep,
+        acquiredInsn: r.acquireInsn,
+        acquiredBy: r.func,
+        events,
+        leaked: events.some((e) => e.kind === 'leak'),
+      });
+    }
+    return out;
+  }
+
+  /** The pointee of the register holding the reference just after it was acquired. */
+  private refType(id: number, step: number, refObjId: number): string | null {
+    const total = this.steps(id);
+    for (let s = step; s < Math.min(total, step + 3); s++) {
+      const st = this.rawState(id, s);
+      for (const f of st.frames) {
+        for (const r of Object.values(f.regs)) if (r.refObjId === refObjId && r.pointee) return r.pointee;
+      }
+    }
+    return null;
+  }
+
+  // ---- struct layouts from the object stored in the trace
+
+  private btf(id: number): Btf | null {
+    if (this.btfs.has(id)) return this.btfs.get(id)!;
+    const row = this.db
+      .prepare('SELECT o.path, o.bytes FROM programs p JOIN objects o ON o.id = p.object_id WHERE p.id = ?')
+      .get(id) as { path: string; bytes: Buffer } | undefined;
+    let btf: Btf | null = null;
+    if (row) btf = parseObject(new Uint8Array(row.bytes), row.path).btf ?? null;
+    this.btfs.set(id, btf);
+    return btf;
+  }
+
+  layoutTypes(id: number): string[] {
+    const btf = this.btf(id);
+    if (!btf) return [];
+    const names = new Set<string>();
+    const special = new Set<string>();
+    for (const t of btf.types) {
+      if ((t.kind === 'STRUCT' || t.kind === 'UNION') && t.name && !t.name.startsWith('bpf_') && !t.name.startsWith('__')) {
+        names.add(t.name);
+        try {
+          if (objNewZeroedRanges(structLayout(btf, t.id)).length) special.add(t.name);
+        } catch {
+          // an unusual type: still listed
+        }
+      }
+    }
+    // Types with special fields (what bpf_obj_new allocates, what maps hold) first.
+    return [...names].sort((a, b) => Number(special.has(b)) - Number(special.has(a)) || a.localeCompare(b));
+  }
+
+  layout(id: number, typeName: string): StructLayout {
+    const btf = this.btf(id);
+    if (!btf) throw new BpfscopeError('this trace holds no object with BTF (an imported log): no layouts', this.path);
+    const hits = findAllByName(btf, typeName).filter((t) => t.kind === 'STRUCT' || t.kind === 'UNION');
+    if (!hits.length) throw new BpfscopeError(`no struct or union '${typeName}' in the program's BTF`, this.path);
+    const l = structLayout(btf, hits[0].id);
+    const zeroed = objNewZeroedRanges(l);
+    const fields: LayoutField[] = [];
+    flatten(l, 0, 0, '', zeroed, fields);
+    for (const h of l.holes) fields.push(gap('hole', h.offset, h.size));
+    if (l.padding > 0) fields.push(gap('padding', l.size - l.padding, l.padding));
+    fields.sort((a, b) => a.offset - b.offset || a.depth - b.depth);
+    return { name: l.name, size: l.size, fields };
+  }
+
+  // ---- runtime allocator events (bpfscope run)
+
+  allocEvents(id: number): AllocEvent[] {
+    if (!this.hasTable('runtime_events')) return [];
+    const p = this.stmtProgram.get(id) as { name: string; object_id: number | null } | undefined;
+    if (!p) return [];
+    // Runs are their own programs rows (origin 'run'); match by name and object.
+    const rows = this.db
+      .prepare(
+        `SELECT e.seq, e.kind, e.object, e.insn, e.step, e.type, e.owner, e.detail FROM runtime_events e
+         JOIN programs r ON r.id = e.program_id
+         WHERE e.program_id = ? OR (r.name = ? AND r.object_id IS ? AND r.origin = 'run')
+         ORDER BY e.program_id, e.seq LIMIT 100000`,
+      )
+      .all(id, p.name, p.object_id) as {
+      seq: number;
+      kind: string;
+      object: number;
+      insn: number;
+      step: number;
+      type: string;
+      owner: string | null;
+      detail: string | null;
+    }[];
+    return rows.map((r) => ({
+      seq: r.seq,
+      kind: r.kind,
+      objectId: r.object,
+      insn: r.insn >= 0 ? r.insn : null,
+      step: r.step,
+      detail: [r.type, r.owner ? `owner ${r.owner}` : '', r.detail ?? ''].filter(Boolean).join(' · '),
+    }));
+  }
+}
+
+function gap(kind: 'hole' | 'padding', offset: number, size: number): LayoutField {
+  return { name: kind, offset, size, bitOffset: null, bitSize: null, type: '', kind, special: null, tags: [], depth: 0, zeroedByObjNew: false };
+}
+
+function flatten(
+  l: ObjLayout,
+  base: number,
+  depth: number,
+  prefix: string,
+  zeroed: { offset: number; size: number }[],
+  out: LayoutField[],
+): void {
+  for (const m of l.members) {
+    const offset = base + m.offset;
+    const isZeroed = zeroed.some((z) => offset >= z.offset && offset + m.size <= z.offset + z.size);
+    out.push({
+      name: prefix + (m.name || '(anon)'),
+      offset,
+      size: m.size,
+      bitOffset: m.bitSize !== undefined ? (m.bitOffset ?? 0) : null,
+      bitSize: m.bitSize ?? null,
+      type: m.type,
+      kind: m.specialField ? 'special' : 'member',
+      special: m.special ?? null,
+      tags: m.tags ?? [],
+      depth,
+      zeroedByObjNew: isZeroed,
+    });
+    // Special structs are drawn whole; other nested structs show their members.
+    if (m.nested && !m.specialField && depth < 4) flatten(m.nested, offset, depth + 1, `${prefix}${m.name ? m.name + '.' : ''}`, zeroed, out);
+  }
+}
+
+/** Registers and slots of the current frame whose raw text differs from the previous step's. */
+function changedSince(prev: StepState, cur: StepState): string[] {
+  const a = prev.frames[prev.frames.length - 1];
+  const b = cur.frames[cur.frames.length - 1];
+  if (!a || !b) return [];
+  if (prev.frames.length !== cur.frames.length) return Object.keys(b.regs);
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(b.regs)) if (a.regs[k]?.raw !== v.raw) out.push(k);
+  for (const [k, v] of Object.entries(b.stack)) if (a.stack[k]?.raw !== v.raw) out.push(`fp${k}`);
+  return out;
+}

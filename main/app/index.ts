@@ -1,0 +1,203 @@
+import { app, BrowserWindow, dialog, ipcMain, Menu, session, shell, type IpcMainInvokeEvent } from 'electron';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { CHANNELS, type DesktopEvents } from '../api/contract';
+import { validateArgs } from '../api/validate';
+import { CSP } from '../host/server';
+import { sniff } from '../host/sniff';
+import { DataProcess } from './dataProcess';
+import { RecentFiles } from './recent';
+import { runToTrace } from './recorder';
+
+/**
+ * The desktop shell: one window, menus, dialogs, drag and drop, recording.
+ * Trace data comes from a Node child process (see dataProcess.ts); this
+ * process only validates and forwards, so the window never waits on SQLite.
+ */
+const ROOT = resolve(app.getAppPath());
+const data = new DataProcess(ROOT);
+const recent = new RecentFiles(join(app.getPath('userData'), 'recent.json'));
+let win: BrowserWindow | null = null;
+
+function send<E extends keyof DesktopEvents>(event: E, ...args: DesktopEvents[E]): void {
+  win?.webContents.send(event, ...args);
+}
+
+function rendererUrl(): string {
+  if (process.env.ELECTRON_RENDERER_URL) return process.env.ELECTRON_RENDERER_URL;
+  return pathToFileURL(join(import.meta.dirname, '../renderer/index.html')).href;
+}
+
+/** Only our own page may call the API. */
+function fromOurPage(e: IpcMainInvokeEvent): boolean {
+  const url = e.senderFrame?.url ?? '';
+  const ours = rendererUrl();
+  return url.split(/[?#]/)[0] === ours.split(/[?#]/)[0];
+}
+
+async function openFile(path: string): Promise<void> {
+  try {
+    const kind = sniff(path);
+    if (kind === 'trace') {
+      recent.add(path);
+      buildMenu();
+      send('app:open-trace', path);
+      return;
+    }
+    const cmd = kind === 'object' ? 'record' : 'import';
+    send('app:progress', { phase: cmd === 'record' ? 'recording' : 'importing', done: 0, total: null, message: path });
+    const trace = await runToTrace(ROOT, cmd, path, (p) => send('app:progress', p));
+    send('app:progress', null);
+    recent.add(path);
+    buildMenu();
+    send('app:open-trace', trace);
+  } catch (err) {
+    send('app:progress', null);
+    send('app:error', err instanceof Error ? err.message : String(err));
+  }
+}
+
+const FILTERS = {
+  object: [{ name: 'BPF object', extensions: ['o'] }],
+  log: [{ name: 'Verifier log', extensions: ['log', 'txt'] }, { name: 'All files', extensions: ['*'] }],
+  trace: [{ name: 'bpfscope trace', extensions: ['trace', 'sqlite', 'db'] }],
+} as const;
+
+async function openDialog(kind: keyof typeof FILTERS): Promise<void> {
+  if (!win) return;
+  const titles = { object: 'Open BPF object', log: 'Import verifier log', trace: 'Open trace' };
+  const r = await dialog.showOpenDialog(win, {
+    title: titles[kind],
+    properties: ['openFile'],
+    filters: FILTERS[kind].map((f) => ({ name: f.name, extensions: [...f.extensions] })),
+  });
+  if (!r.canceled && r.filePaths[0]) await openFile(r.filePaths[0]);
+}
+
+function buildMenu(): void {
+  const recents = recent.list();
+  const template: Electron.MenuItemConstructorOptions[] = [
+    {
+      label: 'File',
+      submenu: [
+        { label: 'Open Object…', accelerator: 'CmdOrCtrl+O', click: () => void openDialog('object') },
+        { label: 'Import Log…', accelerator: 'CmdOrCtrl+I', click: () => void openDialog('log') },
+        { label: 'Open Trace…', accelerator: 'CmdOrCtrl+Shift+O', click: () => void openDialog('trace') },
+        {
+          label: 'Recent',
+          submenu: recents.length
+            ? recents.map((p) => ({ label: p, click: () => void openFile(p) }))
+            : [{ label: 'No recent files', enabled: false }],
+        },
+        { type: 'separator' },
+        { role: 'quit' },
+      ],
+    },
+    {
+      label: 'View',
+      submenu: [
+        { label: 'Dark Theme', click: () => send('app:theme', 'dark') },
+        { label: 'Light Theme', click: () => send('app:theme', 'light') },
+        { label: 'System Theme', click: () => send('app:theme', 'system') },
+        { type: 'separator' },
+        { role: 'reload' },
+        { role: 'toggleDevTools' },
+        { role: 'resetZoom' },
+        { role: 'zoomIn' },
+        { role: 'zoomOut' },
+        { role: 'togglefullscreen' },
+      ],
+    },
+    {
+      label: 'Help',
+      submenu: [
+        {
+          label: 'Keyboard',
+          click: () =>
+            void dialog.showMessageBox({
+              message: 'bpfscope keys',
+              detail:
+                '↓/j next step · ↑/k previous step · n/N next/previous visit of this insn · ' +
+                'b branch that started this path · e first error · g go to step/line/insn · / search',
+            }),
+        },
+        { label: 'BPF verifier docs', click: () => void shell.openExternal('https://docs.kernel.org/bpf/verifier.html') },
+        { label: `About bpfscope ${app.getVersion()}`, click: () => void dialog.showMessageBox({ message: `bpfscope ${app.getVersion()}` }) },
+      ],
+    },
+  ];
+  Menu.setApplicationMenu(Menu.buildFromTemplate(template));
+}
+
+function createWindow(): void {
+  win = new BrowserWindow({
+    width: 1440,
+    height: 900,
+    backgroundColor: '#15171c',
+    title: 'bpfscope',
+    webPreferences: {
+      preload: join(import.meta.dirname, '../preload/index.mjs'),
+      contextIsolation: true,
+      sandbox: true,
+      nodeIntegration: false,
+      webSecurity: true,
+      spellcheck: false,
+    },
+  });
+  // No remote content: navigation away is refused, links go to the system browser.
+  win.webContents.on('will-navigate', (e, url) => {
+    if (url !== win?.webContents.getURL()) e.preventDefault();
+  });
+  win.webContents.setWindowOpenHandler(({ url }) => {
+    if (/^https:\/\//.test(url)) void shell.openExternal(url);
+    return { action: 'deny' };
+  });
+  void win.loadURL(rendererUrl());
+  win.on('closed', () => (win = null));
+}
+
+function registerIpc(): void {
+  for (const channel of CHANNELS) {
+    ipcMain.handle(channel, async (e, ...args: unknown[]) => {
+      if (!fromOurPage(e)) return { error: 'call from an unknown page refused' };
+      try {
+        validateArgs(channel, args);
+      } catch (err) {
+        return { error: err instanceof Error ? err.message : String(err) };
+      }
+      return data.call(channel, args);
+    });
+  }
+  ipcMain.handle('app:open-file', async (e, path: unknown) => {
+    if (!fromOurPage(e)) return { error: 'call from an unknown page refused' };
+    if (typeof path !== 'string' || !path || path.length > 4096 || path.includes('\0')) {
+      return { error: 'app:open-file takes a file path' };
+    }
+    void openFile(path);
+    return { result: null };
+  });
+  ipcMain.handle('app:open-dialog', async (e, kind: unknown) => {
+    if (!fromOurPage(e)) return { error: 'call from an unknown page refused' };
+    if (kind !== 'object' && kind !== 'log' && kind !== 'trace') return { error: 'app:open-dialog takes object, log or trace' };
+    await openDialog(kind);
+    return { result: null };
+  });
+}
+
+app.whenReady().then(() => {
+  session.defaultSession.webRequest.onHeadersReceived((details, cb) => {
+    cb({ responseHeaders: { ...details.responseHeaders, 'Content-Security-Policy': [CSP] } });
+  });
+  session.defaultSession.setPermissionRequestHandler((_wc, _perm, cb) => cb(false));
+  registerIpc();
+  buildMenu();
+  createWindow();
+  // A file on the command line opens at start (`npm start -- x.trace`), after the page is up.
+  const file = process.argv.slice(1).find((a) => !a.startsWith('-') && a !== '.' && !a.endsWith('.js'));
+  if (file) win?.webContents.once('did-finish-load', () => void openFile(resolve(file)));
+});
+
+app.on('window-all-closed', () => {
+  data.stop();
+  app.quit();
+});

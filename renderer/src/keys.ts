@@ -1,0 +1,93 @@
+import { api } from './api';
+import { store } from './store';
+import type { ListingView } from './views/listing';
+import type { ReferencesView } from './views/references';
+
+/**
+ * Stepping from the keyboard: ↓/j ↑/k one step, PageDown/PageUp twenty,
+ * Home/End, n/N next/previous visit of the same insn, b the branch that
+ * started this path, e the first error, g go to, / search.
+ */
+export function installKeys(listing: ListingView, refs: ReferencesView): void {
+  const visits = new Map<string, Promise<number[]>>();
+  const stepsFor = (insn: number): Promise<number[]> => {
+    const { trace, program } = store.cursor;
+    if (!trace || !program) return Promise.resolve([]);
+    const key = `${trace.traceId}:${program.id}:${insn}`;
+    let p = visits.get(key);
+    if (!p) visits.set(key, (p = api.stepsForInsn(trace.traceId, program.id, insn)));
+    return p;
+  };
+
+  document.addEventListener('keydown', (e) => {
+    const t = e.target as HTMLElement;
+    if (t.closest('input, select, textarea') || e.ctrlKey || e.metaKey || e.altKey) {
+      if (e.key === 'Escape') (t as HTMLInputElement).blur?.();
+      return;
+    }
+    const step = store.cursor.step;
+    const st = store.cursor.state;
+    let handled = true;
+    switch (e.key) {
+      case 'ArrowDown':
+      case 'j':
+        void store.setStep(step + 1);
+        break;
+      case 'ArrowUp':
+      case 'k':
+        void store.setStep(step - 1);
+        break;
+      case 'PageDown':
+        void store.setStep(step + 20);
+        break;
+      case 'PageUp':
+        void store.setStep(step - 20);
+        break;
+      case 'Home':
+        void store.setStep(0);
+        break;
+      case 'End':
+        void store.setStep(store.stepCount - 1);
+        break;
+      case 'n':
+      case 'N':
+        if (st?.insn != null) {
+          const back = e.key === 'N';
+          void stepsFor(st.insn).then((steps) => {
+            const next = back ? [...steps].reverse().find((s) => s < step) : steps.find((s) => s > step);
+            if (next !== undefined) void store.setStep(next);
+            else store.fail(`no ${back ? 'earlier' : 'later'} visit of insn ${st.insn}`);
+          });
+        }
+        break;
+      case 'b': {
+        const path = refs.pathOf(step, st?.path ?? null);
+        if (path?.pushedStep != null) void store.setStep(path.pushedStep);
+        else store.fail('this path starts at the program entry');
+        break;
+      }
+      case 'e': {
+        const { trace, program } = store.cursor;
+        if (trace && program) {
+          void api.firstError(trace.traceId, program.id).then((s) => {
+            if (s === null) store.fail('no error in this program');
+            else void store.setStep(s);
+          });
+        }
+        break;
+      }
+      case 'g':
+        document.querySelector<HTMLInputElement>('#goto-input')!.focus();
+        break;
+      case '/':
+        document.querySelector<HTMLInputElement>('#search-input')!.focus();
+        break;
+      case 'l':
+        listing.setMode(listing.mode === 'log' ? 'insns' : 'log');
+        break;
+      default:
+        handled = false;
+    }
+    if (handled) e.preventDefault();
+  });
+}

@@ -1,0 +1,176 @@
+import type { TraceInfo } from '../../main/api/contract';
+import { api, desktop } from './api';
+import { installKeys } from './keys';
+import { store } from './store';
+import { LayoutView } from './views/layout';
+import { LifetimesView } from './views/lifetimes';
+import { ListingView } from './views/listing';
+import { ReferencesView } from './views/references';
+import { RegistersView } from './views/registers';
+import { StackView } from './views/stack';
+
+const $ = <T extends HTMLElement = HTMLElement>(sel: string): T => document.querySelector<T>(sel)!;
+
+// ---- theme: dark by default, light on request, remembered
+function setTheme(theme: 'dark' | 'light' | 'system'): void {
+  const dark = theme === 'system' ? matchMedia('(prefers-color-scheme: dark)').matches : theme === 'dark';
+  document.documentElement.dataset.theme = dark ? 'dark' : 'light';
+  localStorage.setItem('bpfscope:theme', theme);
+}
+setTheme((localStorage.getItem('bpfscope:theme') as 'dark' | 'light' | null) ?? 'dark');
+$('#theme').addEventListener('click', () => setTheme(document.documentElement.dataset.theme === 'dark' ? 'light' : 'dark'));
+
+// ---- views
+const listing = new ListingView($('#listing'));
+new RegistersView($('#registers'));
+new StackView($('#stack'));
+const references = new ReferencesView($('#references'));
+new LayoutView($('#layout'));
+new LifetimesView($('#lifetimes'));
+installKeys(listing, references);
+
+// ---- program picker with verdicts
+const picker = $<HTMLSelectElement>('#program');
+store.on('trace', () => {
+  const t = store.cursor.trace!;
+  picker.replaceChildren(
+    ...t.programs.map((p) => {
+      const mark = p.verdict === 'accepted' ? '✓' : p.verdict === 'rejected' ? '✗' : '?';
+      const o = new Option(`${mark} ${p.name}${p.section ? ` (${p.section})` : ''}`, String(p.id));
+      o.title = p.error ?? p.verdict ?? '';
+      return o;
+    }),
+  );
+  document.title = `bpfscope — ${t.path.split('/').pop()}`;
+});
+picker.addEventListener('change', () => {
+  const p = store.cursor.trace?.programs.find((x) => String(x.id) === picker.value) ?? null;
+  void store.selectProgram(p);
+});
+store.on('program', () => {
+  const p = store.cursor.program;
+  picker.value = p ? String(p.id) : '';
+  const v = $('#verdict');
+  v.textContent = p ? (p.verdict ?? 'unknown') + (p.error ? `: ${p.error.split('\n').pop()}` : '') : '';
+  v.className = 'verdict ' + (p?.verdict ?? 'unknown');
+  v.title = p?.error ?? '';
+  $('#step-total').textContent = p ? ` / ${p.steps.toLocaleString()}` : '';
+});
+
+// ---- current step
+store.on('step', () => {
+  $('#current-step').textContent = String(store.cursor.step);
+  document.body.classList.add('loading-state');
+});
+store.on('state', () => {
+  const st = store.cursor.state!;
+  document.body.classList.remove('loading-state');
+  $('#step-where').textContent = `${st.insn !== null ? `insn ${st.insn} · ` : ''}line ${st.line}${st.frame ? ` · frame ${st.frame}` : ''}`;
+  $('#current-step').dataset.ready = String(st.step);
+});
+
+// ---- errors: shown, never lost in a console
+const banner = $('#error');
+let bannerTimer = 0;
+store.on('error', () => {
+  banner.hidden = !store.cursor.error;
+  banner.textContent = store.cursor.error ?? '';
+  clearTimeout(bannerTimer);
+  if (store.cursor.error) bannerTimer = window.setTimeout(() => store.clearError(), 8000);
+});
+banner.addEventListener('click', () => store.clearError());
+window.addEventListener('unhandledrejection', (e) => store.fail(e.reason));
+
+// ---- go to: "120" a step, "L4000" a log line, "i17" an insn
+$('#goto').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const input = $<HTMLInputElement>('#goto-input');
+  const v = input.value.trim();
+  input.blur();
+  void goTo(v);
+});
+async function goTo(v: string): Promise<void> {
+  let m: RegExpExecArray | null;
+  if ((m = /^#?(\d+)$/.exec(v))) return store.setStep(Number(m[1]));
+  if ((m = /^l(?:ine)?\s*(\d+)$/i.exec(v))) {
+    const line = Math.max(1, Number(m[1]));
+    listing.showLine(line);
+    const s = await listing.lineStep(line);
+    if (s !== null) await store.setStep(s);
+    return;
+  }
+  if ((m = /^i(?:nsn)?\s*(\d+)$/i.exec(v))) return listing.gotoInsn(Number(m[1]));
+  store.fail(`go to: '${v}' is not a step (120), a line (L4000) or an insn (i17)`);
+}
+
+// ---- search in the raw log (Enter: next, Shift+Enter: previous)
+let searchFrom = -1;
+$('#search-input').addEventListener('keydown', (e) => {
+  if (e.key !== 'Enter') return;
+  e.preventDefault();
+  void search(e.shiftKey);
+});
+$('#search').addEventListener('submit', (e) => e.preventDefault());
+async function search(backwards: boolean): Promise<void> {
+  const { trace, program, state } = store.cursor;
+  const q = $<HTMLInputElement>('#search-input').value;
+  if (!trace || !program || !q) return;
+  const regex = $<HTMLInputElement>('#search-regex').checked;
+  const from = searchFrom >= 0 ? searchFrom : (state?.line ?? 0);
+  try {
+    const hit = await api.searchLog(trace.traceId, program.id, q, regex, backwards ? Math.max(0, from - 1) : from + 1, backwards);
+    if (!hit) return store.fail(`'${q}' not found ${backwards ? 'before' : 'after'} line ${from}`);
+    searchFrom = hit.line;
+    listing.showLine(hit.line);
+    if (hit.step !== null) await store.setStep(hit.step);
+  } catch (err) {
+    store.fail(err);
+  }
+}
+store.on('step', () => {
+  if (store.cursor.state?.step !== store.cursor.step) searchFrom = -1;
+});
+
+// ---- help
+$('#help').addEventListener('click', () =>
+  store.fail('keys: ↓/j ↑/k step · PgDn/PgUp ±20 · n/N next/prev visit of this insn · b branch that started this path · e first error · g go to · / search · l log/instructions'),
+);
+
+// ---- opening traces
+async function open(info: Promise<TraceInfo | null>): Promise<void> {
+  try {
+    const t = await info;
+    if (t) await store.openTrace(t);
+    else store.fail('no trace: open one (File ▸ Open Trace…), or start with `bpfscope serve FILE`');
+  } catch (err) {
+    store.fail(err);
+  }
+}
+
+if (desktop) {
+  $('#open').hidden = false;
+  $('#open').addEventListener('click', () => void desktop!.openDialog('trace'));
+  desktop.on('app:open-trace', (path) => void open(api.openTrace(path)));
+  desktop.on('app:error', (msg) => store.fail(msg));
+  desktop.on('app:theme', (t) => setTheme(t));
+  desktop.on('app:progress', (p) => {
+    $('#progress').hidden = !p;
+    if (!p) return;
+    const bar = $<HTMLProgressElement>('#progress-bar');
+    if (p.total) {
+      bar.max = p.total;
+      bar.value = p.done;
+    } else bar.removeAttribute('value');
+    $('#progress-text').textContent = `${p.phase}${p.message ? `: ${p.message}` : ''}`;
+  });
+  // Drag and drop of objects, logs and traces: main decides what each is.
+  document.addEventListener('dragover', (e) => e.preventDefault());
+  document.addEventListener('drop', (e) => {
+    e.preventDefault();
+    const file = e.dataTransfer?.files[0];
+    if (file) void desktop!.openFile(desktop!.pathForFile(file));
+  });
+}
+
+const wanted = new URL(location.href).searchParams.get('trace');
+void open(wanted ? api.openTrace(wanted) : api.defaultTrace());

@@ -1,0 +1,161 @@
+import * as d3 from 'd3';
+import type { LayoutField, StructLayout } from '../../../main/api/contract';
+import { api } from '../api';
+import { el } from '../format';
+import { store } from '../store';
+
+/**
+ * Struct layout: the bytes of a BTF type, 8 to a row like a hexdump, each
+ * member a coloured run with its name; holes and tail padding hatched;
+ * special fields (bpf_spin_lock, bpf_list_head, kptrs…) outlined, with
+ * the bytes bpf_obj_new zeroes marked "0" (the rest stays uninitialized).
+ */
+const BYTES_PER_ROW = 8;
+const CELL_W = 56;
+const CELL_H = 22;
+const LEFT = 44;
+
+export class LayoutView {
+  private body: HTMLElement;
+  private picker: HTMLSelectElement;
+  private types: string[] = [];
+
+  constructor(root: HTMLElement) {
+    this.body = root.querySelector<HTMLElement>('#layout-body')!;
+    this.picker = root.querySelector<HTMLSelectElement>('#layout-type')!;
+    this.picker.addEventListener('change', () => store.selectType(this.picker.value || null));
+    store.on('program', () => void this.loadTypes());
+    store.on('selection', () => void this.show());
+  }
+
+  private async loadTypes(): Promise<void> {
+    const { trace, program } = store.cursor;
+    this.picker.replaceChildren(new Option('(pick a type, or click a pointer type)', ''));
+    this.body.replaceChildren(el('div', 'empty', 'Click a BTF type in Registers or pick one above.'));
+    if (!trace || !program) return;
+    try {
+      this.types = await api.layoutTypes(trace.traceId, program.id);
+      for (const t of this.types) this.picker.append(new Option(t, t));
+      // Something to look at from the start: the first type a program allocates.
+      if (!store.cursor.selectedType && this.types.length) store.selectType(this.types[0]);
+    } catch (err) {
+      this.body.replaceChildren(el('div', 'empty', err instanceof Error ? err.message : String(err)));
+    }
+  }
+
+  private async show(): Promise<void> {
+    const { trace, program, selectedType } = store.cursor;
+    if (!trace || !program || !selectedType) return;
+    this.picker.value = this.types.includes(selectedType) ? selectedType : '';
+    try {
+      const layout = await api.layout(trace.traceId, program.id, selectedType);
+      if (store.cursor.selectedType !== selectedType) return;
+      this.draw(layout);
+    } catch (err) {
+      this.body.replaceChildren(el('div', 'empty', err instanceof Error ? err.message : String(err)));
+    }
+  }
+
+  private draw(layout: StructLayout): void {
+    document.querySelector('#layout-hint')!.textContent = `struct ${layout.name} · ${layout.size} bytes`;
+    const rows = Math.max(1, Math.ceil(layout.size / BYTES_PER_ROW));
+    const width = LEFT + BYTES_PER_ROW * CELL_W + 8;
+    const height = rows * CELL_H + 24;
+    const svg = d3
+      .create('svg')
+      .attr('class', 'layout-svg')
+      .attr('role', 'img')
+      .attr('aria-label', `layout of struct ${layout.name}`)
+      .attr('width', width)
+      .attr('height', height);
+    const defs = svg.append('defs');
+    defs
+      .append('pattern')
+      .attr('id', 'hatch')
+      .attr('patternUnits', 'userSpaceOnUse')
+      .attr('width', 6)
+      .attr('height', 6)
+      .append('path')
+      .attr('d', 'M0,6 L6,0')
+      .attr('class', 'hatch-line');
+
+    // Top-level leaves: the deepest field covering each byte wins its colour.
+    const leaves = layout.fields.filter((f) => f.kind !== 'member' || !layout.fields.some((g) => g !== f && g.depth > f.depth && g.offset >= f.offset && g.offset < f.offset + f.size));
+    const colour = d3.scaleOrdinal<string, string>().range(d3.schemeTableau10);
+    const g = svg.append('g').attr('transform', 'translate(0,18)');
+    for (let i = 0; i < BYTES_PER_ROW; i++) {
+      svg.append('text').attr('class', 'col-label').attr('x', LEFT + i * CELL_W + CELL_W / 2).attr('y', 12).text(`+${i}`);
+    }
+    for (let r = 0; r < rows; r++) {
+      g.append('text').attr('class', 'row-label').attr('x', LEFT - 6).attr('y', r * CELL_H + CELL_H / 2 + 4).text(String(r * BYTES_PER_ROW));
+    }
+    // Each field is drawn as one rect per row it spans.
+    const segs: { f: LayoutField; row: number; from: number; to: number; first: boolean }[] = [];
+    for (const f of leaves) {
+      const start = f.offset;
+      const end = f.offset + Math.max(f.size, f.bitSize ? 1 : 0);
+      for (let b = start; b < end; ) {
+        const row = Math.floor(b / BYTES_PER_ROW);
+        const rowEnd = Math.min(end, (row + 1) * BYTES_PER_ROW);
+        segs.push({ f, row, from: b % BYTES_PER_ROW, to: rowEnd - row * BYTES_PER_ROW, first: b === start });
+        b = rowEnd;
+      }
+    }
+    const seg = g
+      .selectAll('g.seg')
+      .data(segs)
+      .join('g')
+      .attr('class', (d) => `seg k-${d.f.kind}${d.f.special ? ' special' : ''}${d.f.zeroedByObjNew ? ' zeroed' : ''}`)
+      .attr('data-field', (d) => d.f.name);
+    seg
+      .append('rect')
+      .attr('x', (d) => LEFT + d.from * CELL_W + 1)
+      .attr('y', (d) => d.row * CELL_H + 1)
+      .attr('width', (d) => (d.to - d.from) * CELL_W - 2)
+      .attr('height', CELL_H - 2)
+      .attr('rx', 3)
+      .attr('fill', (d) => (d.f.kind === 'hole' || d.f.kind === 'padding' ? 'url(#hatch)' : colour(d.f.name)));
+    seg
+      .filter((d) => d.first)
+      .append('text')
+      .attr('class', 'seg-label')
+      .attr('x', (d) => LEFT + d.from * CELL_W + 5)
+      .attr('y', (d) => d.row * CELL_H + CELL_H / 2 + 4)
+      .text((d) => (d.f.kind === 'hole' ? 'hole' : d.f.kind === 'padding' ? 'pad' : d.f.name + (d.f.bitSize ? `:${d.f.bitSize}` : '')));
+    seg
+      .filter((d) => d.f.zeroedByObjNew)
+      .append('text')
+      .attr('class', 'zero-mark')
+      .attr('x', (d) => LEFT + d.to * CELL_W - 12)
+      .attr('y', (d) => d.row * CELL_H + CELL_H / 2 + 4)
+      .text('0');
+    seg.append('title').text((d) => describeField(d.f));
+
+    const table = el('table', 'fields');
+    const head = el('tr');
+    for (const h of ['off', 'size', 'member', 'type', 'notes']) head.append(el('th', '', h));
+    table.append(head);
+    for (const f of layout.fields) {
+      const tr = el('tr', `k-${f.kind}${f.special ? ' special' : ''}`);
+      tr.dataset.field = f.name;
+      const off = f.bitOffset !== null ? `${f.offset}.${f.bitOffset % 8}` : String(f.offset);
+      const size = f.bitSize !== null ? `${f.bitSize} bit` : String(f.size);
+      const name = el('td', 'fname', '  '.repeat(f.depth) + (f.kind === 'hole' ? '(hole)' : f.kind === 'padding' ? '(padding)' : f.name));
+      const notes = [f.special ?? '', ...f.tags, f.zeroedByObjNew ? 'zeroed by bpf_obj_new' : ''].filter(Boolean).join(' · ');
+      tr.append(el('td', 'num', off), el('td', 'num', size), name, el('td', 'ftype', f.type), el('td', 'notes', notes));
+      table.append(tr);
+    }
+    const legend = el('div', 'legend');
+    legend.innerHTML =
+      '<span class="lg special">special field</span><span class="lg zeroed">0 = zeroed by bpf_obj_new</span><span class="lg hole">hole / padding</span>';
+    this.body.replaceChildren(svg.node()!, legend, table);
+  }
+}
+
+function describeField(f: LayoutField): string {
+  const parts = [`${f.name}: ${f.type}`, `offset ${f.offset}, ${f.bitSize !== null ? `${f.bitSize} bits at bit ${f.bitOffset}` : `${f.size} bytes`}`];
+  if (f.special) parts.push(`special: ${f.special}`);
+  if (f.tags.length) parts.push(`tags: ${f.tags.join(', ')}`);
+  parts.push(f.zeroedByObjNew ? 'bpf_obj_new zeroes these bytes' : 'not initialized by bpf_obj_new');
+  return parts.join('\n');
+}

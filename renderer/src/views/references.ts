@@ -1,0 +1,103 @@
+import type { PathInfo, RefLifetime } from '../../../main/api/contract';
+import { api } from '../api';
+import { el } from '../format';
+import { store } from '../store';
+
+/**
+ * References held and the lock at this step, then the path being explored:
+ * where it branched from, how it ends, and every path of the program.
+ */
+export class ReferencesView {
+  private body: HTMLElement;
+  refs: RefLifetime[] = [];
+  paths: PathInfo[] = [];
+
+  constructor(root: HTMLElement) {
+    this.body = root.querySelector<HTMLElement>('#references-body')!;
+    store.on('program', () => void this.load());
+    store.on('state', () => this.draw());
+  }
+
+  private async load(): Promise<void> {
+    this.refs = [];
+    this.paths = [];
+    this.body.replaceChildren();
+    const { trace, program } = store.cursor;
+    if (!trace || !program) return;
+    try {
+      const [refs, paths] = await Promise.all([api.refs(trace.traceId, program.id), api.paths(trace.traceId, program.id)]);
+      if (store.cursor.program !== program) return;
+      this.refs = refs;
+      this.paths = paths;
+      this.draw();
+    } catch (err) {
+      store.fail(err);
+    }
+  }
+
+  /** The path the step is on: the trace says so, or the last path that starts at or before it. */
+  pathOf(step: number, hint: number | null): PathInfo | undefined {
+    if (hint !== null) {
+      const p = this.paths.find((x) => x.path === hint);
+      if (p) return p;
+    }
+    return this.paths.find((p) => p.startStep <= step && step <= (p.endStep ?? Infinity));
+  }
+
+  private draw(): void {
+    const st = store.cursor.state;
+    if (!st) return;
+    const frag = document.createDocumentFragment();
+    const held = el('div', 'held');
+    held.append(el('span', 'label', 'refs held'));
+    if (st.refs.length === 0) held.append(el('span', 'none', 'none'));
+    for (const held1 of st.refs) {
+      const id = held1.refObjId;
+      const life = this.refs.find((r) => r.refObjId === id);
+      const chip = el('button', 'chip ref', `ref ${id}${life?.type ? ` ${life.type}` : ''} · ${held1.func ?? '?'}@${held1.acquireInsn ?? '?'}`);
+      chip.type = 'button';
+      chip.dataset.ref = String(id);
+      if (life) {
+        chip.title = `acquired at step ${life.acquiredStep} (insn ${life.acquiredInsn}) — click to go there`;
+        chip.addEventListener('click', () => void store.setStep(life.acquiredStep));
+      }
+      held.append(chip);
+    }
+    frag.append(held);
+    const lock = el('div', 'held');
+    lock.append(el('span', 'label', 'lock'), el('span', st.lockHeld ? 'chip lock on' : 'none', st.lockHeld ? 'bpf_spin_lock held' : 'not held'));
+    frag.append(lock);
+
+    const path = this.pathOf(st.step, st.path);
+    if (path) {
+      const p = el('div', 'path-now');
+      p.append(el('span', 'label', `path ${path.path + 1}/${this.paths.length}`));
+      if (path.fromInsn !== null) {
+        const a = el('button', 'chip link', `branched ${path.fromInsn} → ${path.toInsn ?? '?'}`);
+        a.type = 'button';
+        a.title = 'go to the branch that started this path (b)';
+        if (path.pushedStep !== null) a.addEventListener('click', () => void store.setStep(path.pushedStep!));
+        else a.disabled = true;
+        p.append(a);
+      } else p.append(el('span', 'chip', 'from entry'));
+      const end = el('button', `chip end-${path.end}`, `ends: ${path.end}${path.endInsn !== null ? ` at insn ${path.endInsn}` : ''}`);
+      end.type = 'button';
+      if (path.endStep !== null) end.addEventListener('click', () => void store.setStep(path.endStep!));
+      p.append(end);
+      frag.append(p);
+    }
+    if (st.error) frag.append(el('div', 'err-line', st.error));
+
+    if (this.paths.length > 1) {
+      const list = el('ol', 'paths');
+      for (const p of this.paths) {
+        const li = el('li', `end-${p.end}` + (p === path ? ' current' : ''));
+        li.textContent = `${p.fromInsn === null ? 'entry' : `${p.fromInsn}→${p.toInsn}`} · steps ${p.startStep}–${p.endStep ?? '…'} · ${p.end}`;
+        li.addEventListener('click', () => void store.setStep(p.startStep));
+        list.append(li);
+      }
+      frag.append(list);
+    }
+    this.body.replaceChildren(frag);
+  }
+}

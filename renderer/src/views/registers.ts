@@ -1,0 +1,144 @@
+import type { FrameJson, RegValue } from '../../../main/api/contract';
+import { api } from '../api';
+import { bound, constValue, el, log2Pos, typeClass } from '../format';
+import { store } from '../store';
+
+/**
+ * Registers R0–R10 of the current frame, then of each caller frame: the
+ * type decoded (pointer kind and BTF type, off, id, ref_obj_id, precise),
+ * scalars as an interval on a log scale plus the tnum's 64 bits; what
+ * changed since the previous step is highlighted; the kernel's raw text is
+ * the title; a click jumps to the step that last wrote the register.
+ */
+const REGS = ['R0', 'R1', 'R2', 'R3', 'R4', 'R5', 'R6', 'R7', 'R8', 'R9', 'R10'];
+
+export class RegistersView {
+  private body: HTMLElement;
+
+  constructor(root: HTMLElement) {
+    this.body = root.querySelector<HTMLElement>('#registers-body')!;
+    store.on('state', () => this.draw());
+    store.on('program', () => this.body.replaceChildren());
+  }
+
+  private draw(): void {
+    const st = store.cursor.state;
+    if (!st) return;
+    const frag = document.createDocumentFragment();
+    // The reader lists frames outermost first; the current (innermost) one is drawn first.
+    const frames = [...st.frames].reverse();
+    frames.forEach((f, i) => frag.append(this.frameTable(f, i === 0, st.changed)));
+    this.body.replaceChildren(frag);
+    document.querySelector('#frame-hint')!.textContent = `frame ${st.frame}${st.frames.length > 1 ? ` of ${st.frames.length}` : ''}`;
+  }
+
+  private frameTable(f: FrameJson, current: boolean, changed: string[]): HTMLElement {
+    const box = el('div', 'frame' + (current ? ' current' : ' caller'));
+    box.dataset.frame = String(f.frame);
+    const head = el('div', 'frame-head', current ? `frame ${f.frame}` : `caller frame ${f.frame}`);
+    if (f.flags.length) head.textContent += ` · ${f.flags.join(' ')}`;
+    box.append(head);
+    const table = el('table', 'regs');
+    for (const name of REGS) {
+      const r = f.regs[name];
+      const tr = el('tr', 'reg');
+      tr.dataset.reg = name;
+      if (current && changed.includes(name)) tr.classList.add('changed');
+      tr.append(el('th', 'rn', name));
+      if (!r) {
+        tr.classList.add('uninit');
+        tr.append(el('td', 'ty', 'not init'), el('td', 'viz'), el('td', 'raw', ''));
+      } else {
+        tr.title = `${name}=${r.raw}  (click: step that last wrote it)`;
+        tr.append(this.typeCell(r), this.vizCell(r), el('td', 'raw', r.raw));
+        tr.addEventListener('click', () => void this.jumpToWriter(f.frame, name));
+      }
+      table.append(tr);
+    }
+    box.append(table);
+    return box;
+  }
+
+  private typeCell(r: RegValue): HTMLElement {
+    const td = el('td', 'ty ' + typeClass(r));
+    const c = constValue(r);
+    if (r.precise) td.append(el('span', 'badge precise', 'P'));
+    if (c !== null) {
+      td.append(el('span', 'const', c));
+      return td;
+    }
+    const mods = r.modifiers.length ? r.modifiers.join(' ') + ' ' : '';
+    td.append(el('span', 'kind', mods + (r.baseType === 'ptr' ? 'ptr' : r.baseType) + (r.orNull ? '?' : '')));
+    if (r.pointee) {
+      const a = el('a', 'btf', r.pointee);
+      a.href = '#';
+      a.title = `show the layout of struct ${r.pointee}`;
+      a.addEventListener('click', (e) => {
+        e.preventDefault();
+        e.stopPropagation();
+        store.selectType(r.pointee);
+      });
+      td.append(' ', a);
+    }
+    if (r.map) td.append(el('span', 'attr', ` ${r.map}`));
+    return td;
+  }
+
+  private vizCell(r: RegValue): HTMLElement {
+    const td = el('td', 'viz');
+    const attrs: string[] = [];
+    if (r.off) attrs.push(`off=${r.off}`);
+    if (r.id) attrs.push(`id=${r.id}`);
+    if (r.refObjId) attrs.push(`ref=${r.refObjId}`);
+    if (r.nonOwnRef) attrs.push('non-own');
+    if (r.fpFrame !== null) attrs.push(`frame ${r.fpFrame}`);
+    for (const [k, v] of Object.entries(r.attrs)) attrs.push(v ? `${k}=${v}` : k);
+    if (attrs.length) td.append(el('span', 'attrs', attrs.join(' ')));
+    if (r.baseType === 'scalar' && constValue(r) === null) td.append(interval(r), tnum(r));
+    return td;
+  }
+
+  private async jumpToWriter(frame: number, reg: string): Promise<void> {
+    const { trace, program, step } = store.cursor;
+    if (!trace || !program) return;
+    try {
+      const s = await api.lastWrite(trace.traceId, program.id, step, frame, reg);
+      if (s === null) store.fail(`${reg} was not written before step ${step} on this path`);
+      else await store.setStep(s);
+    } catch (err) {
+      store.fail(err);
+    }
+  }
+}
+
+/** [umin, umax] on a log2 axis 0..2^64, labelled with the signed range too. */
+function interval(r: RegValue): HTMLElement {
+  const box = el('span', 'interval');
+  const bar = el('span', 'ibar');
+  const a = log2Pos(r.umin);
+  const b = log2Pos(r.umax);
+  const fill = el('span', 'ifill');
+  fill.style.left = `${a * 100}%`;
+  fill.style.width = `${Math.max(2, (b - a) * 100)}%`;
+  bar.append(fill);
+  bar.title = `u: [${bound(r.umin)}, ${bound(r.umax)}]  s: [${bound(r.smin)}, ${bound(r.smax)}]`;
+  box.append(bar, el('span', 'ilabel', `[${bound(r.umin)}, ${bound(r.umax)}]`));
+  return box;
+}
+
+/** The tnum's 64 bits, most significant first: known 0, known 1, unknown. */
+function tnum(r: RegValue): HTMLElement {
+  const box = el('span', 'tnum');
+  if (!r.varOff) return box;
+  const value = BigInt(r.varOff.value);
+  const mask = BigInt(r.varOff.mask);
+  box.title = `var_off=(${r.varOff.value}; ${r.varOff.mask})`;
+  let html = '';
+  for (let i = 63; i >= 0; i--) {
+    const bit = 1n << BigInt(i);
+    const cls = mask & bit ? 'u' : value & bit ? 'k1' : 'k0';
+    html += `<i class="${cls}${i % 8 === 0 && i ? ' gap' : ''}"></i>`;
+  }
+  box.innerHTML = html; // fixed markup built from bits, no log text in it
+  return box;
+}

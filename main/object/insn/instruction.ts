@@ -51,6 +51,8 @@ export function decodeInsns(input: Uint8Array | readonly RawInsn[], baseOffset =
           offset: baseOffset + r.idx * INSN_SIZE,
         });
       }
+      // The 64-bit value always from both slots: RawInsn arrays built by hand or patched carry no imm64.
+      (out[out.length - 1] as Insn).imm64 = (BigInt(tail.imm >>> 0) << 32n) | BigInt(r.imm >>> 0);
       out.push({ idx: tail.idx, code: tail.code, dst: tail.dst, src: tail.src, off: tail.off, imm: tail.imm, cls: 'ld', kind: 'ld_imm64_tail', op: 'tail' });
       i++;
     }

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { examplePrograms } from '../../helpers/ref';
 import { parseObject } from '../../../main/object/object';
 import { linkProgram } from '../../../main/object/link';
-import { decodeInsns, type Slot } from '../../../main/object/insn/instruction';
+import { decodeInsns, type Insn } from '../../../main/object/insn/instruction';
 import { FORMS } from './forms';
 
 describe('decoded instructions', () => {
@@ -27,7 +27,7 @@ describe('decoded instructions', () => {
     const seen = new Map<string, string>();
     for (const f of FORMS) {
       const raw = f.slots.map(([code, dst, src, off, imm], idx) => ({ idx, code, dst, src, off, imm }));
-      const d = decodeInsns(raw)[0] as Slot;
+      const d = decodeInsns(raw)[0] as Insn;
       const key = `${d.kind}/${d.op}/${d.is32 ?? ''}/${d.useReg ?? ''}/${d.size ?? ''}`;
       if (f.text.startsWith('BUG') || /\(null\)|exit 0x|jmp r/.test(f.text)) {
         expect(d.kind, f.text).toBe('invalid');

@@ -134,6 +134,7 @@ export function formatReport(r: SessionReport): string {
       lines.push(`run ${run.run}: retval ${run.retval} (R0=${run.r0}), ${run.steps} instructions`);
     }
     for (const p of run.printk) lines.push(`  printk: ${p}`);
+    if (run.leaked.length) lines.push(`  leaked: ${run.leaked.map((id) => `object#${id}`).join(', ')} (still owned by the program at exit; the verifier refuses this)`);
   }
   if (r.events.length) {
     lines.push('', 'allocator events:', '  seq  run  step  insn  kind              object  type              owner');

@@ -4,7 +4,7 @@ import { declTags, resolveType, typeById } from '../object/btf/lookup';
 import type { Btf } from '../object/btf/types';
 import { specialField, specialFields, structLayout, type SpecialField as LayoutSpecial } from '../object/layout';
 import { linkProgram } from '../object/link';
-import type { BpfObject } from '../object/object';
+import type { BpfObject, DataVariable } from '../object/object';
 import type { Imm64Ref, MapSpec, RuntimeProgram, SpecialField, SpecialFieldKind, TypeInfo } from './program';
 
 /**
@@ -57,7 +57,7 @@ export function fromObject(obj: BpfObject, programName: string, opts: FromObject
   for (const d of obj.data) {
     if (d.kind === 'kconfig') continue;
     mapIndex.set(d.name, maps.length);
-    const fields = btf && d.btfId ? datasecFields(btf, d.btfId) : [];
+    const fields = btf && d.btfId ? datasecFields(btf, d.btfId, d.variables) : [];
     maps.push({
       name: internalMapName(objName, d.name),
       type: 2,
@@ -149,22 +149,26 @@ function expand(btf: Btf, offset: number, size: number, f: LayoutSpecial): Speci
   return out;
 }
 
-/** Special fields of a global data section: each variable's own (a lock, a head) or its struct's. */
-function datasecFields(btf: Btf, datasecId: number): SpecialField[] {
+/**
+ * Special fields of a global data section: each variable's own (a lock, a
+ * head) or its struct's. Offsets come from the symbol table (the object
+ * model's variables): DATASEC offsets in a .o are zero until libbpf fixes them.
+ */
+function datasecFields(btf: Btf, datasecId: number, variables: readonly DataVariable[]): SpecialField[] {
   const sec = btf.types[datasecId];
   if (!sec || sec.kind !== 'DATASEC') return [];
   const out: SpecialField[] = [];
   for (const v of sec.vars) {
     const vt = typeById(btf, v.type);
     if (vt.kind !== 'VAR') continue;
+    const at = variables.find((x) => x.name === vt.name);
+    if (!at) continue;
     const own = specialField(btf, vt.type, declTags(btf, v.type, -1));
-    if (own) out.push(...expand(btf, v.offset, v.size, own));
+    if (own) out.push(...expand(btf, at.offset, at.size, own));
     else {
-      const inner = btf.types[resolveType(btf, vt.type)];
-      if (inner && inner.kind === 'STRUCT') {
-        const info = structInfo(btf, resolveType(btf, vt.type));
-        for (const f of info?.fields ?? []) out.push({ ...f, offset: f.offset + v.offset });
-      }
+      const inner = resolveType(btf, vt.type);
+      const info = structInfo(btf, inner);
+      for (const f of info?.fields ?? []) out.push({ ...f, offset: f.offset + at.offset });
     }
   }
   return out.sort((a, b) => a.offset - b.offset);

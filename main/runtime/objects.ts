@@ -123,7 +123,11 @@ export class ObjectModel {
     const type = this.typeOfObject[id];
     const hasRefcount = type.fields.some((f) => f.kind === 'bpf_refcount');
     if (obj.freeSeq !== null) fault('use_after_free', `drop of object#${id} (${obj.type}), already freed`);
-    if (kind === 'drop') this.record('drop', obj, hasRefcount && obj.refcount > 1 ? ownerAfter ?? obj.owner : null, hasRefcount ? `refcount ${obj.refcount - 1}` : undefined);
+    if (kind !== 'drain') {
+      const why = kind === 'drop' ? [] : [`${kind === 'push' ? 'list push' : 'rbtree add'} of a node that already has an owner: -EINVAL`];
+      if (hasRefcount) why.push(`refcount ${obj.refcount - 1}`);
+      this.record('drop', obj, hasRefcount && obj.refcount > 1 ? ownerAfter ?? obj.owner : null, why.length ? why.join(', ') : undefined);
+    }
     if (hasRefcount && --obj.refcount > 0) return;
     const r = this.regionOfObject[id];
     this.freeFields(r, UNIT_HEADER, type.fields, `object#${id}`);
@@ -160,7 +164,11 @@ export class ObjectModel {
         r.view.setInt32(at, 0, true);
         r.view.setInt32(at + 4, 0, true);
         const target = this.memory.regionOf(phi, plo);
-        if (target && (target.kind === 'object' || target.kind === 'percpu_object') && target.live) this.drop(target.owner, 'drain');
+        if (target && (target.kind === 'object' || target.kind === 'percpu_object') && target.live) {
+          const where = r.kind === 'object' ? `object#${r.owner}` : r.label;
+          this.record('drain', this.object(target.owner), null, `from kptr ${where}+${at - base}`);
+          this.drop(target.owner, 'drain');
+        }
       } else if (f.kind === 'bpf_spin_lock') {
         // nothing to free
       }

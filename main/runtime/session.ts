@@ -24,6 +24,8 @@ export interface RunOutcome {
   fault?: FaultReport;
   dataOut?: string;
   printk: string[];
+  /** Objects the program still owned when it exited (a leak the verifier would have refused). */
+  leaked: number[];
 }
 
 export interface MapDump {
@@ -93,10 +95,11 @@ function runOnce(m: Machine, prog: RuntimeProgram, input: RunInput, run: number)
     ctx = buildCtx(m.memory, prog.progType, input);
   } catch (err) {
     if (!(err instanceof MachineFault)) throw err;
-    return { run, retval: null, r0: '0x0', steps: 0, fault: { kind: err.kind, message: err.message, insn: -1, step: 0, regs: [] }, printk: [] };
+    return { run, retval: null, r0: '0x0', steps: 0, fault: { kind: err.kind, message: err.message, insn: -1, step: 0, regs: [] }, printk: [], leaked: [] };
   }
   m.packet = ctx.packet;
-  const out: RunOutcome = { run, retval: null, r0: '0x0', steps: 0, printk: [] };
+  const out: RunOutcome = { run, retval: null, r0: '0x0', steps: 0, printk: [], leaked: [] };
+  const firstObject = m.objects.objects.length;
   try {
     m.runMain(Memory.hiOf(ctx.region), 0);
     out.retval = m.lo[0] >>> 0;
@@ -109,6 +112,7 @@ function runOnce(m: Machine, prog: RuntimeProgram, input: RunInput, run: number)
   const d = ctx.dataOut();
   if (d) out.dataOut = hex(d);
   out.printk = m.printk.slice(printkStart);
+  if (!out.fault) out.leaked = m.objects.objects.slice(firstObject).filter((o) => o.freeSeq === null && o.owner === 'prog').map((o) => o.id);
   return out;
 }
 

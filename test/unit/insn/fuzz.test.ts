@@ -4,6 +4,7 @@ import { BpfscopeError } from '../../../main/errors';
 import { decodeInsns, disassemble } from '../../../main/object/insn/instruction';
 import { parseObject } from '../../../main/object/object';
 import { entryPrograms, linkProgram, linkedNames } from '../../../main/object/link';
+import { programListing } from '../../../main/object/insn/listing';
 import { examplePrograms } from '../../helpers/ref';
 import { FORMS } from './forms';
 
@@ -83,6 +84,7 @@ describe('fuzz: mutated example objects through parseObject and linkProgram', ()
           onlyBpfscopeErrors(seed, () => {
             const l = linkProgram(obj, p.name);
             disassemble(decodeInsns(l.insns), linkedNames(l));
+            programListing(l, () => 1);
             linked++;
           });
         }

@@ -1,0 +1,92 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { kernelSkipReason, kernelTitle } from '../../helpers/kernel';
+import { parseObject } from '../../../main/object/object';
+import { objNewZeroedRanges, structLayout, type SpecialKind } from '../../../main/object/layout';
+import { compileBpf, exampleObjects, PRELUDE, sh } from './helpers';
+
+const here = path.dirname(new URL(import.meta.url).pathname);
+
+function prober(): string {
+  const src = path.join(here, 'kernel-fields.c');
+  const dir = path.join(os.tmpdir(), 'bpfscope-kernel-fields');
+  const bin = path.join(dir, `kernel-fields-${readFileSync(src).length}`);
+  if (!existsSync(bin)) {
+    mkdirSync(dir, { recursive: true });
+    execFileSync('gcc', ['-O1', '-o', bin, src, '-lbpf']);
+  }
+  return bin;
+}
+
+/** btf_field_type_name(): what the verifier calls each kind in its messages. */
+function kernelName(kind: SpecialKind): string {
+  return kind === 'kptr_untrusted' ? 'kptr' : kind;
+}
+
+// Fields a map value may hold together (one lock, list/rbtree heads with their
+// contains: tags, kptrs in an array and in a nested struct, a timer).
+const FIELDS_C = `${PRELUDE}
+struct elem { long key; struct bpf_list_node node; };
+struct tnode { struct bpf_rb_node rb; long k; };
+struct kinner { int pad; struct elem __kptr *in; };
+struct val {
+  char a;
+  struct bpf_spin_lock lock;
+  int b;
+  struct bpf_list_head head __contains(elem, node);
+  struct elem __kptr *stash;
+  struct tnode __kptr_untrusted *weak;
+  struct elem __kptr *slots[2];
+  struct bpf_rb_root root __contains(tnode, rb);
+  short c;
+  struct bpf_timer timer;
+  struct kinner nested;
+  char tail[3];
+};
+struct { __uint(type, 2); __uint(max_entries, 1); __type(key, int); __type(value, struct val); } vals SEC(".maps");
+// contains: and kptrs name local types the kernel must find defined in the BTF.
+struct elem elem_g; struct tnode tnode_g;
+SEC("tc") int unused(void *ctx) { return 0; }
+`;
+
+describe.skipIf(!!kernelSkipReason())(kernelTitle('special fields equal the kernel\'s btf_record'), () => {
+  const objects: [string, string][] = [[compileBpf('fields', FIELDS_C), 'vals']];
+  for (const f of exampleObjects()) {
+    const obj = parseObject(new Uint8Array(readFileSync(f)), f);
+    for (const m of obj.maps) {
+      // Only array maps of structs with special fields: the probe looks up key 0.
+      if (m.type !== 2 || m.valueTypeId === undefined) continue;
+      const t = obj.btf!.types[m.valueTypeId];
+      if (t.kind === 'STRUCT' && objNewZeroedRanges(structLayout(obj.btf!, t.id)).length) objects.push([f, m.name]);
+    }
+  }
+
+  for (const [file, mapName] of objects) {
+    it(`${path.basename(file)} map ${mapName}: a byte store is refused exactly inside our special fields`, () => {
+      const obj = parseObject(new Uint8Array(readFileSync(file)), file);
+      const map = obj.maps.find((m) => m.name === mapName)!;
+      const layout = structLayout(obj.btf!, map.valueTypeId!);
+      const ranges = objNewZeroedRanges(layout);
+      expect(ranges.length).toBeGreaterThan(0);
+      const ours: string[] = [];
+      for (let off = 0; off < map.valueSize; off++) {
+        const r = ranges.find((x) => off >= x.offset && off < x.offset + x.size);
+        ours.push(r ? kernelName(r.kind) : 'ok');
+      }
+      const theirs = sh(prober(), [file, mapName])
+        .trim()
+        .split('\n')
+        .map((line) => {
+          const [, verdict, reason] = line.split('\t');
+          if (verdict === 'ok') return 'ok';
+          // "bpf_list_head cannot be accessed directly by load/store", "kptr access size must be BPF_DW"
+          return /^(\w+) (cannot be accessed|access)/.exec(reason ?? '')?.[1] ?? `? ${reason}`;
+        });
+      expect(theirs.length).toBe(map.valueSize);
+      expect(ours).toEqual(theirs);
+    });
+  }
+});

@@ -7,7 +7,7 @@
  * refload is compiled with gcc against libbpf-dev into a cache directory
  * under os.tmpdir(), keyed by a hash of its sources, so an edit rebuilds it.
  */
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -265,4 +265,15 @@ async function buildBenchLoop(iters: number): Promise<string> {
   await run('make', ['-s', '-C', PROGS_DIR, 'bench-loop', `ITERS=${iters}`, `OUT=${tmp}`]);
   renameSync(tmp, out);
   return out;
+}
+
+/**
+ * resources/progs/vmlinux.h (gitignored), generated from the running
+ * kernel's BTF by the Makefile when missing. For tests that compile their
+ * own BPF C against bpfscope.h. Returns its path.
+ */
+export function ensureVmlinuxHeader(): string {
+  const file = path.join(PROGS_DIR, 'vmlinux.h');
+  if (!existsSync(file)) execFileSync('make', ['-s', '-C', PROGS_DIR, 'vmlinux.h'], { stdio: 'pipe' });
+  return file;
 }

@@ -8,9 +8,13 @@
  * <object>.<program>.log         level 2, every program
  * <object>.<program>.level1.log  level 1, for LEVEL1 below
  *
- * test/unit/progs/progs.test.ts checks that the kernel still prints these.
+ * KERNEL                         the release (uname -r) they come from
+ *
+ * test/unit/progs/progs.test.ts checks that the kernel still prints these
+ * (on a kernel of the same major.minor; other kernels print other logs).
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { examplePrograms, FIXTURE_LOGS_DIR, normalizeLog, refLoad } from '../helpers/ref';
 
@@ -19,6 +23,9 @@ export const LEVEL1 = [
   { object: 'new_drop.bpf.o', program: 'new_drop' },
   { object: 'reject_leak.bpf.o', program: 'leak_on_branch' },
 ];
+
+/** The kernel release the fixture logs were captured on. */
+export const FIXTURE_KERNEL_FILE = path.join(FIXTURE_LOGS_DIR, 'KERNEL');
 
 export function level1Fixture(object: string, program: string): string {
   return path.join(FIXTURE_LOGS_DIR, `${object.replace(/\.bpf\.o$/, '')}.${program}.level1.log`);
@@ -33,6 +40,7 @@ function save(file: string, log: string): string {
 
 async function main(): Promise<void> {
   mkdirSync(FIXTURE_LOGS_DIR, { recursive: true });
+  writeFileSync(FIXTURE_KERNEL_FILE, `${os.release()}\n`);
   for (const p of examplePrograms()) {
     const r = await refLoad(p.object, p.program, { logLevel: 2 });
     if (r.verdict !== p.expect) {

@@ -87,6 +87,16 @@ export function callKfunc(m: Machine, name: string): void {
       setNode(m, m.objects.rbRemove(root, at, node));
       return;
     }
+    case 'bpf_rcu_read_lock':
+      // One CPU, no grace period inside a run: only the nesting is checked.
+      m.rcuDepth++;
+      m.setR0(0, 0);
+      return;
+    case 'bpf_rcu_read_unlock':
+      if (m.rcuDepth === 0) fault('lock', `${name} without bpf_rcu_read_lock`);
+      m.rcuDepth--;
+      m.setR0(0, 0);
+      return;
     default:
       fault('bad_call', `call to kfunc ${name}, which the runtime does not model`);
   }

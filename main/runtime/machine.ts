@@ -77,6 +77,8 @@ export class Machine {
   steps = 0;
   /** Address of the bpf_spin_lock held, as `regionId:offset`, or null. */
   lockHeld: string | null = null;
+  /** bpf_rcu_read_lock nesting. */
+  rcuDepth = 0;
   prandomState: number;
   ktimeNs = 0n;
   /** The packet of this run (tc, xdp, socket filters): its region, where data starts, its length. */
@@ -193,6 +195,7 @@ export class Machine {
     this.hi[10] = Memory.hiOf(this.stack);
     this.stack.init!.fill(0);
     this.lockHeld = null;
+    this.rcuDepth = 0;
     this.steps = 0;
     this.trace.length = 0;
     if (this.tracing) {
@@ -202,6 +205,7 @@ export class Machine {
     }
     this.exec(0, 0);
     if (this.lockHeld !== null) fault('lock', 'program exited with a bpf_spin_lock held');
+    if (this.rcuDepth !== 0) fault('lock', 'program exited inside bpf_rcu_read_lock');
   }
 
   /**

@@ -23,7 +23,10 @@ describe.skipIf(!!kernelSkipReason())(kernelTitle('runtime vs BPF_PROG_TEST_RUN'
         expect(ref.verdict).toBe('accepted');
         const ours = runSession(loadExample(p.objectPath, p.program), { repeat, input: { data: DEFAULT_PACKET } });
         expect(ours.runs.map((r) => r.fault)).toEqual(ours.runs.map(() => undefined));
-        expect(ours.retval).toBe(ref.retval);
+        // A program that reads bpf_obj_new bytes it never wrote (nested_drop's
+        // count) gets whatever the kernel's reused allocator unit held: its
+        // return value is not comparable, and the machine counts such reads.
+        if (ours.uninitObjectReads === 0) expect(ours.retval).toBe(ref.retval);
         expect(ours.runs[ours.runs.length - 1].dataOut).toBe(Buffer.from(ref.dataOut ?? []).toString('hex'));
         const cmp = comparableMaps(ours.maps, ref.maps ?? {});
         expect(cmp.ours).toEqual(cmp.theirs);

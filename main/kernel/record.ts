@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { BpfscopeError } from '../errors';
-import { applyCoreRelos, type CoreDecision, type CoreTarget } from '../object/core';
+import { applyCoreRelos, CORE_POISON_IMM, type CoreDecision, type CoreTarget } from '../object/core';
 import { linkProgram, type LinkedProgram } from '../object/link';
 import { parseObject, type BpfObject, type BpfProgram } from '../object/object';
 import { encodeRaw } from '../object/insn/raw';
@@ -61,8 +61,8 @@ export interface ProgramOutcome {
   durationNs?: number;
 }
 
-/** ESRCH is what libbpf returns for an extern the kernel does not have. */
-const ESRCH = 3;
+/** libbpf 1.1 fails an object whose extern the kernel lacks with -EINVAL; so do we (same errno, same verdict). */
+const EXTERN_ERRNO = 22;
 const PACKET_PROG_TYPES = new Set(['socket_filter', 'sched_cls', 'sched_act', 'xdp', 'cgroup_skb', 'lwt_in', 'lwt_out', 'lwt_xmit', 'lwt_seg6local', 'flow_dissector', 'sk_skb']);
 
 /**
@@ -139,7 +139,7 @@ function selectPrograms(obj: BpfObject, names: string[], path: string): BpfProgr
   });
 }
 
-/** kfunc and ksym externs against vmlinux BTF, then module BTF (as libbpf's find_ksym_btf_id). */
+/** kfunc and ksym externs against vmlinux BTF, then module BTF (as libbpf's find_ksym_btf_id does). */
 function resolveExterns(obj: BpfObject, fds: FdSet): Map<string, ResolvedExtern> {
   const out = new Map<string, ResolvedExtern>();
   const wanted = obj.externs.filter((e) => e.kind === 'kfunc' || e.kind === 'ksym');
@@ -170,7 +170,7 @@ function resolveExterns(obj: BpfObject, fds: FdSet): Map<string, ResolvedExtern>
       }
     }
     if (r.btfId === undefined) {
-      r.error = `extern ${kind === 'kfunc' ? 'kfunc' : 'variable'} '${e.name}' is not in this kernel's BTF (vmlinux${modules?.length ? ' or modules' : ''})${e.weak ? '; weak, so left unresolved' : ''}`;
+      r.error = `extern ${kind === 'kfunc' ? 'kfunc' : 'variable'} '${e.name}' is not in this kernel's BTF (vmlinux${modules?.length ? ' or modules' : ''})${e.weak ? '; weak, so left unresolved' : ', so the program cannot be loaded'}`;
     }
     out.set(e.name, r);
   }
@@ -276,7 +276,7 @@ function recordProgram(db: TraceDb, j: ProgramJob): ProgramOutcome {
     if (reloc.errors.length > 0) {
       const usesBadMap = badMap && reloc.errors.some((e) => e.includes('was not created') || e.includes('has no map'));
       if (usesBadMap) return finish({ verdict: 'rejected', errno: badMap.errno ?? null, error: badMap.error ?? reloc.errors[0], stats: {}, logBytes: 0 }, insnBytes);
-      return finish({ verdict: 'rejected', errno: ESRCH, error: reloc.errors.join('; '), stats: {}, logBytes: 0 }, insnBytes);
+      return finish({ verdict: 'rejected', errno: EXTERN_ERRNO, error: reloc.errors.join('; '), stats: {}, logBytes: 0 }, insnBytes);
     }
 
     const res = loadProgram({
@@ -299,7 +299,12 @@ function recordProgram(db: TraceDb, j: ProgramJob): ProgramOutcome {
     const logTail = res.log.subarray(Math.max(0, res.log.length - 4096)).toString('utf8');
     const stats = parseLogStats(logTail);
     if (res.fd === undefined) {
-      const error = closingError(logTail) ?? `BPF_PROG_LOAD failed: ${res.errnoName} (${res.errnoText})${j.btfError ? `; ${j.btfError}` : ''}`;
+      let error = closingError(logTail) ?? `BPF_PROG_LOAD failed: ${res.errnoName} (${res.errnoText})${j.btfError ? `; ${j.btfError}` : ''}`;
+      // The verifier reached an instruction poisoned for an unresolvable CO-RE relocation: say which.
+      const poisoned = decisions.find((d) => d.poisoned && logTail.includes(`${d.insnIdx}: (85) call unknown#${CORE_POISON_IMM}`));
+      if (poisoned) {
+        error = `instruction ${poisoned.insnIdx}: CO-RE relocation ${poisoned.kind} of ${poisoned.localSpec} found no match in kernel BTF (${poisoned.candidates.length} candidate${poisoned.candidates.length === 1 ? '' : 's'} considered), so the instruction was poisoned and the verifier reached it: ${error}`;
+      }
       return finish({ verdict: 'rejected', errno: res.errno ?? null, error, stats, logBytes: res.log.length }, insnBytes);
     }
     const outcome: Omit<ProgramOutcome, 'programId' | 'program'> = { verdict: 'accepted', errno: null, error: null, stats, logBytes: res.log.length };

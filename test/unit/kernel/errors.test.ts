@@ -1,0 +1,216 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { compileBpf } from '../../helpers/bpfcc';
+import { kernelSkipReason, kernelTitle } from '../../helpers/kernel';
+import { normalizeLog, PROGS_DIR, REPO_ROOT, refLoad } from '../../helpers/ref';
+import { createTrace } from '../../../main/trace/db';
+import { recordObject, type ProgramOutcome, type RecordOptions } from '../../../main/kernel/record';
+import { readProgramLog, runSummaries } from '../../../main/trace/load';
+import { CORE_POISON_IMM } from '../../../main/object/core';
+import { BpfscopeError } from '../../../main/errors';
+
+const work = mkdtempSync(path.join(os.tmpdir(), 'bpfscope-f-errors-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+const openFds = (): Set<string> => new Set(readdirSync('/proc/self/fd'));
+/** fds open now that were not open before (the worker's own fds may close meanwhile; they are not ours). */
+const leaked = (before: Set<string>): string[] => [...openFds()].filter((fd) => !before.has(fd));
+let traceNo = 0;
+
+/** Record in this process, checking that every fd opened for it is closed again. */
+function record(obj: string, opts: RecordOptions = {}): { outcomes: ProgramOutcome[]; db: ReturnType<typeof createTrace> } {
+  const db = createTrace(path.join(work, `t${traceNo++}.trace`));
+  const before = openFds();
+  const outcomes = recordObject(db, obj, opts);
+  expect(leaked(before), 'fds left open after recording').toEqual([]);
+  return { outcomes, db };
+}
+
+describe.skipIf(!!kernelSkipReason())(kernelTitle('loader errors and limits'), () => {
+  it('a kfunc this kernel lacks: rejected before loading, with libbpf 1.1\'s errno, a sentence naming it', async () => {
+    const obj = compileBpf(work, 'nokfunc', `#include "bpfscope.h"
+extern void bpf_no_such_kfunc_here(struct __sk_buff *skb) __ksym;
+SEC("tc") int calls_missing(struct __sk_buff *skb) { bpf_no_such_kfunc_here(skb); return 0; }
+char LICENSE[] SEC("license") = "GPL";
+`);
+    const { outcomes, db } = record(obj);
+    expect(outcomes[0].verdict).toBe('rejected');
+    expect(outcomes[0].errno).toBe(22);
+    expect(outcomes[0].error).toMatch(/kfunc 'bpf_no_such_kfunc_here' is not in this kernel's BTF/);
+    const ext = db.prepare('SELECT name, kind, btf_id, error FROM load_externs').all() as { name: string; kind: string; btf_id: number | null }[];
+    expect(ext).toEqual([expect.objectContaining({ name: 'bpf_no_such_kfunc_here', kind: 'kfunc', btf_id: null })]);
+    const ref = await refLoad(obj, 'calls_missing');
+    expect(ref.verdict).toBe('rejected');
+    expect(ref.errno).toBe(outcomes[0].errno);
+    expect(ref.logSize).toBe(0); // neither loader got as far as the kernel
+    db.close();
+  });
+
+  it('kfunc externs resolve to the BTF ids vmlinux gives them', () => {
+    const { outcomes, db } = record(path.join(PROGS_DIR, 'new_drop.bpf.o'), { programs: ['new_drop'] });
+    expect(outcomes[0].verdict).toBe('accepted');
+    const ext = db.prepare("SELECT name, btf_id FROM load_externs WHERE kind = 'kfunc'").all() as { name: string; btf_id: number }[];
+    const dump = execFileSync('bpftool', ['btf', 'dump', 'file', '/sys/kernel/btf/vmlinux'], { encoding: 'utf8', maxBuffer: 256 << 20 });
+    for (const e of ext) {
+      const m = new RegExp(`^\\[(\\d+)\\] FUNC '${e.name}'`, 'm').exec(dump);
+      expect(m, e.name).not.toBeNull();
+      expect(e.btf_id).toBe(Number(m![1]));
+    }
+    expect(ext.length).toBeGreaterThan(0);
+    db.close();
+  });
+
+  it('a CO-RE relocation against a missing field: poisoned as libbpf does, rejected with the same log', async () => {
+    const obj = compileBpf(work, 'corebad', `#include "bpfscope.h"
+struct sk_buff___bad { int no_such_field; } __attribute__((preserve_access_index));
+SEC("tc") int core_missing(struct __sk_buff *skb) {
+	if (skb->len > 1000000) return 1;
+	return bpf_core_field_offset(struct sk_buff___bad, no_such_field);
+}
+char LICENSE[] SEC("license") = "GPL";
+`);
+    const { outcomes, db } = record(obj, { logLevel: 2 });
+    expect(outcomes[0].verdict).toBe('rejected');
+    const relos = db.prepare("SELECT kind, local_type, poisoned, value FROM load_core_relos WHERE local_type LIKE '%bad%'").all();
+    expect(relos).toEqual([{ kind: 'FIELD_BYTE_OFFSET', local_type: 'struct sk_buff___bad', poisoned: 1, value: null }]);
+    const cands = db.prepare('SELECT type_name, matched FROM load_core_candidates c JOIN load_core_relos r ON r.id = c.relo_id WHERE r.poisoned = 1').all();
+    expect(cands).toContainEqual({ type_name: 'struct sk_buff', matched: 0 });
+    const log = readProgramLog(db, outcomes[0].programId)!.toString();
+    expect(log).toContain(`unknown#${CORE_POISON_IMM}`);
+    expect(outcomes[0].error).toMatch(/CO-RE relocation FIELD_BYTE_OFFSET of struct sk_buff___bad\.no_such_field .* poisoned .*invalid func unknown#195896080/);
+    const ref = await refLoad(obj, 'core_missing', { logLevel: 2 });
+    expect(ref.verdict).toBe('rejected');
+    expect(outcomes[0].errno).toBe(ref.errno);
+    // libbpf rewrites the kernel's log on a poisoned relocation (fixup_log_failed_core_relo):
+    // the call line becomes '<invalid CO-RE relocation>' and the error line its own
+    // explanation. Undo exactly that rewrite; everything else must be the kernel's bytes.
+    const unfixed = ref.log
+      .replace(/^(\d+): <invalid CO-RE relocation>$/m, `$1: (85) call unknown#${CORE_POISON_IMM}`)
+      .replace(/^failed to resolve CO-RE relocation .*$/m, `invalid func unknown#${CORE_POISON_IMM}`);
+    expect(unfixed).not.toBe(ref.log);
+    expect(normalizeLog(log)).toBe(normalizeLog(unfixed));
+    db.close();
+  });
+
+  it('CO-RE values against vmlinux equal what libbpf computes (field offset/size/exists/signed/shifts, type and enum relocations)', async () => {
+    const obj = compileBpf(work, 'corevals', `#include "bpfscope.h"
+struct sk_buff___flv { unsigned int len; void *not_in_kernel; } __attribute__((preserve_access_index));
+enum bpf_map_type___flv { BPF_MAP_TYPE_RINGBUF___flv = 1, BPF_MAP_TYPE_NOT_THERE___flv = 2 };
+__u64 out[20];
+SEC("tc") int core_values(struct __sk_buff *skb) {
+	struct sk_buff *s = 0;
+	struct task_struct *t = 0;
+	out[0] = bpf_core_field_offset(struct task_struct, pid);
+	out[1] = bpf_core_field_size(struct task_struct, comm);
+	out[2] = bpf_core_field_exists(struct sk_buff___flv, not_in_kernel);
+	out[3] = bpf_core_field_exists(struct sk_buff___flv, len);
+	out[4] = bpf_core_field_offset(struct sk_buff___flv, len);
+	out[5] = bpf_core_type_exists(struct task_struct);
+	out[6] = bpf_core_type_size(struct sk_buff);
+	out[7] = bpf_core_enum_value_exists(enum bpf_map_type___flv, BPF_MAP_TYPE_NOT_THERE___flv);
+	out[8] = bpf_core_enum_value(enum bpf_map_type___flv, BPF_MAP_TYPE_RINGBUF___flv);
+	out[9] = bpf_core_type_id_kernel(struct task_struct);
+	out[10] = __builtin_preserve_field_info(t->pid, BPF_FIELD_SIGNED);
+	out[11] = __builtin_preserve_field_info(s->pkt_type, BPF_FIELD_LSHIFT_U64);
+	out[12] = __builtin_preserve_field_info(s->pkt_type, BPF_FIELD_RSHIFT_U64);
+	out[13] = __builtin_preserve_field_info(s->pkt_type, BPF_FIELD_BYTE_OFFSET);
+	out[14] = __builtin_preserve_field_info(s->pkt_type, BPF_FIELD_BYTE_SIZE);
+	out[15] = bpf_core_field_offset(struct task_struct, se.vruntime);
+	out[16] = bpf_core_type_exists(struct sk_buff___flv);
+	out[17] = bpf_core_field_size(struct sk_buff, cb);
+	out[18] = bpf_core_type_matches(struct task_struct);
+	out[19] = bpf_core_type_matches(struct sk_buff___flv);
+	return 0;
+}
+char LICENSE[] SEC("license") = "GPL";
+`);
+    const { outcomes, db } = record(obj, { logLevel: 2, run: true });
+    expect(outcomes[0].verdict).toBe('accepted');
+    const ours = db.prepare("SELECT hex(value) AS v FROM test_run_maps WHERE map LIKE '%.bss'").get() as { v: string };
+    const ref = await refLoad(obj, 'core_values', { logLevel: 2, run: true, dumpMaps: true });
+    const refBss = Object.entries(ref.maps ?? {}).find(([n]) => n.endsWith('.bss'))![1][0].value;
+    expect(ours.v.toLowerCase()).toBe(refBss);
+    // The values are not all zero: the relocations did something.
+    const words = Buffer.from(refBss, 'hex');
+    expect(words.readBigUInt64LE(0)).toBeGreaterThan(0n);
+    expect(words.readBigUInt64LE(8 * 1)).toBe(16n);
+    const log = readProgramLog(db, outcomes[0].programId)!.toString();
+    expect(normalizeLog(log)).toBe(normalizeLog(ref.log));
+    // Every relocation is recorded with its candidates.
+    const n = db.prepare('SELECT count(*) AS n FROM load_core_relos WHERE program_id = ?').get(outcomes[0].programId) as { n: number };
+    expect(n.n).toBeGreaterThanOrEqual(18);
+    db.close();
+  });
+
+  it('a log far over 16 MB: the buffer grows to what the kernel says it needs; the log is whole and equals libbpf', async () => {
+    const obj = path.join(work, 'loop1100.bpf.o');
+    execFileSync('make', ['-s', '-C', PROGS_DIR, 'bench-loop', 'ITERS=1100', `OUT=${obj}`]);
+    const { outcomes, db } = record(obj, { logLevel: 2, initialLogSize: 1 << 20 });
+    expect(outcomes[0].verdict).toBe('accepted');
+    const row = db.prepare('SELECT log, log_sizes FROM program_logs WHERE program_id = ?').get(outcomes[0].programId) as { log: Buffer; log_sizes: string };
+    expect(row.log.length).toBeGreaterThan(16 << 20);
+    const sizes = JSON.parse(row.log_sizes) as number[];
+    expect(sizes).toEqual([1 << 20, row.log.length + 1]); // log_true_size counts the NUL
+    const logPath = path.join(work, 'loop.ref.log');
+    const ref = await refLoad(obj, 'bench_loop', { logLevel: 2, logOut: logPath });
+    expect(ref.logSize).toBe(row.log.length);
+    const refLog = (await import('node:fs')).readFileSync(logPath, 'utf8');
+    expect(normalizeLog(row.log.toString('utf8')) === normalizeLog(refLog)).toBe(true);
+    db.close();
+  });
+
+  it('an object with 50 programs: each loaded on its own, all recorded', () => {
+    let src = '#include "bpfscope.h"\n';
+    for (let i = 0; i < 50; i++) {
+      src += `SEC("tc") int prog_${i}(struct __sk_buff *skb) { return skb->len ${i % 2 ? '+' : '^'} ${i}; }\n`;
+    }
+    src += 'SEC("tc") int bad_one(struct __sk_buff *skb) { return *(int *)(long)skb->data; }\n';
+    src += 'char LICENSE[] SEC("license") = "GPL";\n';
+    const obj = compileBpf(work, 'fifty', src);
+    const { outcomes, db } = record(obj, { logLevel: 1, run: true });
+    expect(outcomes.length).toBe(51);
+    const rows = runSummaries(db);
+    expect(rows.filter((r) => r.verdict === 'accepted').length).toBe(50);
+    expect(rows.find((r) => r.program === 'bad_one')).toMatchObject({ verdict: 'rejected', errno: 13 });
+    // The default packet is 64 bytes: prog_i returns 64 + i or 64 ^ i.
+    for (let i = 0; i < 50; i++) expect(rows.find((r) => r.program === `prog_${i}`)!.retval).toBe(i % 2 ? 64 + i : 64 ^ i);
+    db.close();
+  });
+
+  it('a file that is not an object: one sentence naming the file, nothing left open', () => {
+    const bogus = path.join(work, 'bogus.o');
+    writeFileSync(bogus, Buffer.from('\x7fELF but not really'));
+    const db = createTrace(path.join(work, 'bogus.trace'));
+    const before = openFds();
+    expect(() => recordObject(db, bogus)).toThrow(BpfscopeError);
+    expect(leaked(before)).toEqual([]);
+    db.close();
+  });
+
+  it('an unprivileged user gets one sentence saying what is missing and how to run the recorder', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'bpfscope-f-unpriv-'));
+    chmodSync(dir, 0o777);
+    try {
+      const r = spawnSync(
+        'setpriv',
+        ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', process.execPath, path.join(REPO_ROOT, 'main/bin.mjs'), 'record', path.join(PROGS_DIR, 'new_drop.bpf.o'), '-o', path.join(dir, 'x.trace')],
+        { encoding: 'utf8', env: { ...process.env, HOME: dir } },
+      );
+      expect(r.status).toBe(1);
+      const lines = r.stderr.trim().split('\n');
+      expect(lines.length).toBe(1);
+      expect(lines[0]).toMatch(/^bpfscope record: recording needs CAP_BPF and CAP_PERFMON \(or CAP_SYS_ADMIN\), which this process lacks; run the recorder as root: 'sudo /);
+      expect(lines[0]).not.toMatch(/EPERM|errno/);
+      const probe = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', process.execPath, path.join(REPO_ROOT, 'main/bin.mjs'), 'probe', '--json'], { encoding: 'utf8', env: { ...process.env, HOME: dir } });
+      expect(probe.status).toBe(1);
+      const rep = JSON.parse(probe.stdout) as { canRecord: boolean; caps: Record<string, boolean>; bpfSyscall: { reachable: boolean } };
+      expect(rep.canRecord).toBe(false);
+      expect(rep.caps.CAP_BPF).toBe(false);
+      expect(rep.bpfSyscall.reachable).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -5,8 +5,10 @@
 // initial bytes. One tab-separated line per item.
 #include <bpf/libbpf.h>
 #include <stdio.h>
+#include <stdlib.h>
 
-static int quiet(enum libbpf_print_level level, const char *fmt, va_list ap) { return 0; }
+// With LIBBPF_DEBUG set, libbpf's own log goes to stderr (its relocation lines are an oracle too).
+static int quiet(enum libbpf_print_level level, const char *fmt, va_list ap) { return getenv("LIBBPF_DEBUG") ? vfprintf(stderr, fmt, ap) : 0; }
 
 int main(int argc, char **argv) {
 	if (argc != 2) return 2;

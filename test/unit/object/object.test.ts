@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -61,6 +61,27 @@ describe('parseObject equals what libbpf reads at open time', () => {
         expect(d.size, m.name).toBe(m.valueSize);
         if (d.kind !== 'kconfig') expect(hex(d.bytes), m.name).toBe(m.init);
       }
+    });
+  }
+});
+
+describe('relocations equal the ones libbpf collects', () => {
+  for (const file of objects) {
+    it(path.basename(file), () => {
+      const obj = parseObject(new Uint8Array(readFileSync(file)), file);
+      const r = spawnSync(libbpfOpen(), [file], { encoding: 'utf8', env: { ...process.env, LIBBPF_DEBUG: '1' } });
+      // libbpf: sec '.reltc': collecting relocation for section(4) 'tc'
+      // libbpf: sec '.reltc': relo #0: insn #3 against 'bpf_obj_new_impl'
+      const theirs: string[] = [];
+      let target = '';
+      for (const line of r.stderr.split('\n')) {
+        const sec = /collecting relocation for section\(\d+\) '(.*)'/.exec(line);
+        if (sec) target = sec[1];
+        const rel = /relo #\d+: insn #(\d+) against '(.*)'/.exec(line);
+        if (rel) theirs.push(`${target}:${rel[1]}:${rel[2]}`);
+      }
+      const ours = [...obj.programs, ...obj.subprograms].flatMap((f) => f.relocations.map((x) => `${f.section}:${x.sectionInsnIdx}:${x.symbol}`));
+      expect(ours.sort()).toEqual(theirs.sort());
     });
   }
 });

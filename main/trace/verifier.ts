@@ -1,16 +1,16 @@
+import zlib from 'node:zlib';
 export { verifierSchema } from './verifierSchema';
 import type { TraceDb } from './db';
 import { LogAnalyzer, type AnalysisSink, type LogMessage, type PathInfo, type RefInfo, type StepRecord } from '../verifier/analyze';
 import { splitLines, type LogLineText } from '../verifier/lines';
-import type { MarkPrecise } from '../verifier/lexer';
-import { STEP_KINDS, type MachineState } from '../verifier/reconstruct';
+import { STEP_KINDS } from '../verifier/reconstruct';
 
 export const LOG_BLOCK = 512;
 export const STEP_BLOCK = 1024;
 export const STEP_FIELDS = 5;
 export const CHECKPOINT_EVERY = 64;
 /** Rows are written in one transaction per this many log lines. */
-const FLUSH_LINES = 32768;
+const FLUSH_LINES = 65536;
 
 export interface LogSummary {
   programId: number;
@@ -39,7 +39,7 @@ export interface WriteLogOptions {
 function clearProgram(db: TraceDb, programId: number): void {
   for (const t of [
     'verifier_logs', 'verifier_log_blocks', 'verifier_step_blocks', 'verifier_checkpoints', 'verifier_insn_steps',
-    'verifier_paths', 'verifier_refs', 'verifier_ref_events', 'verifier_messages', 'verifier_precise', 'verifier_live_regs',
+    'verifier_paths', 'verifier_refs', 'verifier_ref_events', 'verifier_messages', 'verifier_live_regs',
   ]) {
     db.prepare(`DELETE FROM ${t} WHERE program_id = ?`).run(programId);
   }
@@ -53,23 +53,20 @@ class TraceSink implements AnalysisSink {
   private stepN = 0;
   private stepBlock = 0;
   private pend = {
-    logBlocks: [] as [number, number, number, string][],
+    logBlocks: [] as [number, number, number, Buffer][],
     stepBlocks: [] as [number, number, number, Buffer][],
     checkpoints: [] as [number, number, string][],
     messages: [] as LogMessage[],
-    precise: [] as [number, number, MarkPrecise][],
     live: [] as [number, string][],
   };
   private readonly stmts;
 
   constructor(private readonly db: TraceDb, private readonly pid: number) {
     this.stmts = {
-      log: db.prepare('INSERT INTO verifier_log_blocks(program_id, block, first_line, line_count, text) VALUES (?, ?, ?, ?, ?)'),
+      log: db.prepare('INSERT INTO verifier_log_blocks(program_id, block, first_line, line_count, data) VALUES (?, ?, ?, ?, ?)'),
       steps: db.prepare('INSERT INTO verifier_step_blocks(program_id, block, first_step, step_count, data) VALUES (?, ?, ?, ?, ?)'),
       ckpt: db.prepare('INSERT INTO verifier_checkpoints(program_id, step, line, state) VALUES (?, ?, ?, ?)'),
       msg: db.prepare('INSERT INTO verifier_messages(program_id, severity, step, line, text) VALUES (?, ?, ?, ?, ?)'),
-      precise: db.prepare(`INSERT INTO verifier_precise(program_id, line, step, frame, kind, last_idx, first_idx, subseq_idx, regs, stack, insn, text)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       live: db.prepare('INSERT OR REPLACE INTO verifier_live_regs(program_id, insn, live) VALUES (?, ?, ?)'),
     };
   }
@@ -82,7 +79,10 @@ class TraceSink implements AnalysisSink {
 
   private endLogBlock(): void {
     if (this.logText.length === 0) return;
-    this.pend.logBlocks.push([this.logBlock++, this.logFirst, this.logText.length, this.logText.join('\n')]);
+    // Level 1: 20x smaller for level-2 logs; synchronous, because zlib's async
+    // API costs more in stream set-up per block than the compression itself.
+    const data = zlib.deflateRawSync(this.logText.join('\n'), { level: 1 });
+    this.pend.logBlocks.push([this.logBlock++, this.logFirst, this.logText.length, data]);
     this.logText = [];
   }
 
@@ -105,17 +105,24 @@ class TraceSink implements AnalysisSink {
     this.stepN = 0;
   }
 
-  checkpoint(step: number, line: number, state: MachineState): void {
-    this.pend.checkpoints.push([step, line, JSON.stringify(state)]);
+  checkpoint(step: number, line: number, stateJson: string): void {
+    this.pend.checkpoints.push([step, line, stateJson]);
   }
 
   message(msg: LogMessage): void {
     this.pend.messages.push(msg);
   }
 
-  markPrecise(line: number, step: number, ev: MarkPrecise): void {
-    this.pend.precise.push([line, step, ev]);
+  /**
+   * mark_precise lines are most of a big level-2 log (1.1 M of 1.5 M lines in
+   * the loop benchmark): they are not copied into rows; markPreciseEvents()
+   * decodes them from the stored raw lines of the steps asked for.
+   */
+  markPrecise(_line: number, _step: number): void {
+    this.preciseCount++;
   }
+
+  preciseCount = 0;
 
   liveRegs(insn: number, live: string): void {
     this.pend.live.push([insn, live]);
@@ -128,31 +135,20 @@ class TraceSink implements AnalysisSink {
       this.endStepBlock();
     }
     const p = this.pend;
+    const logBlocks = p.logBlocks;
     const s = this.stmts;
     const pid = this.pid;
     this.db.transaction(() => {
-      for (const b of p.logBlocks) s.log.run(pid, ...b);
+      for (const b of logBlocks) s.log.run(pid, ...b);
       for (const b of p.stepBlocks) s.steps.run(pid, ...b);
       for (const c of p.checkpoints) s.ckpt.run(pid, ...c);
       for (const m of p.messages) s.msg.run(pid, m.severity, m.step, m.line, m.text);
-      for (const [line, step, ev] of p.precise) {
-        s.precise.run(
-          pid, line, step, ev.frame, ev.kind,
-          ev.kind === 'range' ? ev.lastIdx : null, ev.kind === 'range' ? ev.firstIdx : null,
-          ev.kind === 'range' ? ev.subseqIdx : null,
-          ev.kind === 'before' || ev.kind === 'parent' ? ev.regs : null,
-          ev.kind === 'before' || ev.kind === 'parent' ? ev.stack : null,
-          ev.kind === 'before' ? ev.insn : null,
-          ev.kind === 'before' ? ev.insnText : ev.kind === 'parent' || ev.kind === 'other' ? ev.text : null,
-        );
-      }
       for (const [insn, live] of p.live) s.live.run(pid, insn, live);
     })();
     p.logBlocks = [];
     p.stepBlocks = [];
     p.checkpoints = [];
     p.messages = [];
-    p.precise = [];
     p.live = [];
   }
 }

@@ -1,9 +1,10 @@
+import zlib from 'node:zlib';
 import type Database from 'better-sqlite3';
 import type { TraceDb } from './db';
 import { BpfscopeError } from '../errors';
 import { LOG_BLOCK, STEP_BLOCK, STEP_FIELDS } from './verifier';
 import type { LogMessage, PathEnd, PathInfo, RefEventKind, RefEvent, RefInfo } from '../verifier/analyze';
-import { expandLine, lexLine } from '../verifier/lexer';
+import { expandLine, lexLine, type MarkPrecise } from '../verifier/lexer';
 import { Reconstructor, STEP_KINDS, type MachineState, type StepKind } from '../verifier/reconstruct';
 import { parseRegValue, type RegValue } from '../verifier/regValue';
 import { parseStackSlot, type StackSlot } from '../verifier/stackSlot';
@@ -71,7 +72,7 @@ function stmts(db: TraceDb): Stmts {
   let s = cache.get(db);
   if (!s) {
     s = {
-      logBlock: db.prepare('SELECT first_line, line_count, text FROM verifier_log_blocks WHERE program_id = ? AND block = ?'),
+      logBlock: db.prepare('SELECT first_line, line_count, data FROM verifier_log_blocks WHERE program_id = ? AND block = ?'),
       stepBlock: db.prepare('SELECT data FROM verifier_step_blocks WHERE program_id = ? AND block = ?'),
       ckpt: db.prepare(`SELECT step, line, state FROM verifier_checkpoints WHERE program_id = ? AND step <= ?
         ORDER BY step DESC LIMIT 1`),
@@ -113,15 +114,38 @@ export function readLogLines(db: TraceDb, programId: number, fromLine: number, c
   const end = start + Math.floor(count); // exclusive
   const s = stmts(db);
   for (let b = Math.floor((start - 1) / LOG_BLOCK); ; b++) {
-    const row = s.logBlock.get(programId, b) as { first_line: number; line_count: number; text: string } | undefined;
+    const row = logBlockLines(db, s, programId, b);
     if (!row) break;
-    const lines = row.text.split('\n');
+    const lines = row.lines;
     for (let i = 0; i < lines.length; i++) {
       const no = row.first_line + i;
       if (no >= start && no < end) out.push({ no, text: lines[i] });
     }
     if (row.first_line + row.line_count >= end) break;
   }
+  return out;
+}
+
+const lineCache = new WeakMap<TraceDb, Map<string, { first_line: number; line_count: number; lines: string[] }>>();
+
+/** One block of log lines, inflated; the last few are cached (a replay reads the same block again and again). */
+function logBlockLines(db: TraceDb, s: Stmts, programId: number, block: number) {
+  let m = lineCache.get(db);
+  if (!m) lineCache.set(db, (m = new Map()));
+  const key = `${programId}:${block}`;
+  const hit = m.get(key);
+  if (hit) return hit;
+  const row = s.logBlock.get(programId, block) as { first_line: number; line_count: number; data: Buffer } | undefined;
+  if (!row) return undefined;
+  let text: string;
+  try {
+    text = zlib.inflateRawSync(row.data).toString('utf8');
+  } catch {
+    throw new BpfscopeError(`log block ${block} of program ${programId} is corrupt`);
+  }
+  const out = { first_line: row.first_line, line_count: row.line_count, lines: text.split('\n') };
+  if (m.size >= 8) m.delete(m.keys().next().value as string);
+  m.set(key, out);
   return out;
 }
 
@@ -268,25 +292,34 @@ export function errorsAndWarnings(db: TraceDb, programId: number): LogMessage[] 
       WHERE program_id = ? AND severity IN ('error', 'warning', 'unknown') ORDER BY line, id`).all(programId) as LogMessage[];
 }
 
-export interface PreciseRow {
+export interface PreciseEvent {
   line: number;
+  /** The step the backtracking ran after (the last step before the line). */
   step: number;
-  frame: number;
-  kind: string;
-  lastIdx: number | null;
-  firstIdx: number | null;
-  subseqIdx: number | null;
-  regs: string | null;
-  stack: string | null;
-  insn: number | null;
-  text: string | null;
+  event: MarkPrecise;
 }
 
-/** mark_precise events between two steps (inclusive), as structured rows. */
-export function markPreciseEvents(db: TraceDb, programId: number, fromStep: number, toStep: number): PreciseRow[] {
-  return db.prepare(`SELECT line, step, frame, kind, last_idx lastIdx, first_idx firstIdx, subseq_idx subseqIdx,
-      regs, stack, insn, text FROM verifier_precise WHERE program_id = ? AND step BETWEEN ? AND ? ORDER BY id`)
-    .all(programId, fromStep, toStep) as PreciseRow[];
+/**
+ * mark_precise events printed after steps `fromStep`..`toStep`, structured
+ * (range lines, `regs=… stack=… before N:` lines, parent states), decoded
+ * from the stored log lines.
+ */
+export function markPreciseEvents(db: TraceDb, programId: number, fromStep: number, toStep: number): PreciseEvent[] {
+  const first = readStep(db, programId, fromStep);
+  if (!first) return [];
+  const after = readStep(db, programId, toStep + 1);
+  const endLine = after ? after.line : (logInfo(db, programId)?.lineCount ?? first.line) + 1;
+  const out: PreciseEvent[] = [];
+  if (endLine - first.line > 2_000_000) throw new BpfscopeError('too many log lines in that step range: ask for fewer steps');
+  const steps = readSteps(db, programId, fromStep, toStep - fromStep + 1);
+  let si = 0;
+  for (const l of readLogLines(db, programId, first.line, endLine - first.line)) {
+    while (si + 1 < steps.length && steps[si + 1].line <= l.no) si++;
+    if (!l.text.startsWith('mark_precise: ') && !l.text.startsWith('frame ')) continue;
+    const t = lexLine(l.text);
+    if (t.kind === 'markPrecise') out.push({ line: l.no, step: steps[si]?.step ?? fromStep, event: t.event });
+  }
+  return out;
 }
 
 /** The `Live regs before insn:` table (6.18+): per insn, one character per register ('.' when dead). */

@@ -2,14 +2,15 @@ import type { SchemaPart } from './schema';
 
 /**
  * The verifier log in the trace file. Per program:
- * - the raw log in blocks of LOG_BLOCK lines (a window of lines is one or two reads);
+ * - the raw log in blocks of LOG_BLOCK lines, deflated (a window of lines is one or two reads);
  * - steps (one per instruction line or printed state) in blocks of STEP_BLOCK,
  *   packed as Int32 [line, insn, frame, kind, path] per step;
  * - full-state checkpoints every CHECKPOINT_EVERY steps and at every path start.
  *   The deltas between checkpoints are the log lines themselves: the state at
  *   step N is the checkpoint at or before N plus a replay of the lines up to N's;
  * - per instruction, the steps that visit it; paths; references and their events;
- *   errors, warnings and unknown lines; mark_precise events; the Live regs table;
+ *   errors, warnings and unknown lines; the Live regs table (mark_precise events are
+ *   decoded from the raw lines on demand: they are most of a big log);
  * - the stats lines go into the `programs` row.
  */
 export const verifierSchema: SchemaPart = {
@@ -29,7 +30,8 @@ export const verifierSchema: SchemaPart = {
     );
     CREATE TABLE IF NOT EXISTS verifier_log_blocks (
       program_id INTEGER NOT NULL, block INTEGER NOT NULL, first_line INTEGER NOT NULL,
-      line_count INTEGER NOT NULL, text TEXT NOT NULL,
+      -- The lines joined by newlines, raw DEFLATE (zlib deflateRaw): a 111 MB level-2 log takes 6 MB.
+      line_count INTEGER NOT NULL, data BLOB NOT NULL,
       PRIMARY KEY (program_id, block)
     ) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS verifier_step_blocks (
@@ -67,11 +69,6 @@ export const verifierSchema: SchemaPart = {
       step INTEGER NOT NULL, line INTEGER NOT NULL, text TEXT NOT NULL
     );
     CREATE INDEX IF NOT EXISTS verifier_messages_step ON verifier_messages(program_id, step);
-    CREATE TABLE IF NOT EXISTS verifier_precise (
-      id INTEGER PRIMARY KEY, program_id INTEGER NOT NULL, line INTEGER NOT NULL, step INTEGER NOT NULL,
-      frame INTEGER NOT NULL, kind TEXT NOT NULL, last_idx INTEGER, first_idx INTEGER, subseq_idx INTEGER,
-      regs TEXT, stack TEXT, insn INTEGER, text TEXT
-    );
     CREATE TABLE IF NOT EXISTS verifier_live_regs (
       program_id INTEGER NOT NULL, insn INTEGER NOT NULL, live TEXT NOT NULL,
       PRIMARY KEY (program_id, insn)

@@ -1,4 +1,4 @@
-import { expandLine, lexLine, type LogLine, type MarkPrecise } from './lexer';
+import { expandLine, lexLine, type LogLine } from './lexer';
 import type { LogLineText } from './lines';
 import { Reconstructor, type MachineState, type StepOut } from './reconstruct';
 import { cloneState, idOf, type VerifierState } from './state';
@@ -97,9 +97,11 @@ export interface StepRecord extends StepOut {
 export interface AnalysisSink {
   rawLine(line: LogLineText): void;
   step(step: StepRecord): void;
-  checkpoint(step: number, line: number, state: MachineState): void;
+  /** A full machine state (JSON of MachineState) after `step`. */
+  checkpoint(step: number, line: number, stateJson: string): void;
   message(msg: LogMessage): void;
-  markPrecise(line: number, step: number, ev: MarkPrecise): void;
+  /** A mark_precise line (structured on demand by lexLine: most lines of a big log are these). */
+  markPrecise(line: number, step: number): void;
   liveRegs(insn: number, live: string): void;
 }
 
@@ -195,6 +197,11 @@ export class LogAnalyzer {
       this.cutLines++;
       this.message('warning', l.no, `line ${l.no} is longer than the ${l.text.length}-character limit: cut there`);
     }
+    // Fast path: mark_precise lines are most of a big level-2 log and carry no state.
+    if (l.text.startsWith('mark_precise: ') && (this.wrap === 'in' || this.wrap === 'before')) {
+      this.sink.markPrecise(l.no, this.lastStep);
+      return;
+    }
     const line = lexLine(l.text);
     if (line.kind === 'wrapBegin') {
       if (this.wrap === 'done' || this.wrap === 'in') this.wrap = 'skip';
@@ -246,7 +253,7 @@ export class LogAnalyzer {
         this.sink.liveRegs(line.insn, line.live);
         return;
       case 'markPrecise':
-        this.sink.markPrecise(l.no, this.lastStep, line.event);
+        this.sink.markPrecise(l.no, this.lastStep);
         return;
       case 'processed':
         this.flushErrors();
@@ -298,7 +305,8 @@ export class LogAnalyzer {
     if (line.kind === 'from' && !continuation) {
       pushed = this.pushes.get(`${line.from}:${line.to}`)?.pop() ?? this.pushes.get(`${line.from}:*`)?.pop();
     }
-    const prevRefs = m.refs.slice();
+    const prevRefs = m.refs;
+    const lockBefore = m.lockHeld || m.lockId !== null;
     const res = this.rec.feed(line, pushed?.state ?? null, pushed?.skipRegs, pushed?.skipIds);
     if (res.unknownItems.length > 0) {
       this.unknownItems += res.unknownItems.length;
@@ -323,7 +331,7 @@ export class LogAnalyzer {
     }
     this.lastStep = stepNo;
     this.lastStepLine = l.no;
-    const rec = { ...out, step: stepNo, line: l.no, path: this.path };
+    const rec: StepRecord = { kind: out.kind, insn: out.insn, frame: out.frame, step: stepNo, line: l.no, path: this.path };
     this.sink.step(rec);
     if (res.mismatches.length > 0) this.mismatch(l.no, res.mismatches);
     if (out.kind === 'insn') {
@@ -342,9 +350,12 @@ export class LogAnalyzer {
     if (out.kind === 'safe') this.endPath('safe', stepNo);
     else if (line.kind === 'insn' && line.text === 'exit' && out.frame === 0) this.endPath('exit', stepNo);
     // Checkpoints: periodic, and at every branch start (its state came from a pushed copy).
-    if (stepNo - this.lastCheckpoint >= this.every || line.kind === 'from' || newPath) {
+    // A path start needs one only when a replay without the pushed copy would differ:
+    // frames below the printed one, or a held lock (neither is in the printed text).
+    const needs = line.kind === 'from' && (m.frames.length > 1 || m.lockHeld || lockBefore || m.lockId !== null);
+    if (stepNo - this.lastCheckpoint >= this.every || needs || newPath) {
       this.lastCheckpoint = stepNo;
-      this.sink.checkpoint(stepNo, l.no, this.rec.snapshot());
+      this.sink.checkpoint(stepNo, l.no, this.rec.snapshotJson());
     }
   }
 

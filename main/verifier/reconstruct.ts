@@ -70,8 +70,8 @@ export class Reconstructor {
     return this.m.frames.length - 1;
   }
 
-  snapshot(): MachineState {
-    return JSON.parse(JSON.stringify(this.m)) as MachineState;
+  snapshotJson(): string {
+    return JSON.stringify(this.m);
   }
 
   feed(line: LogLine, pushed?: VerifierState | null, skipRegs?: ReadonlySet<number>, skipIds?: ReadonlySet<number>): FeedResult {
@@ -147,7 +147,8 @@ export class Reconstructor {
         }
         m.afterReturn = false;
         m.afterCallbackReturn = false;
-        if (!pushed) m.callStack.length = Math.max(0, framesFromItems(items).frames.length > 0 ? Math.min(m.callStack.length, this.topFrame(items)) : 0);
+        // Same with or without the pushed copy, so that a replay from a checkpoint agrees.
+        m.callStack.length = Math.min(m.callStack.length, this.topFrame(items));
         const unknownItems = this.replaceFrames(items, pushed ?? null);
         return { step: { kind: 'branch', insn: line.to, frame: this.curFrame }, mismatches, unknownItems };
       }

@@ -11,10 +11,18 @@
 static int quiet(enum libbpf_print_level level, const char *fmt, va_list ap) { return getenv("LIBBPF_DEBUG") ? vfprintf(stderr, fmt, ap) : 0; }
 
 int main(int argc, char **argv) {
-	if (argc != 2) return 2;
+	if (argc != 2 && argc != 3) return 2;
 	libbpf_set_print(quiet);
 	struct bpf_object *obj = bpf_object__open_file(argv[1], NULL);
 	if (!obj) { printf("error\n"); return 1; }
+	// "load": let libbpf relocate (CO-RE included, against this kernel's BTF)
+	// and load; its debug log names each CO-RE record it applies.
+	if (argc == 3) {
+		int err = bpf_object__load(obj);
+		bpf_object__close(obj);
+		printf("load %d\n", err);
+		return 0;
+	}
 	struct bpf_program *p;
 	bpf_object__for_each_program(p, obj) {
 		printf("prog\t%s\t%s\t%d\t%d\t%zu\n", bpf_program__name(p), bpf_program__section_name(p),

@@ -8,6 +8,7 @@ import { parseBtf } from '../../../main/object/btf/parse';
 import { findByName } from '../../../main/object/btf/lookup';
 import { ATTACH_TYPES, PROG_TYPES, progTypeForSection } from '../../../main/object/progtypes';
 import { MAP_TYPES } from '../../../main/object/maptypes';
+import { kernelSkipReason, kernelTitle } from '../../helpers/kernel';
 import { compileBpf, exampleObjects, sh, SHAPES_C } from './helpers';
 
 const here = path.dirname(new URL(import.meta.url).pathname);
@@ -82,6 +83,43 @@ describe('relocations equal the ones libbpf collects', () => {
       }
       const ours = [...obj.programs, ...obj.subprograms].flatMap((f) => f.relocations.map((x) => `${f.section}:${x.sectionInsnIdx}:${x.symbol}`));
       expect(ours.sort()).toEqual(theirs.sort());
+    });
+  }
+});
+
+// libbpf's debug log while it applies CO-RE relocations names each record:
+//   prog 'list_push': relo #1: <local_type_id> [32] struct elem
+//   prog 'list_push': relo #2: <byte_off> [21] struct __sk_buff.protocol (0:4 @ offset 16)
+const LIBBPF_CORE_KIND: Record<string, string> = {
+  field_byte_offset: 'byte_off', field_byte_size: 'byte_sz', field_exists: 'field_exists', field_signed: 'signed',
+  field_lshift_u64: 'lshift_u64', field_rshift_u64: 'rshift_u64', type_id_local: 'local_type_id',
+  type_id_target: 'target_type_id', type_exists: 'type_exists', type_size: 'type_size',
+  enumval_exists: 'enumval_exists', enumval_value: 'enumval_value', type_matches: 'type_matches',
+};
+
+describe.skipIf(!!kernelSkipReason())(kernelTitle('CO-RE records equal the ones libbpf applies'), () => {
+  for (const file of exampleObjects()) {
+    it(path.basename(file), () => {
+      const obj = parseObject(new Uint8Array(readFileSync(file)), file);
+      const r = spawnSync(libbpfOpen(), [file, 'load'], { encoding: 'utf8', env: { ...process.env, LIBBPF_DEBUG: '1' } });
+      const seen = new Set<string>();
+      let compared = 0;
+      for (const line of r.stderr.split('\n')) {
+        const m = /prog '(\w+)': relo #(\d+): <(\w+)> \[(\d+)\] [^(]*(?:\((\S+) @ offset \d+\))?$/.exec(line);
+        if (!m || line.includes('candidate')) continue;
+        const fn = [...obj.programs, ...obj.subprograms].find((f) => f.name === m[1])!;
+        expect(fn, m[1]).toBeDefined();
+        const rec = obj.btfExt!.coreRelos.find((s) => s.section === fn.section)!.records[Number(m[2])];
+        const key = `${fn.section}#${m[2]}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        expect(LIBBPF_CORE_KIND[rec.kindName], line).toBe(m[3]);
+        expect(rec.typeId, line).toBe(Number(m[4]));
+        if (m[5] !== undefined) expect(rec.accessStr, line).toBe(m[5]);
+        compared++;
+      }
+      const total = obj.btfExt?.coreRelos.reduce((n, s) => n + s.records.length, 0) ?? 0;
+      expect(compared).toBe(total);
     });
   }
 });

@@ -31,7 +31,8 @@ describe('bpfscope run', () => {
     expect(r.status).toBe(0);
     // List after the pushes (back, front, back, front): 3 1 0 2; pops take 3 (len+30) and 2 (len+20).
     expect(json.retval).toBe(2 * DEFAULT_PACKET.length + 50);
-    expect(Object.keys(json.events[0]).sort()).toEqual(['insn', 'kind', 'object', 'owner', 'run', 'seq', 'size', 'step', 'type']);
+    expect(Object.keys(json.events[0]).sort()).toEqual(['detail', 'insn', 'kind', 'object', 'owner', 'run', 'seq', 'size', 'step', 'type']);
+    expect(json.events[0]).toMatchObject({ detail: expect.stringMatching(/^unit 64 at 0xff[0-9a-f]{6}00000008$/) });
     expect(json.events[0]).toMatchObject({ seq: 1, kind: 'new', object: 1, type: 'elem', size: 40, owner: 'prog' });
     expect(new Set(json.events.map((e) => e.kind))).toEqual(new Set(['new', 'push_back', 'push_front', 'pop_front', 'pop_back', 'drop', 'free', 'drain']));
     expect(json.objects).toHaveLength(8);

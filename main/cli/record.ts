@@ -55,7 +55,7 @@ CAP_BPF + CAP_PERFMON or root ('bpfscope probe' says what is missing).`,
     for (const f of [out, `${out}-wal`, `${out}-shm`]) if (existsSync(f)) rmSync(f);
     const db = createTrace(out);
     try {
-      const outcomes = recordObject(db, objPath, {
+      const outcomes = await recordObject(db, objPath, {
         programs: args.lists.get('program') ?? [],
         logLevel,
         run: args.switches.has('run'),

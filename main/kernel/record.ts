@@ -26,6 +26,7 @@ import { errnoName, strerror, BpfSyscallError } from './syscall';
 import { DEFAULT_PACKET, testRun } from './test-run';
 import { moduleBtf, moduleBtfNames, openModuleBtfFd, vmlinuxBtf } from './vmlinux';
 import { parseLogStats, closingError, type LogStats } from './log-stats';
+import { writeVerifierLog } from '../trace/verifier';
 
 export interface RecordOptions {
   /** Program names to load; all of the object's programs when empty. */
@@ -72,7 +73,7 @@ const PACKET_PROG_TYPES = new Set(['socket_filter', 'sched_cls', 'sched_act', 'x
  * verifier log, optionally test-run it, and store every decision. Rejected
  * programs are results, not errors. Every fd is closed before returning.
  */
-export function recordObject(db: TraceDb, path: string, opts: RecordOptions = {}): ProgramOutcome[] {
+export async function recordObject(db: TraceDb, path: string, opts: RecordOptions = {}): Promise<ProgramOutcome[]> {
   let bytes: Buffer;
   try {
     bytes = readFileSync(path);
@@ -113,15 +114,15 @@ export function recordObject(db: TraceDb, path: string, opts: RecordOptions = {}
     const coreTargets = lazyCoreTargets();
     const objName = objectName(path);
 
-    chosen.forEach((prog, index) => {
+    for (const [index, prog] of chosen.entries()) {
       opts.onProgress?.({ event: 'loading', program: prog.name, index, total: chosen.length });
-      const out = recordProgram(db, { obj, objectId, objName, prog, logLevel, btfFd, btfError, staticVars, externs, fdArray, coreTargets, opts });
+      const out = await recordProgram(db, { obj, objectId, objName, prog, logLevel, btfFd, btfError, staticVars, externs, fdArray, coreTargets, opts });
       outcomes.push(out);
       opts.onProgress?.({
         event: 'program', program: prog.name, index, total: chosen.length, verdict: out.verdict, errno: out.errno,
         error: out.error, processedInsns: out.stats.processedInsns ?? null, logBytes: out.logBytes, retval: out.retval,
       });
-    });
+    }
   } finally {
     fds.closeAll();
   }
@@ -204,7 +205,7 @@ interface ProgramJob {
   opts: RecordOptions;
 }
 
-function recordProgram(db: TraceDb, j: ProgramJob): ProgramOutcome {
+async function recordProgram(db: TraceDb, j: ProgramJob): Promise<ProgramOutcome> {
   const { prog, obj } = j;
   const programId = Number(
     db
@@ -295,9 +296,13 @@ function recordProgram(db: TraceDb, j: ProgramJob): ProgramOutcome {
       initialLogSize: j.opts.initialLogSize,
     });
     if (res.fd !== undefined) mapFds.own(res.fd);
-    insertProgramLog(db, programId, res.log, res.logSizes);
     const logTail = res.log.subarray(Math.max(0, res.log.length - 4096)).toString('utf8');
     const stats = parseLogStats(logTail);
+    // The raw bytes (compressed on the thread pool) and the verifier analysis
+    // (steps, states, references: main/trace/verifier.ts) at the same time.
+    const stored = insertProgramLog(db, programId, res.log, res.logSizes);
+    const analysis = res.log.length > 0 ? analyzeLog(db, programId, res.log) : Promise.resolve();
+    await Promise.all([stored, analysis]);
     if (res.fd === undefined) {
       let error = closingError(logTail) ?? `BPF_PROG_LOAD failed: ${res.errnoName} (${res.errnoText})${j.btfError ? `; ${j.btfError}` : ''}`;
       // The verifier reached an instruction poisoned for an unresolvable CO-RE relocation: say which.
@@ -317,6 +322,17 @@ function recordProgram(db: TraceDb, j: ProgramJob): ProgramOutcome {
     return finish(outcome, insnBytes);
   } finally {
     mapFds.closeAll();
+  }
+}
+
+/** Hand the log to the verifier analysis; a log it cannot digest still keeps its raw bytes. */
+async function analyzeLog(db: TraceDb, programId: number, log: Buffer): Promise<void> {
+  try {
+    await writeVerifierLog(db, programId, log.toString('utf8'));
+  } catch (err) {
+    db.prepare("UPDATE programs SET error = COALESCE(error, ?) WHERE id = ?").run(
+      `verifier log analysis failed: ${err instanceof Error ? err.message : String(err)}`, programId,
+    );
   }
 }
 

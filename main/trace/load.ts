@@ -1,3 +1,5 @@
+import { promisify } from 'node:util';
+import zlib from 'node:zlib';
 import type { TraceDb } from './db';
 import type { SchemaPart } from './schema';
 
@@ -76,6 +78,8 @@ export const loadSchema: SchemaPart = {
     -- The verifier log exactly as the kernel wrote it (bpfscope log prints it back byte for byte).
     CREATE TABLE IF NOT EXISTS program_logs (
       program_id INTEGER PRIMARY KEY REFERENCES programs(id),
+      encoding TEXT NOT NULL,            -- 'deflate-raw' (zlib deflateRaw of the bytes) | 'raw'
+      size INTEGER NOT NULL,             -- bytes of the log itself
       log BLOB NOT NULL,
       log_sizes TEXT                     -- the buffer sizes tried, JSON
     );
@@ -198,15 +202,24 @@ export function insertExtern(db: TraceDb, e: ExternRow): void {
   );
 }
 
-export function insertProgramLog(db: TraceDb, programId: number, log: Uint8Array, logSizes: readonly number[]): void {
-  db.prepare('INSERT OR REPLACE INTO program_logs(program_id, log, log_sizes) VALUES (?,?,?)').run(
-    programId, Buffer.from(log.buffer, log.byteOffset, log.byteLength), JSON.stringify(logSizes),
+const deflateRaw = promisify(zlib.deflateRaw);
+
+/**
+ * Store a raw log. Level-2 logs compress about 10:1; deflate runs on libuv's
+ * thread pool, so the caller can parse the same log meanwhile.
+ */
+export async function insertProgramLog(db: TraceDb, programId: number, log: Uint8Array, logSizes: readonly number[]): Promise<void> {
+  const packed = await deflateRaw(log, { level: 1 });
+  db.prepare('INSERT OR REPLACE INTO program_logs(program_id, encoding, size, log, log_sizes) VALUES (?,?,?,?,?)').run(
+    programId, 'deflate-raw', log.byteLength, packed, JSON.stringify(logSizes),
   );
 }
 
+/** The stored raw log, byte for byte, or undefined when the program has none. */
 export function readProgramLog(db: TraceDb, programId: number): Buffer | undefined {
-  const row = db.prepare('SELECT log FROM program_logs WHERE program_id = ?').get(programId) as { log: Buffer } | undefined;
-  return row?.log;
+  const row = db.prepare('SELECT encoding, log FROM program_logs WHERE program_id = ?').get(programId) as { encoding: string; log: Buffer } | undefined;
+  if (!row) return undefined;
+  return row.encoding === 'deflate-raw' ? zlib.inflateRawSync(row.log) : row.log;
 }
 
 export interface TestRunRow {

@@ -20,10 +20,10 @@ const leaked = (before: Set<string>): string[] => [...openFds()].filter((fd) => 
 let traceNo = 0;
 
 /** Record in this process, checking that every fd opened for it is closed again. */
-function record(obj: string, opts: RecordOptions = {}): { outcomes: ProgramOutcome[]; db: ReturnType<typeof createTrace> } {
+async function record(obj: string, opts: RecordOptions = {}): Promise<{ outcomes: ProgramOutcome[]; db: ReturnType<typeof createTrace> }> {
   const db = createTrace(path.join(work, `t${traceNo++}.trace`));
   const before = openFds();
-  const outcomes = recordObject(db, obj, opts);
+  const outcomes = await recordObject(db, obj, opts);
   expect(leaked(before), 'fds left open after recording').toEqual([]);
   return { outcomes, db };
 }
@@ -35,7 +35,7 @@ extern void bpf_no_such_kfunc_here(struct __sk_buff *skb) __ksym;
 SEC("tc") int calls_missing(struct __sk_buff *skb) { bpf_no_such_kfunc_here(skb); return 0; }
 char LICENSE[] SEC("license") = "GPL";
 `);
-    const { outcomes, db } = record(obj);
+    const { outcomes, db } = await record(obj);
     expect(outcomes[0].verdict).toBe('rejected');
     expect(outcomes[0].errno).toBe(22);
     expect(outcomes[0].error).toMatch(/kfunc 'bpf_no_such_kfunc_here' is not in this kernel's BTF/);
@@ -48,8 +48,8 @@ char LICENSE[] SEC("license") = "GPL";
     db.close();
   });
 
-  it('kfunc externs resolve to the BTF ids vmlinux gives them', () => {
-    const { outcomes, db } = record(path.join(PROGS_DIR, 'new_drop.bpf.o'), { programs: ['new_drop'] });
+  it('kfunc externs resolve to the BTF ids vmlinux gives them', async () => {
+    const { outcomes, db } = await record(path.join(PROGS_DIR, 'new_drop.bpf.o'), { programs: ['new_drop'] });
     expect(outcomes[0].verdict).toBe('accepted');
     const ext = db.prepare("SELECT name, btf_id FROM load_externs WHERE kind = 'kfunc'").all() as { name: string; btf_id: number }[];
     const dump = execFileSync('bpftool', ['btf', 'dump', 'file', '/sys/kernel/btf/vmlinux'], { encoding: 'utf8', maxBuffer: 256 << 20 });
@@ -71,7 +71,7 @@ SEC("tc") int core_missing(struct __sk_buff *skb) {
 }
 char LICENSE[] SEC("license") = "GPL";
 `);
-    const { outcomes, db } = record(obj, { logLevel: 2 });
+    const { outcomes, db } = await record(obj, { logLevel: 2 });
     expect(outcomes[0].verdict).toBe('rejected');
     const relos = db.prepare("SELECT kind, local_type, poisoned, value FROM load_core_relos WHERE local_type LIKE '%bad%'").all();
     expect(relos).toEqual([{ kind: 'FIELD_BYTE_OFFSET', local_type: 'struct sk_buff___bad', poisoned: 1, value: null }]);
@@ -126,7 +126,7 @@ SEC("tc") int core_values(struct __sk_buff *skb) {
 }
 char LICENSE[] SEC("license") = "GPL";
 `);
-    const { outcomes, db } = record(obj, { logLevel: 2, run: true });
+    const { outcomes, db } = await record(obj, { logLevel: 2, run: true });
     expect(outcomes[0].verdict).toBe('accepted');
     const ours = db.prepare("SELECT hex(value) AS v FROM test_run_maps WHERE map LIKE '%.bss'").get() as { v: string };
     const ref = await refLoad(obj, 'core_values', { logLevel: 2, run: true, dumpMaps: true });
@@ -147,10 +147,15 @@ char LICENSE[] SEC("license") = "GPL";
   it('a log far over 16 MB: the buffer grows to what the kernel says it needs; the log is whole and equals libbpf', async () => {
     const obj = path.join(work, 'loop1100.bpf.o');
     execFileSync('make', ['-s', '-C', PROGS_DIR, 'bench-loop', 'ITERS=1100', `OUT=${obj}`]);
-    const { outcomes, db } = record(obj, { logLevel: 2, initialLogSize: 1 << 20 });
+    const { outcomes, db } = await record(obj, { logLevel: 2, initialLogSize: 1 << 20 });
     expect(outcomes[0].verdict).toBe('accepted');
-    const row = db.prepare('SELECT log, log_sizes FROM program_logs WHERE program_id = ?').get(outcomes[0].programId) as { log: Buffer; log_sizes: string };
+    const row = db.prepare('SELECT log_sizes FROM program_logs WHERE program_id = ?').get(outcomes[0].programId) as { log_sizes: string } & { log: Buffer };
+    row.log = readProgramLog(db, outcomes[0].programId)!;
     expect(row.log.length).toBeGreaterThan(16 << 20);
+    // The verifier analysis saw the whole log too.
+    const v = db.prepare('SELECT line_count FROM verifier_logs WHERE program_id = ?').get(outcomes[0].programId) as { line_count: number };
+    const text = row.log.toString('utf8');
+    expect(v.line_count).toBe(text.split('\n').length - (text.endsWith('\n') ? 1 : 0));
     const sizes = JSON.parse(row.log_sizes) as number[];
     expect(sizes).toEqual([1 << 20, row.log.length + 1]); // log_true_size counts the NUL
     const logPath = path.join(work, 'loop.ref.log');
@@ -161,7 +166,7 @@ char LICENSE[] SEC("license") = "GPL";
     db.close();
   });
 
-  it('an object with 50 programs: each loaded on its own, all recorded', () => {
+  it('an object with 50 programs: each loaded on its own, all recorded', async () => {
     let src = '#include "bpfscope.h"\n';
     for (let i = 0; i < 50; i++) {
       src += `SEC("tc") int prog_${i}(struct __sk_buff *skb) { return skb->len ${i % 2 ? '+' : '^'} ${i}; }\n`;
@@ -169,7 +174,7 @@ char LICENSE[] SEC("license") = "GPL";
     src += 'SEC("tc") int bad_one(struct __sk_buff *skb) { return *(int *)(long)skb->data; }\n';
     src += 'char LICENSE[] SEC("license") = "GPL";\n';
     const obj = compileBpf(work, 'fifty', src);
-    const { outcomes, db } = record(obj, { logLevel: 1, run: true });
+    const { outcomes, db } = await record(obj, { logLevel: 1, run: true });
     expect(outcomes.length).toBe(51);
     const rows = runSummaries(db);
     expect(rows.filter((r) => r.verdict === 'accepted').length).toBe(50);
@@ -179,12 +184,12 @@ char LICENSE[] SEC("license") = "GPL";
     db.close();
   });
 
-  it('a file that is not an object: one sentence naming the file, nothing left open', () => {
+  it('a file that is not an object: one sentence naming the file, nothing left open', async () => {
     const bogus = path.join(work, 'bogus.o');
     writeFileSync(bogus, Buffer.from('\x7fELF but not really'));
     const db = createTrace(path.join(work, 'bogus.trace'));
     const before = openFds();
-    expect(() => recordObject(db, bogus)).toThrow(BpfscopeError);
+    await expect(recordObject(db, bogus)).rejects.toThrow(BpfscopeError);
     expect(leaked(before)).toEqual([]);
     db.close();
   });

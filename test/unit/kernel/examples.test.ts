@@ -49,7 +49,7 @@ describe.skipIf(!!kernelSkipReason())(kernelTitle('record vs libbpf on every exa
     it(`${p.object} ${p.program}: verdict, log${p.run ? ', retval, maps' : ''}`, async () => {
       const db = createTrace(path.join(work, `${p.program}.trace`));
       try {
-        const [o] = recordObject(db, p.objectPath, { programs: [p.program], logLevel: 2, run: p.run });
+        const [o] = await recordObject(db, p.objectPath, { programs: [p.program], logLevel: 2, run: p.run });
         const ref = await refLoad(p.object, p.program, { logLevel: 2, run: p.run, dumpMaps: p.run });
         expect(o.verdict).toBe(ref.verdict);
         expect(o.verdict).toBe(p.expect);
@@ -68,7 +68,7 @@ describe.skipIf(!!kernelSkipReason())(kernelTitle('record vs libbpf on every exa
           let ours = { retval: o.retval, maps: maskDump(ourMaps(db, o.programId)) };
           let theirs = { retval: ref.retval, maps: maskDump(refDump(ref)) };
           for (let attempt = 1; attempt < 4 && JSON.stringify(ours) !== JSON.stringify(theirs); attempt++) {
-            const again = recordObject(db, p.objectPath, { programs: [p.program], logLevel: 1, run: true })[0];
+            const again = (await recordObject(db, p.objectPath, { programs: [p.program], logLevel: 1, run: true }))[0];
             ours = { retval: again.retval, maps: maskDump(ourMaps(db, again.programId)) };
             const r = await refLoad(p.object, p.program, { logLevel: 0, run: true, dumpMaps: true });
             theirs = { retval: r.retval, maps: maskDump(refDump(r)) };

@@ -16,6 +16,11 @@
  *   {"object","program","log_level","verdict":"accepted"|"rejected","errno",
  *    "log_size","log_attempts","retval"?,"duration"?,"run_errno"?,
  *    "data_out"?,"maps"?:{name:[{key,value}]},"skipped_maps"?:{name:reason}}
+ * At --log-level 0 libbpf loads without a log and, only if the load fails,
+ * again at level 1: a rejected program still comes with its level-1 log.
+ * --run on a syscall program passes the data as its context (ctx_in), runs
+ * it once (--repeat does not apply) and reports the context after the run
+ * as data_out.
  * Exit status: 0 when the load and the requested run went through (accepted
  * or rejected alike), 2 on usage errors or when the object cannot be opened.
  */
@@ -325,14 +330,32 @@ int main(int argc, char **argv)
 		unsigned char *out = calloc(1, data_len + 4096);
 		LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = data, .data_size_in = data_len,
 			    .data_out = out, .data_size_out = data_len + 4096, .repeat = repeat);
-		int rerr = bpf_prog_test_run_opts(bpf_program__fd(prog), &opts);
+		int rerr;
+
+		/* A syscall program has no packet: its context is the buffer,
+		 * which the kernel copies back into ctx_in after the one run
+		 * (data_out, ctx_out and repeat must stay unset); it is
+		 * reported as data_out. */
+		bool syscall = bpf_program__type(prog) == BPF_PROG_TYPE_SYSCALL;
+
+		if (syscall) {
+			memcpy(out, data, data_len);
+			opts.data_in = NULL;
+			opts.data_size_in = 0;
+			opts.data_out = NULL;
+			opts.data_size_out = 0;
+			opts.ctx_in = out;
+			opts.ctx_size_in = data_len;
+			opts.repeat = 0;
+		}
+		rerr = bpf_prog_test_run_opts(bpf_program__fd(prog), &opts);
 
 		if (rerr)
 			fprintf(j, ",\"run_errno\":%d", errno);
 		else {
 			fprintf(j, ",\"retval\":%u,\"duration\":%u,\"data_out\":", opts.retval,
 				opts.duration);
-			put_hex(j, out, opts.data_size_out);
+			put_hex(j, out, syscall ? data_len : opts.data_size_out);
 		}
 		free(out);
 	}

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FIXTURE_KERNEL_FILE, level1Fixture, LEVEL1 } from '../../ref/capture-logs';
 import { kernelSkipReason, kernelTitle } from '../../helpers/kernel';
-import { examplePrograms, normalizeLog, PROGS_DIR, refLoad } from '../../helpers/ref';
+import { DEFAULT_PACKET, ensureVmlinuxHeader, examplePrograms, normalizeLog, PROGS_DIR, refLoad } from '../../helpers/ref';
 
 function have(cmd: string, args: string[] = ['--version']): boolean {
   return spawnSync(cmd, args, { stdio: 'ignore' }).status === 0;
@@ -123,6 +123,22 @@ describe.skipIf(!!buildReason)(`make -C resources/progs${buildReason ? ` [skippe
     for (const obj of objects) {
       expect(listing(path.join(dir, obj)), obj).toBe(listing(path.join(PROGS_DIR, obj)));
     }
+  });
+
+  it.skipIf(!!kernelSkipReason())(kernelTitle('builds and loads the pending programs (pending/ctx_types.bpf.c)'), async () => {
+    const out = path.join(dir, 'ctx_types.bpf.o');
+    ensureVmlinuxHeader();
+    execFileSync('clang-19', ['-g', '-O2', '-target', 'bpf', '-mcpu=v3', '-Wall', '-Werror', `-I${PROGS_DIR}`,
+      '-c', path.join(PROGS_DIR, 'pending', 'ctx_types.bpf.c'), '-o', out], { stdio: 'pipe' });
+    const sock = await refLoad(out, 'socket_trim', { run: true });
+    expect(sock.verdict).toBe('accepted');
+    // The run starts at the network header: the IPv4 header length.
+    expect(sock.retval).toBe((DEFAULT_PACKET[14] & 0xf) * 4);
+    const sys = await refLoad(out, 'syscall_alloc', { run: true, dumpMaps: true });
+    expect(sys.verdict).toBe('accepted');
+    const le32 = (o: number): number => Buffer.from(DEFAULT_PACKET).readUInt32LE(o);
+    expect(sys.retval).toBe((le32(0) + le32(4)) & 0xffff);
+    expect(sys.dataOut).toEqual(DEFAULT_PACKET);
   });
 
   it('builds the benchmark loop with the requested iteration count', () => {

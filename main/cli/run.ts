@@ -119,6 +119,7 @@ function jsonOf(r: Omit<SessionReport, 'trace' | 'traceStart'>): object {
     maps: r.maps,
     runs: r.runs,
     mapsFreed: r.mapsFreed,
+    ...(r.mapFreeFault ? { mapFreeFault: r.mapFreeFault } : {}),
     uninitObjectReads: r.uninitObjectReads,
   };
 }
@@ -151,6 +152,7 @@ export function formatReport(r: SessionReport): string {
     }
   }
   const alive = r.objects.filter((o) => o.freeSeq === null).length;
+  if (r.mapFreeFault) lines.push('', `freeing the maps stopped: ${r.mapFreeFault}`);
   lines.push('', `${r.objects.length} objects allocated, ${alive} alive${r.mapsFreed ? ' after the maps were freed' : ''}`);
   if (r.uninitObjectReads) lines.push(`note: ${r.uninitObjectReads} reads of object bytes the program never wrote (the kernel returns zeroes or stale bytes there)`);
   return lines.join('\n') + '\n';

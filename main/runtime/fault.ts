@@ -15,7 +15,8 @@ export type FaultKind =
   | 'bad_call' // an unknown helper or kfunc, or a bad call target
   | 'lock' // spin lock misuse: double lock, unlock of a lock not held, exit while held
   | 'call_depth' // more than 8 nested bpf-to-bpf frames
-  | 'bad_arg'; // a helper/kfunc argument the verifier would have refused
+  | 'bad_arg' // a helper/kfunc argument the verifier would have refused
+  | 'internal'; // a bug of bpfscope's machine, reported instead of crashing
 
 export class MachineFault extends Error {
   /** The instruction index and step at which the run stopped (set by the machine). */

@@ -93,6 +93,8 @@ export class Machine {
   private readonly ldLo: Int32Array;
   private readonly ldHi: Int32Array;
   private depth = 0;
+  /** Slots that cannot run, with the reason (bad registers). */
+  private readonly invalid = new Map<number, string>();
   private readonly frameRet: number[] = [];
   private readonly frameSaved: Int32Array[] = [];
   private readonly mayGoto: number[] = [];
@@ -135,6 +137,12 @@ export class Machine {
   }
 
   private decode(insn: RawInsn, i: number): void {
+    if (insn.dst > 10 || insn.src > 10) {
+      // The verifier refuses registers above R10; the slot becomes a fault.
+      this.invalid.set(i, `register R${Math.max(insn.dst, insn.src)} does not exist`);
+      this.code[i] = 0;
+      return;
+    }
     this.code[i] = insn.code;
     this.dst[i] = insn.dst;
     this.src[i] = insn.src;
@@ -800,8 +808,8 @@ export class Machine {
             pc = this.popFrame() - 1;
             break;
           default:
-            if (pc >= n) fault('bad_insn', 'fell off the end of the program');
-            fault('bad_insn', `unknown opcode 0x${code[pc].toString(16).padStart(2, '0')}`);
+            if (pc < 0 || pc >= n) fault('bad_insn', pc === n ? 'fell off the end of the program' : `jumped to insn ${pc}, outside the program`);
+            fault('bad_insn', this.invalid.get(pc) ?? `unknown opcode 0x${code[pc].toString(16).padStart(2, '0')}`);
         }
         pc++;
         if (tracing) {

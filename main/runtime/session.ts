@@ -46,6 +46,8 @@ export interface SessionReport {
   objects: AllocObject[];
   maps: Record<string, MapDump>;
   mapsFreed: boolean;
+  /** Why freeing the maps stopped early, when it did. */
+  mapFreeFault?: string;
   /** Reads of object bytes the program never wrote (kernel: zero or stale). */
   uninitObjectReads: number;
   /** Registers after each instruction of the last run (with traceInsns). */
@@ -68,11 +70,18 @@ export function runSession(prog: RuntimeProgram, opts: SessionOptions = {}): Ses
     if (runs[run].fault) break;
   }
   const maps = dumpMaps(m);
+  let mapFreeFault: string | undefined;
   if (opts.freeMaps) {
     m.clock.run = runs.length;
     m.clock.insn = -1;
     m.clock.step = 0;
-    for (const map of m.maps) map.free();
+    try {
+      for (const map of m.maps) map.free();
+    } catch (err) {
+      // A run that faulted can leave state the kernel never would (a node
+      // of a freed object still linked): say so instead of crashing.
+      mapFreeFault = err instanceof Error ? err.message : String(err);
+    }
   }
   return {
     program: prog.name,
@@ -82,6 +91,7 @@ export function runSession(prog: RuntimeProgram, opts: SessionOptions = {}): Ses
     objects: m.objects.objects,
     maps,
     mapsFreed: !!opts.freeMaps,
+    mapFreeFault,
     uninitObjectReads: m.memory.uninitObjectReads,
     trace: opts.traceInsns ? [...m.trace] : undefined,
     traceStart: opts.traceInsns ? m.traceStart : undefined,
@@ -105,8 +115,12 @@ function runOnce(m: Machine, prog: RuntimeProgram, input: RunInput, run: number)
     out.retval = m.lo[0] >>> 0;
     out.r0 = '0x' + m.reg64(0).toString(16);
   } catch (err) {
-    if (!(err instanceof MachineFault)) throw err;
-    out.fault = { kind: err.kind, message: err.message, insn: err.insn ?? -1, step: err.step ?? m.steps, regs: m.regsHex() };
+    if (err instanceof MachineFault) {
+      out.fault = { kind: err.kind, message: err.message, insn: err.insn ?? -1, step: err.step ?? m.steps, regs: m.regsHex() };
+    } else {
+      // A bug in the machine: reported as a fault of the run, never a crash.
+      out.fault = { kind: 'internal', message: `internal error: ${err instanceof Error ? err.message : String(err)}`, insn: -1, step: m.steps, regs: m.regsHex() };
+    }
   }
   out.steps = m.steps;
   const d = ctx.dataOut();

@@ -29,14 +29,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "packet.h"
 
 /* The kernel caps log_size at UINT_MAX >> 2; a 6000-iteration loop at
- * level 2 prints ~114 MB, so start big enough for most and double on
+ * level 2 prints ~112 MB, so start big enough for most and double on
  * ENOSPC (the kernel's "log truncated" answer). */
 #define LOG_START (16u << 20)
 #define LOG_MAX ((1u << 30) - 1)

@@ -60,6 +60,9 @@ export interface ProgramOutcome {
   logBytes: number;
   retval?: number;
   durationNs?: number;
+  /** Wall time of BPF_PROG_LOAD (all attempts) and of storing + analysing the log, in ms. */
+  loadMs?: number;
+  storeMs?: number;
 }
 
 /** libbpf 1.1 fails an object whose extern the kernel lacks with -EINVAL; so do we (same errno, same verdict). */
@@ -280,6 +283,7 @@ async function recordProgram(db: TraceDb, j: ProgramJob): Promise<ProgramOutcome
       return finish({ verdict: 'rejected', errno: EXTERN_ERRNO, error: reloc.errors.join('; '), stats: {}, logBytes: 0 }, insnBytes);
     }
 
+    const t0 = performance.now();
     const res = loadProgram({
       name: prog.name,
       progType: prog.progTypeId,
@@ -295,6 +299,7 @@ async function recordProgram(db: TraceDb, j: ProgramJob): Promise<ProgramOutcome
       logLevel: j.logLevel,
       initialLogSize: j.opts.initialLogSize,
     });
+    const loadMs = performance.now() - t0;
     if (res.fd !== undefined) mapFds.own(res.fd);
     const logTail = res.log.subarray(Math.max(0, res.log.length - 4096)).toString('utf8');
     const stats = parseLogStats(logTail);
@@ -303,6 +308,7 @@ async function recordProgram(db: TraceDb, j: ProgramJob): Promise<ProgramOutcome
     const stored = insertProgramLog(db, programId, res.log, res.logSizes);
     const analysis = res.log.length > 0 ? analyzeLog(db, programId, res.log) : Promise.resolve();
     await Promise.all([stored, analysis]);
+    const storeMs = performance.now() - t0 - loadMs;
     if (res.fd === undefined) {
       let error = closingError(logTail) ?? `BPF_PROG_LOAD failed: ${res.errnoName} (${res.errnoText})${j.btfError ? `; ${j.btfError}` : ''}`;
       // The verifier reached an instruction poisoned for an unresolvable CO-RE relocation: say which.
@@ -310,9 +316,9 @@ async function recordProgram(db: TraceDb, j: ProgramJob): Promise<ProgramOutcome
       if (poisoned) {
         error = `instruction ${poisoned.insnIdx}: CO-RE relocation ${poisoned.kind} of ${poisoned.localSpec} found no match in kernel BTF (${poisoned.candidates.length} candidate${poisoned.candidates.length === 1 ? '' : 's'} considered), so the instruction was poisoned and the verifier reached it: ${error}`;
       }
-      return finish({ verdict: 'rejected', errno: res.errno ?? null, error, stats, logBytes: res.log.length }, insnBytes);
+      return finish({ verdict: 'rejected', errno: res.errno ?? null, error, stats, logBytes: res.log.length, loadMs, storeMs }, insnBytes);
     }
-    const outcome: Omit<ProgramOutcome, 'programId' | 'program'> = { verdict: 'accepted', errno: null, error: null, stats, logBytes: res.log.length };
+    const outcome: Omit<ProgramOutcome, 'programId' | 'program'> = { verdict: 'accepted', errno: null, error: null, stats, logBytes: res.log.length, loadMs, storeMs };
     if (j.opts.run) {
       const run = runAndDump(res.fd, prog, maps, j.opts);
       insertTestRun(db, programId, run);

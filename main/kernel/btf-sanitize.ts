@@ -67,8 +67,10 @@ export function sanitizeBtf(raw: Uint8Array, elf: ElfFile): SanitizedBtf {
     const info = tv.getUint32(p + 4, true);
     const kind = (info >>> 24) & 0x1f;
     const vlen = info & 0xffff;
+    const size = 12 + extraSize(kind, vlen);
+    if (p + size > types.length) fail(`type [${recs.length}] (kind ${kind}, vlen ${vlen}) runs past the type section`, hdrLen + typeOff + p);
     recs.push({ id: recs.length, off: p, kind, vlen, nameOff: tv.getUint32(p, true) });
-    p += 12 + extraSize(kind, vlen);
+    p += size;
   }
 
   const fixes: string[] = [];
@@ -99,10 +101,10 @@ export function sanitizeBtf(raw: Uint8Array, elf: ElfFile): SanitizedBtf {
       const dummyNameOff = extraTypes[extraTypes.length - 4];
       for (let i = 0; i < r.vlen; i++) {
         const vs = r.off + 12 + i * 12;
-        const target = recs[tv.getUint32(vs, true)];
+        const target = recs[tv.getUint32(vs, true)] as TypeRec | undefined;
         if (!target) continue;
         if (target.kind === KIND.FUNC) {
-          const proto = recs[tv.getUint32(target.off + 8, true)];
+          const proto = recs[tv.getUint32(target.off + 8, true)] as TypeRec | undefined;
           if (proto && proto.kind === KIND.FUNC_PROTO) {
             for (let j = 0; j < proto.vlen; j++) {
               const po = proto.off + 12 + j * 8;
@@ -132,7 +134,7 @@ export function sanitizeBtf(raw: Uint8Array, elf: ElfFile): SanitizedBtf {
     }
     for (let i = 0; i < r.vlen; i++) {
       const vs = r.off + 12 + i * 12;
-      const v = recs[tv.getUint32(vs, true)];
+      const v = recs[tv.getUint32(vs, true)] as TypeRec | undefined;
       if (!v || v.kind !== KIND.VAR) continue;
       const name = str(v.nameOff);
       const sym = elf.symbols.find((y) => y.name === name && y.shndx === sec.index && y.type !== 3 /* STT_SECTION */);

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { BpfscopeError } from '../errors';
+import { BpfscopeError, inFile } from '../errors';
 import { applyCoreRelos, CORE_POISON_IMM, type CoreDecision, type CoreTarget } from '../object/core';
 import { linkProgram, type LinkedProgram } from '../object/link';
 import { parseObject, type BpfObject, type BpfProgram } from '../object/object';
@@ -103,7 +103,16 @@ export async function recordObject(db: TraceDb, path: string, opts: RecordOption
     let staticVars = new Set<string>();
     const btfSec = obj.elf.sections.find((s) => s.name === '.BTF');
     if (btfSec && obj.btf) {
-      const sanitized = sanitizeBtf(btfSec.data, obj.elf);
+      let sanitized;
+      try {
+        sanitized = sanitizeBtf(btfSec.data, obj.elf);
+      } catch (err) {
+        // Offsets from the sanitizer are inside .BTF; name the file and the file offset.
+        if (err instanceof BpfscopeError && err.where && 'offset' in err.where) {
+          throw new BpfscopeError(err.message, path, { offset: btfSec.offset + err.where.offset });
+        }
+        throw inFile(err, path);
+      }
       staticVars = sanitized.staticVars;
       const r = loadBtf(sanitized.bytes);
       if (r.fd !== undefined) btfFd = fds.own(r.fd);

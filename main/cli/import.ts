@@ -90,7 +90,7 @@ export const command: Command = {
         const pid = Number(db.prepare(`INSERT INTO programs(object_id, name, section, prog_type, origin, created_at)
             VALUES (?, ?, ?, ?, 'import', ?)`).run(objectId, fallback, info?.section ?? null, info?.progType ?? null,
           new Date().toISOString()).lastInsertRowid);
-        const input = log === '-' ? process.stdin : createReadStream(log);
+        const input = log === '-' ? process.stdin : createReadStream(log, { highWaterMark: 1 << 20 });
         let s: LogSummary;
         try {
           s = await writeVerifierLog(db, pid, input, { program: name });

@@ -1,3 +1,4 @@
+import { Worker } from 'node:worker_threads';
 import zlib from 'node:zlib';
 export { verifierSchema } from './verifierSchema';
 import type { TraceDb } from './db';
@@ -45,6 +46,60 @@ function clearProgram(db: TraceDb, programId: number): void {
   }
 }
 
+/** The worker's code: plain CommonJS, so it runs the same under tsx, node and Electron. */
+const DEFLATE_WORKER = `
+const { parentPort } = require('node:worker_threads');
+const zlib = require('node:zlib');
+parentPort.on('message', (m) => {
+  const out = zlib.deflateRawSync(m.text, { level: 1 });
+  const ab = out.buffer.slice(out.byteOffset, out.byteOffset + out.byteLength);
+  parentPort.postMessage({ id: m.id, data: ab }, [ab]);
+});`;
+
+/**
+ * Raw DEFLATE of log blocks on a worker thread (in order, one at a time);
+ * falls back to compressing here when a worker cannot start.
+ */
+class Deflater {
+  private worker: Worker | null = null;
+  private next = 0;
+  private readonly waiting = new Map<number, { resolve: (b: Buffer) => void; reject: (e: Error) => void }>();
+
+  constructor() {
+    try {
+      this.worker = new Worker(DEFLATE_WORKER, { eval: true });
+      this.worker.unref();
+      this.worker.on('message', (m: { id: number; data: ArrayBuffer }) => {
+        const w = this.waiting.get(m.id);
+        this.waiting.delete(m.id);
+        w?.resolve(Buffer.from(m.data));
+      });
+      this.worker.on('error', (e: Error) => {
+        for (const w of this.waiting.values()) w.reject(e);
+        this.waiting.clear();
+        this.worker = null;
+      });
+    } catch {
+      this.worker = null;
+    }
+  }
+
+  deflate(text: string): Buffer | Promise<Buffer> {
+    if (!this.worker) return zlib.deflateRawSync(text, { level: 1 });
+    const id = this.next++;
+    return new Promise<Buffer>((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      this.worker?.postMessage({ id, text });
+    });
+  }
+
+  async close(): Promise<void> {
+    const w = this.worker;
+    this.worker = null;
+    if (w) await w.terminate();
+  }
+}
+
 class TraceSink implements AnalysisSink {
   private logText: string[] = [];
   private logFirst = 1;
@@ -53,7 +108,7 @@ class TraceSink implements AnalysisSink {
   private stepN = 0;
   private stepBlock = 0;
   private pend = {
-    logBlocks: [] as [number, number, number, Buffer][],
+    logBlocks: [] as [number, number, number, Buffer | Promise<Buffer>][],
     stepBlocks: [] as [number, number, number, Buffer][],
     checkpoints: [] as [number, number, string][],
     messages: [] as LogMessage[],
@@ -61,7 +116,7 @@ class TraceSink implements AnalysisSink {
   };
   private readonly stmts;
 
-  constructor(private readonly db: TraceDb, private readonly pid: number) {
+  constructor(private readonly db: TraceDb, private readonly pid: number, private readonly deflater: Deflater) {
     this.stmts = {
       log: db.prepare('INSERT INTO verifier_log_blocks(program_id, block, first_line, line_count, data) VALUES (?, ?, ?, ?, ?)'),
       steps: db.prepare('INSERT INTO verifier_step_blocks(program_id, block, first_step, step_count, data) VALUES (?, ?, ?, ?, ?)'),
@@ -79,9 +134,8 @@ class TraceSink implements AnalysisSink {
 
   private endLogBlock(): void {
     if (this.logText.length === 0) return;
-    // Level 1: 20x smaller for level-2 logs; synchronous, because zlib's async
-    // API costs more in stream set-up per block than the compression itself.
-    const data = zlib.deflateRawSync(this.logText.join('\n'), { level: 1 });
+    // Level 1: 20x smaller for level-2 logs; compressed on a worker thread while this one parses.
+    const data = this.deflater.deflate(this.logText.join('\n'));
     this.pend.logBlocks.push([this.logBlock++, this.logFirst, this.logText.length, data]);
     this.logText = [];
   }
@@ -129,13 +183,14 @@ class TraceSink implements AnalysisSink {
   }
 
   /** Write what is pending, in one transaction. `final` also writes the partial blocks. */
-  flush(final: boolean): void {
+  async flush(final: boolean): Promise<void> {
     if (final) {
       this.endLogBlock();
       this.endStepBlock();
     }
     const p = this.pend;
-    const logBlocks = p.logBlocks;
+    const logBlocks: [number, number, number, Buffer][] = [];
+    for (const [b, first, n, data] of p.logBlocks) logBlocks.push([b, first, n, await data]);
     const s = this.stmts;
     const pid = this.pid;
     this.db.transaction(() => {
@@ -168,19 +223,24 @@ export async function writeVerifierLog(
 ): Promise<LogSummary> {
   const every = opts.checkpointEvery ?? CHECKPOINT_EVERY;
   db.transaction(() => clearProgram(db, programId))();
-  const sink = new TraceSink(db, programId);
+  const deflater = new Deflater();
+  const sink = new TraceSink(db, programId, deflater);
   const a = new LogAnalyzer(sink, { program: opts.program, checkpointEvery: every });
-  let sinceFlush = 0;
-  for await (const batch of splitLines(log)) {
-    a.feedLines(batch);
-    sinceFlush += batch.length;
-    if (sinceFlush >= FLUSH_LINES) {
-      sink.flush(false);
-      sinceFlush = 0;
+  try {
+    let sinceFlush = 0;
+    for await (const batch of splitLines(log)) {
+      a.feedLines(batch);
+      sinceFlush += batch.length;
+      if (sinceFlush >= FLUSH_LINES) {
+        await sink.flush(false);
+        sinceFlush = 0;
+      }
     }
+    a.finish();
+    await sink.flush(true);
+  } finally {
+    await deflater.close();
   }
-  a.finish();
-  sink.flush(true);
   writeTail(db, programId, a, every);
   return {
     programId, lines: a.lines, steps: a.steps, paths: a.paths.length, refs: a.refs.size,

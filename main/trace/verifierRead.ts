@@ -61,6 +61,9 @@ export interface StepState extends StepRow {
 }
 
 interface Stmts {
+  info: Database.Statement<unknown[]>;
+  refs: Database.Statement<unknown[]>;
+  msgs: Database.Statement<unknown[]>;
   logBlock: Database.Statement<unknown[]>;
   stepBlock: Database.Statement<unknown[]>;
   ckpt: Database.Statement<unknown[]>;
@@ -72,6 +75,12 @@ function stmts(db: TraceDb): Stmts {
   let s = cache.get(db);
   if (!s) {
     s = {
+      info: db.prepare(`SELECT line_count lineCount, step_count stepCount, unknown_lines unknownLines,
+        unknown_items unknownItems, mismatches, warnings, cut_lines cutLines, checkpoint_every checkpointEvery,
+        wrapped_program wrappedProgram FROM verifier_logs WHERE program_id = ?`),
+      refs: db.prepare('SELECT ref_obj_id id, acquire_insn insn, func, kind FROM verifier_refs WHERE program_id = ?'),
+      msgs: db.prepare(`SELECT severity, text FROM verifier_messages WHERE program_id = ? AND step = ?
+        AND severity IN ('error', 'warning') ORDER BY id`),
       logBlock: db.prepare('SELECT first_line, line_count, data FROM verifier_log_blocks WHERE program_id = ? AND block = ?'),
       stepBlock: db.prepare('SELECT data FROM verifier_step_blocks WHERE program_id = ? AND block = ?'),
       ckpt: db.prepare(`SELECT step, line, state FROM verifier_checkpoints WHERE program_id = ? AND step <= ?
@@ -96,10 +105,7 @@ export interface LogInfo {
 
 /** What the import stored about a program's log; undefined when it has none. */
 export function logInfo(db: TraceDb, programId: number): LogInfo | undefined {
-  const r = db.prepare(`SELECT line_count lineCount, step_count stepCount, unknown_lines unknownLines,
-      unknown_items unknownItems, mismatches, warnings, cut_lines cutLines, checkpoint_every checkpointEvery,
-      wrapped_program wrappedProgram FROM verifier_logs WHERE program_id = ?`).get(programId) as LogInfo | undefined;
-  return r;
+  return stmts(db).info.get(programId) as LogInfo | undefined;
 }
 
 export function stepCount(db: TraceDb, programId: number): number {
@@ -200,6 +206,7 @@ export function machineAtStep(db: TraceDb, programId: number, step: number): { r
   let at = ck.step;
   const lines = readLogLines(db, programId, ck.line + 1, row.line - ck.line);
   outer: for (const l of lines) {
+    if (l.text.startsWith('mark_precise: ')) continue;
     for (const one of expandLine(lexLine(l.text))) {
       const res = rec.feed(one);
       if (res.step) at++;
@@ -223,8 +230,7 @@ function frameJson(f: FrameState): FrameJson {
 /** The full state at `step`, decoded. */
 export function stateAtStep(db: TraceDb, programId: number, step: number): StepState {
   const { row, state } = machineAtStep(db, programId, step);
-  const refInfo = db.prepare('SELECT ref_obj_id id, acquire_insn insn, func, kind FROM verifier_refs WHERE program_id = ?')
-    .all(programId) as { id: number; insn: number; func: string | null; kind: string }[];
+  const refInfo = (state.refs.length > 0 ? stmts(db).refs.all(programId) : []) as { id: number; insn: number; func: string | null; kind: string }[];
   const byId = new Map(refInfo.map((r) => [r.id, r]));
   const refs: RefHeld[] = [];
   for (const id of state.refs) {
@@ -233,13 +239,10 @@ export function stateAtStep(db: TraceDb, programId: number, step: number): StepS
     refs.push({ refObjId: id, acquireInsn: r?.insn ?? null, func: r?.func ?? null });
   }
   const out: StepState = { ...row, frames: state.frames.map(frameJson), refs, lockHeld: state.lockHeld };
-  const msgs = db.prepare(`SELECT severity, text FROM verifier_messages WHERE program_id = ? AND step = ?
-      AND severity IN ('error', 'warning') ORDER BY id`).all(programId, step) as { severity: string; text: string }[];
+  const msgs = stmts(db).msgs.all(programId, step) as { severity: string; text: string }[];
   const errors = msgs.filter((m) => m.severity === 'error').map((m) => m.text);
   if (errors.length > 0 && step === stepCount(db, programId) - 1) out.error = errors.join('\n');
-  const next = readStep(db, programId, step + 1);
   const warnings = msgs.filter((m) => m.severity === 'warning').map((m) => m.text);
-  void next;
   if (warnings.length > 0) out.warnings = warnings;
   return out;
 }

@@ -163,6 +163,7 @@ export class LogAnalyzer {
   private readonly opts: AnalyzeOptions;
   private readonly every: number;
   private lastCheckpoint = -Infinity;
+  private lastCheckpointLine = 0;
   private newUnit = false;
   private pending: LogLineText[] = [];
   private lastStep = -1;
@@ -353,8 +354,10 @@ export class LogAnalyzer {
     // A path start needs one only when a replay without the pushed copy would differ:
     // frames below the printed one, or a held lock (neither is in the printed text).
     const needs = line.kind === 'from' && (m.frames.length > 1 || m.lockHeld || lockBefore || m.lockId !== null);
-    if (stepNo - this.lastCheckpoint >= this.every || needs || newPath) {
+    // Also when many lines (backtracking) went by: a replay then never reads more than ~1000 lines.
+    if (stepNo - this.lastCheckpoint >= this.every || needs || newPath || l.no - this.lastCheckpointLine > 1024) {
       this.lastCheckpoint = stepNo;
+      this.lastCheckpointLine = l.no;
       this.sink.checkpoint(stepNo, l.no, this.rec.snapshotJson());
     }
   }

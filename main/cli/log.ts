@@ -28,7 +28,15 @@ the kernel printed it.`,
         throw new BpfscopeError(`the trace holds ${progs.length} programs; name one with -p (${progs.map((p) => p.name).join(', ')})`, path);
       }
       const hasLogs = db.prepare("SELECT 1 FROM sqlite_master WHERE type='table' AND name='program_logs'").get();
-      const log = hasLogs ? readProgramLog(db, prog.id) : undefined;
+      let log = hasLogs ? readProgramLog(db, prog.id) : undefined;
+      if (log === undefined) {
+        // An imported log (bpfscope import) is kept as lines by the verifier analysis.
+        const { logInfo, readLogLines } = await import('../trace/verifierRead');
+        const info = logInfo(db, prog.id);
+        if (info && info.lineCount > 0) {
+          log = Buffer.from(readLogLines(db, prog.id, 1, info.lineCount).map((l) => l.text + '\n').join(''), 'utf8');
+        }
+      }
       if (log === undefined) throw new BpfscopeError(`program '${prog.name}' has no stored log (it never reached the kernel)`, path);
       await new Promise<void>((resolve, reject) => process.stdout.write(log, (e) => (e ? reject(e) : resolve())));
       return 0;

@@ -1,0 +1,163 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runSession } from '../../../main/runtime/session';
+import { kernelSkipReason, kernelTitle } from '../../helpers/kernel';
+import { DEFAULT_PACKET, PROGS_DIR, refLoad } from '../../helpers/ref';
+import { comparableMaps, loadExample } from './helpers';
+
+/**
+ * Helpers and instruction forms the examples do not all reach, each in a
+ * small program compiled here and run in both machines, 1 and 3 runs in a
+ * row: hash map update flags and deletes, per-CPU arrays, atomics with
+ * fetch, xchg and cmpxchg, bpf_loop with a context, bpf-to-bpf calls with
+ * stack arguments, may_goto loops, 32-bit atomics, byte-swaps.
+ */
+const SRC = `#include "bpfscope.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, 8);
+} hmap SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, 2);
+} pcpu SEC(".maps");
+
+__u64 atom[6];
+__u32 atom32[2];
+__s64 results[8];
+
+SEC("tc") int hash_ops(struct __sk_buff *skb)
+{
+	__u32 k;
+	__u64 v = skb->len;
+	long r = 0, *p;
+
+#define UPD(K, F) do { k = K; v = v * 31 + K; r = r * 4 + (bpf_map_update_elem(&hmap, &k, &v, F) & 3); } while (0)
+	UPD(0, BPF_ANY); UPD(1, BPF_NOEXIST); UPD(2, BPF_ANY); UPD(3, BPF_NOEXIST); UPD(4, BPF_ANY);
+	UPD(5, BPF_NOEXIST); UPD(6, BPF_ANY); UPD(7, BPF_NOEXIST); UPD(8, BPF_ANY); UPD(9, BPF_NOEXIST);
+	UPD(1, BPF_NOEXIST); UPD(2, BPF_EXIST);
+	k = 3;
+	r += bpf_map_update_elem(&hmap, &k, &v, BPF_EXIST);
+	r += bpf_map_delete_elem(&hmap, &k) * 10;
+	r += bpf_map_delete_elem(&hmap, &k) * 100;
+	k = 9;
+	r += bpf_map_update_elem(&hmap, &k, &v, BPF_EXIST) * 1000;
+	k = 5;
+	p = bpf_map_lookup_elem(&hmap, &k);
+	if (p)
+		*p += 1;
+	results[0] = r;
+	return r;
+}
+
+SEC("tc") int percpu_atomics(struct __sk_buff *skb)
+{
+	__u32 k = 1;
+	__u64 *c = bpf_map_lookup_elem(&pcpu, &k);
+	__u64 old;
+
+	if (!c)
+		return 1;
+	*c += skb->len;
+	old = __sync_fetch_and_add(&atom[0], skb->len);
+	__sync_fetch_and_or(&atom[1], 0x10 << (old & 7));
+	__sync_fetch_and_and(&atom[2], ~old);
+	__sync_fetch_and_xor(&atom[3], 0xdeadbeefcafeULL);
+	atom[4] = __sync_lock_test_and_set(&atom[5], old + 1);
+	results[1] = __sync_val_compare_and_swap(&atom[5], old + 1, 77);
+	results[2] = __sync_val_compare_and_swap(&atom[5], 12345, 99);
+	results[3] = __sync_fetch_and_add(&atom32[0], 0xfffffff0u);
+	results[4] = __sync_val_compare_and_swap(&atom32[1], 0, 0x80000001u);
+	return (int)(*c + old);
+}
+
+struct loop_ctx {
+	__u64 acc;
+	__u32 stop;
+};
+
+static long step(__u64 i, struct loop_ctx *ctx)
+{
+	ctx->acc = ctx->acc * 33 + i;
+	return i == ctx->stop;
+}
+
+static __attribute__((noinline)) __u64 mix(__u64 a, __u64 b, __u64 c, __u64 d, __u64 e)
+{
+	__u64 buf[4] = { a, b, c, d };
+	return buf[e & 3] ^ (a << 3) ^ __builtin_bswap64(b) ^ bpf_htons((__u16)c);
+}
+
+SEC("tc") int loops_calls(struct __sk_buff *skb)
+{
+	struct loop_ctx ctx = { .acc = skb->len, .stop = skb->len % 17 };
+	long n = bpf_loop(40, step, &ctx, 0);
+	__u64 m = mix(ctx.acc, n, skb->len, skb->protocol, ctx.acc);
+	__u64 i = 0;
+
+	results[5] = n;
+	results[6] = ctx.acc;
+	asm volatile goto("may_goto %l[out]" ::: "memory" : out);
+	while (i < 1000) {
+		m = m * 5 + i;
+		i++;
+		asm volatile goto("may_goto %l[out]" ::: "memory" : out);
+	}
+out:
+	results[7] = m;
+	return (int)(m >> 7);
+}
+
+char LICENSE[] SEC("license") = "GPL";
+`;
+
+const work = mkdtempSync(path.join(os.tmpdir(), 'bpfscope-features-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+function build(): string {
+  const src = path.join(work, 'features.bpf.c');
+  const obj = path.join(work, 'features.bpf.o');
+  writeFileSync(src, SRC);
+  execFileSync('clang-19', ['-g', '-O2', '-target', 'bpf', '-mcpu=v4', `-I${PROGS_DIR}`, '-c', src, '-o', obj]);
+  return obj;
+}
+
+describe.skipIf(!!kernelSkipReason())(kernelTitle('helpers, atomics, calls and loops vs BPF_PROG_TEST_RUN'), () => {
+  const obj = build();
+  for (const prog of ['hash_ops', 'percpu_atomics', 'loops_calls']) {
+    for (const repeat of [1, 3]) {
+      it(`${prog} x${repeat}`, async () => {
+        const ref = await refLoad(obj, prog, { run: true, dumpMaps: true, repeat, data: DEFAULT_PACKET });
+        expect(ref.verdict, ref.log.slice(-800)).toBe('accepted');
+        const ours = runSession(loadExample(obj, prog), { repeat, input: { data: DEFAULT_PACKET } });
+        expect(ours.runs.map((r) => r.fault)).toEqual(ours.runs.map(() => undefined));
+        expect(ours.retval).toBe(ref.retval);
+        // Per-CPU maps: the kernel dumps every CPU's copy; the program ran on one CPU of
+        // them, so the machine's CPU 0 value must be one of the copies and the rest zero.
+        const theirs = { ...(ref.maps ?? {}) };
+        if (theirs.pcpu) {
+          const ourPcpu = ours.maps.pcpu.entries;
+          for (const e of theirs.pcpu) {
+            const copies = Buffer.from(e.value, 'hex');
+            const slots = [];
+            for (let off = 0; off < copies.length; off += 8) slots.push(copies.subarray(off, off + 8).toString('hex'));
+            const mine = ourPcpu.find((x) => x.key === e.key)!.value;
+            const nonzero = slots.filter((s) => s !== '0000000000000000');
+            expect(nonzero.length <= 1 && (nonzero[0] ?? '0000000000000000') === mine).toBe(true);
+          }
+          delete theirs.pcpu;
+        }
+        const cmp = comparableMaps(ours.maps, theirs);
+        expect(cmp.ours).toEqual(cmp.theirs);
+      });
+    }
+  }
+});

@@ -439,7 +439,16 @@ const MAX_DUMP_ENTRIES = 4096;
 function runAndDump(progFd: number, prog: BpfProgram, maps: CreatedMap[], opts: RecordOptions) {
   const packetType = PACKET_PROG_TYPES.has(prog.progType ?? '');
   const dataIn = opts.data ?? (packetType ? DEFAULT_PACKET : undefined);
-  const r = testRun({ progFd, dataIn, ctxIn: opts.ctx, repeat: opts.repeat ?? 1, dataOutSize: dataIn ? dataIn.length + 4096 : undefined });
+  // Syscall programs run once, take no repeat count and write their context back in place (kernel/bpf/syscall.c's rules).
+  const syscallProg = prog.progType === 'syscall';
+  const r = testRun({
+    progFd,
+    dataIn,
+    ctxIn: opts.ctx,
+    repeat: syscallProg ? 0 : (opts.repeat ?? 1),
+    dataOutSize: dataIn ? dataIn.length + 4096 : undefined,
+    ctxOutSize: syscallProg ? 0 : undefined,
+  });
   const dumped: { map: string; key: Uint8Array; value: Uint8Array }[] = [];
   for (const m of maps) {
     if (m.fd === undefined || NOT_ITERABLE.has(m.attrs.mapType)) continue;
@@ -454,7 +463,7 @@ function runAndDump(progFd: number, prog: BpfProgram, maps: CreatedMap[], opts: 
     }
   }
   return {
-    repeat: opts.repeat ?? 1,
+    repeat: syscallProg ? 1 : (opts.repeat ?? 1),
     retval: r.retval,
     durationNs: r.durationNs,
     dataIn,

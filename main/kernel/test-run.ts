@@ -7,8 +7,9 @@ export interface TestRunRequest {
   dataIn?: Uint8Array;
   /** Context (`struct __sk_buff`, `xdp_md`, the syscall program's argument). */
   ctxIn?: Uint8Array;
+  /** Runs in the kernel; 0 means once, and is what syscall programs require. */
   repeat?: number;
-  /** Room for data_out / ctx_out. */
+  /** Room for data_out / ctx_out (0: none, as syscall programs require). */
   dataOutSize?: number;
   ctxOutSize?: number;
 }

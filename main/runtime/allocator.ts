@@ -57,6 +57,9 @@ export class BpfMemAlloc {
     } else {
       r = this.memory.add(percpu ? 'percpu_object' : 'object', unit, label, { init: new Uint8Array(unit) });
     }
+    // Per-CPU objects too: a reused unit keeps its per-CPU memory with the
+    // previous object's bytes (seen here: a second test run counting on from
+    // the first run's freed counter), so their bytes start uninitialized.
     r.start = UNIT_HEADER;
     r.end = UNIT_HEADER + size;
     return r;

@@ -127,6 +127,7 @@ export function callHelper(m: Machine, id: number): void {
       const key = lockKey(m, name);
       if (m.lockHeld !== null) fault('lock', `${name}: a lock is already held (${m.lockHeld}); the kernel would deadlock`);
       m.lockHeld = key;
+      m.lockRegion = m.memory.regionOf(m.hi[1], m.lo[1])!.id;
       m.setR0(0, 0);
       return;
     }
@@ -134,6 +135,7 @@ export function callHelper(m: Machine, id: number): void {
       const key = lockKey(m, name);
       if (m.lockHeld !== key) fault('lock', `${name}: lock ${key} is not held`);
       m.lockHeld = null;
+      m.lockRegion = -1;
       m.setR0(0, 0);
       return;
     }

@@ -42,7 +42,7 @@ export function callKfunc(m: Machine, name: string): void {
     case 'bpf_list_push_front':
     case 'bpf_list_push_back': {
       const [head, at] = container(m, 1, name);
-      requireLock(m, name);
+      requireLock(m, name, head);
       const node = m.objects.objectAt(m.hi[2], m.lo[2], name);
       const r = m.objects.listPush(head, at, node, base === 'bpf_list_push_front');
       m.setR0(r | 0, r < 0 ? -1 : 0);
@@ -53,7 +53,7 @@ export function callKfunc(m: Machine, name: string): void {
     case 'bpf_list_front':
     case 'bpf_list_back': {
       const [head, at] = container(m, 1, name);
-      requireLock(m, name);
+      requireLock(m, name, head);
       const front = base.endsWith('front');
       const n = base.includes('pop') ? m.objects.listPop(head, at, front) : m.objects.listPeek(head, at, front);
       setNode(m, n);
@@ -61,7 +61,7 @@ export function callKfunc(m: Machine, name: string): void {
     }
     case 'bpf_rbtree_add': {
       const [root, at] = container(m, 1, name);
-      requireLock(m, name);
+      requireLock(m, name, root);
       const node = m.objects.objectAt(m.hi[2], m.lo[2], name);
       if (m.hi[3] !== FUNC_TAG) fault('bad_arg', `${name}: R3 is not a callback`);
       const less = m.lo[3];
@@ -76,13 +76,13 @@ export function callKfunc(m: Machine, name: string): void {
     }
     case 'bpf_rbtree_first': {
       const [root, at] = container(m, 1, name);
-      requireLock(m, name);
+      requireLock(m, name, root);
       setNode(m, m.objects.rbFirst(root, at));
       return;
     }
     case 'bpf_rbtree_remove': {
       const [root, at] = container(m, 1, name);
-      requireLock(m, name);
+      requireLock(m, name, root);
       const node = m.objects.objectAt(m.hi[2], m.lo[2], name);
       setNode(m, m.objects.rbRemove(root, at, node));
       return;
@@ -114,6 +114,8 @@ function container(m: Machine, reg: number, what: string): [Region, number] {
   return [r, m.lo[reg]];
 }
 
-function requireLock(m: Machine, what: string): void {
+/** List and rbtree operations need the bpf_spin_lock of the allocation that holds the head or root. */
+function requireLock(m: Machine, what: string, container: Region): void {
   if (m.lockHeld === null) fault('lock', `${what} without the bpf_spin_lock held (the verifier requires it)`);
+  if (m.lockRegion !== container.id) fault('lock', `${what} on ${container.label} while holding ${m.lockHeld}, a lock of another allocation`);
 }

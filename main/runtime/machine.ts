@@ -77,6 +77,8 @@ export class Machine {
   steps = 0;
   /** Address of the bpf_spin_lock held, as `regionId:offset`, or null. */
   lockHeld: string | null = null;
+  /** Region (map value, object, global section) of the lock held: the allocation it protects. */
+  lockRegion = -1;
   /** bpf_rcu_read_lock nesting. */
   rcuDepth = 0;
   prandomState: number;
@@ -203,6 +205,7 @@ export class Machine {
     this.hi[10] = Memory.hiOf(this.stack);
     this.stack.init!.fill(0);
     this.lockHeld = null;
+    this.lockRegion = -1;
     this.rcuDepth = 0;
     this.steps = 0;
     this.trace.length = 0;

@@ -19,11 +19,12 @@ special fields (bpf_spin_lock, bpf_list_head contains TYPE.FIELD, kptr TYPE,
 ...) with the bytes bpf_obj_new() initialises on a 6.18 kernel.
 OBJ may also be a raw BTF file such as /sys/kernel/btf/vmlinux.
 
+  --plain  pahole's text alone, without the special-field comments
   --json   {name, size, members: [{name, offset, size, type, bitOffset?,
            bitSize?, special?, nested?}], holes: [{offset, size}], padding,
            objNewInit: [{offset, size, field, init}]}`,
   async run(argv) {
-    const args = parseArgs(argv, { switches: ['json'] });
+    const args = parseArgs(argv, { switches: ['json', 'plain'] });
     const [file, typeName, extra] = args.positional;
     if (file === undefined || typeName === undefined || extra !== undefined) throw new BpfscopeError('expected OBJ and TYPE (bpfscope help layout)');
     const bytes = readObjectFile(file);
@@ -40,7 +41,7 @@ OBJ may also be a raw BTF file such as /sys/kernel/btf/vmlinux.
     if (args.switches.has('json')) {
       process.stdout.write(JSON.stringify(layoutJson(layout), null, 2) + '\n');
     } else {
-      process.stdout.write(formatLayout(layout) + '\n');
+      process.stdout.write(formatLayout(layout, { annotate: !args.switches.has('plain') }) + '\n');
     }
     return 0;
   },

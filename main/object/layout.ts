@@ -1,6 +1,6 @@
 import { BpfscopeError } from '../errors';
 import { cdecl } from './btf/cdecl';
-import { declTags, kindedName, resolveType, sizeOf, typeById } from './btf/lookup';
+import { alignOf, declTags, kindedName, resolveType, sizeOf, typeById } from './btf/lookup';
 import type { Btf, BtfComposite } from './btf/types';
 
 /**
@@ -91,9 +91,14 @@ export interface StructLayout {
   bitPadding: number;
   /** Decl tags on the struct itself. */
   tags: string[];
+  /** Laid out as __attribute__((packed)): a member sits off its natural alignment. */
+  packed: boolean;
 }
 
 const MAX_NEST = 16;
+
+/** Each member's declaration before and after its name (kept out of the JSON). */
+const declSplit = new WeakMap<LayoutMember, [string, string]>();
 
 export function structLayout(btf: Btf, typeId: number, depth = 0): StructLayout {
   const t = typeById(btf, resolveType(btf, typeId));
@@ -125,7 +130,9 @@ export function structLayout(btf: Btf, typeId: number, depth = 0): StructLayout 
     } else {
       offset = Math.floor(m.bitsOffset / 8);
     }
-    const decl = cdecl(btf, m.type, m.name);
+    // The declaration with a marker where the name goes, to split pahole's two columns exactly.
+    const marked = cdecl(btf, m.type, '\u0001');
+    const decl = marked.replace('\u0001', m.name);
     const tags = declTags(btf, ct.id, idx);
     const member: LayoutMember = {
       name: m.name,
@@ -135,6 +142,7 @@ export function structLayout(btf: Btf, typeId: number, depth = 0): StructLayout 
       typeId: m.type,
       decl,
     };
+    declSplit.set(member, marked.split('\u0001') as [string, string]);
     if (bitSize) {
       member.bitOffset = bitOffset;
       member.bitSize = bitSize;
@@ -145,7 +153,13 @@ export function structLayout(btf: Btf, typeId: number, depth = 0): StructLayout 
       member.specialField = special;
       member.special = describeSpecial(special);
     }
-    const inner = typeById(btf, resolveType(btf, m.type));
+    let inner = typeById(btf, resolveType(btf, m.type));
+    // An array of an anonymous struct is shown with its element's layout (pahole inlines it).
+    for (let i = 0; inner.kind === 'ARRAY' && i < MAX_NEST; i++) {
+      const elem = typeById(btf, resolveType(btf, inner.type));
+      if (elem.kind !== 'ARRAY' && ((elem.kind !== 'STRUCT' && elem.kind !== 'UNION') || elem.name)) break;
+      inner = elem;
+    }
     if ((inner.kind === 'STRUCT' || inner.kind === 'UNION') && depth < MAX_NEST) member.nested = structLayout(btf, inner.id, depth + 1);
     members.push(member);
 
@@ -186,7 +200,16 @@ export function structLayout(btf: Btf, typeId: number, depth = 0): StructLayout 
     padding,
     bitPadding,
     tags: declTags(btf, ct.id, -1),
+    packed: isPacked(btf, ct),
   };
+}
+
+function isPacked(btf: Btf, t: BtfComposite): boolean {
+  try {
+    return alignOf(btf, t.id) === 1 && t.members.some((m) => alignOf(btf, m.type) > 1);
+  } catch {
+    return false;
+  }
 }
 
 function pushHole(holes: Hole[], fromBits: number, toBits: number): void {
@@ -300,42 +323,142 @@ function initOf(kind: SpecialKind): FieldInit {
   }
 }
 
-/** The layout as text: pahole's format, with special fields and tags in the comments. */
-export function formatLayout(l: StructLayout, indent = ''): string {
-  const lines: string[] = [];
-  lines.push(`${indent}${l.kind} ${l.name || '(anon)'} {${l.tags.length ? `  /* ${l.tags.join(', ')} */` : ''}`);
-  const holesAt = new Map<number, Hole>(l.holes.map((h) => [h.offset, h]));
-  const bitHolesAt = new Map<number, BitHole>(l.bitHoles.map((h) => [h.bitOffset, h]));
-  let prevEndBits = 0;
+/** pahole's summary comments for a layout (`size: 48, cachelines: 1, members: 7`, `padding: 4`, ...). */
+export function layoutSummary(l: StructLayout, cacheline = 64): string[] {
+  // pahole ends a top-level union without any summary.
+  if (l.kind === 'union') return [];
+  const out = [`size: ${l.size}, cachelines: ${Math.ceil(l.size / cacheline)}, members: ${l.members.length}`];
+  if (l.kind === 'struct') {
+    const sumMembers = l.members.filter((m) => m.bitSize === undefined).reduce((a, m) => a + m.size, 0);
+    const sumHoles = l.holes.reduce((a, h) => a + h.size, 0);
+    if (l.holes.length) out.push(`sum members: ${sumMembers}, holes: ${l.holes.length}, sum holes: ${sumHoles}`);
+    else if (l.bitHoles.length) out.push(`sum members: ${sumMembers}`);
+    const bits = l.members.reduce((a, m) => a + (m.bitSize ?? 0), 0);
+    // pahole prints the sums only when there is something to pack.
+    if (bits && (l.holes.length || l.bitHoles.length)) {
+      const sumBitHoles = l.bitHoles.reduce((a, h) => a + h.bits, 0);
+      let line = `sum bitfield members: ${bits} bits`;
+      if (l.bitHoles.length) line += `, bit holes: ${l.bitHoles.length}, sum bit holes: ${sumBitHoles} bits`;
+      else if (bits % 8 === 0) line += ` (${bits / 8} bytes)`;
+      out.push(line);
+    }
+    if (l.padding) out.push(`padding: ${l.padding}`);
+    if (l.bitPadding) out.push(`bit_padding: ${l.bitPadding} bits`);
+    const paddings = l.members.map(memberStructPadding).filter((p) => p > 0);
+    if (paddings.length) out.push(`paddings: ${paddings.length}, sum paddings: ${paddings.reduce((a, b) => a + b, 0)}`);
+  }
+  if (l.size % cacheline) out.push(`last cacheline: ${l.size % cacheline} bytes`);
+  return out;
+}
+
+/** Tail padding of a member that is a (named, non-inline) struct: pahole's "last struct has N bytes of padding". */
+function memberStructPadding(m: LayoutMember): number {
+  if (!m.nested || m.nested.kind !== 'struct' || !m.nested.name || m.bitSize !== undefined) return 0;
+  if (!/^struct /.test(m.type) && m.type !== m.decl.replace(` ${m.name}`, '')) return 0;
+  return m.type.includes('*') || m.type.includes('[') ? 0 : m.nested.padding;
+}
+
+/** Split a member's declaration into pahole's two columns: `void` | `(*fn)(int)`, `char` | `buf[16]`. */
+function columns(m: LayoutMember): [string, string] {
+  const split = declSplit.get(m);
+  if (!split) return [m.decl, ''];
+  let [type, rest] = split;
+  rest = m.name + rest;
+  const paren = type.lastIndexOf(' (');
+  if (paren >= 0 && type.slice(paren).startsWith(' (*')) {
+    rest = type.slice(paren + 1) + rest;
+    type = type.slice(0, paren);
+  }
+  return [type.trim(), rest];
+}
+
+export interface FormatOptions {
+  /** Add `special:` and `tags:` comments and the bpf_obj_new line (default true). */
+  annotate?: boolean;
+}
+
+/**
+ * The layout as text in pahole's format (anonymous structs and unions
+ * inlined with absolute offsets, holes, cacheline boundaries, the summary),
+ * with the BPF special fields and tags as extra comments.
+ */
+export function formatLayout(l: StructLayout, opts: FormatOptions = {}): string {
+  const annotate = opts.annotate ?? true;
+  const lines: string[] = [`${l.kind} ${l.name || '(anon)'} {${annotate && l.tags.length ? `  /* ${l.tags.join(', ')} */` : ''}`];
+  // pahole gives names two columns less when the outermost type is a union.
+  const nameWidth = l.kind === 'union' ? 19 : 21;
+  const state = { cacheline: 1 };
+  emitMembers(l, 1, 0, nameWidth, annotate, lines, state);
+  const summary = layoutSummary(l);
+  if (annotate && l.kind === 'union') summary.push(`size: ${l.size}`);
+  if (summary.length) lines.push('');
+  for (const s of summary) lines.push(`\t/* ${s} */`);
+  const zeroed = annotate ? objNewZeroedRanges(l) : [];
+  if (zeroed.length) {
+    lines.push(`\t/* bpf_obj_new initialises: ${zeroed.map((z) => `${z.field} [${z.offset}, ${z.offset + z.size}) ${z.init}`).join('; ')}; other bytes uninitialised */`);
+  }
+  lines.push(l.packed ? '} __attribute__((__packed__));' : '};');
+  // Notes that meet (a hole after a padding note) share one blank line, as in pahole.
+  return lines.filter((line, i) => line !== '' || lines[i - 1] !== '').join('\n');
+}
+
+function emitMembers(l: StructLayout, depth: number, base: number, nameWidth: number, annotate: boolean, lines: string[], state: { cacheline: number }): void {
+  const tabs = '\t'.repeat(depth);
+  // pahole's type column shrinks by a tab per level; its printf("%-*s") takes a
+  // negative width as its absolute value, and the name column gets what is left.
+  const typeSpacing = 26 - 8 * (depth - 1);
+  const holes = [...l.holes];
+  const bitHoles = [...l.bitHoles];
+  let prev: LayoutMember | undefined;
   for (const m of l.members) {
     const startBits = m.offset * 8 + (m.bitOffset ?? 0);
-    for (const [off, h] of holesAt) {
-      if (off * 8 >= prevEndBits && off * 8 < startBits + 1 && off <= m.offset) {
-        lines.push('', `${indent}\t/* XXX ${h.size} byte${h.size === 1 ? '' : 's'} hole, try to pack */`, '');
-        holesAt.delete(off);
-      }
+    // Holes before this member: bit holes first, then byte holes, one block (as pahole).
+    const notes: string[] = [];
+    while (bitHoles.length && bitHoles[0].bitOffset < startBits) {
+      const h = bitHoles.shift()!;
+      notes.push(`${tabs}/* XXX ${h.bits} bit${h.bits === 1 ? '' : 's'} hole, try to pack */`);
     }
-    for (const [off, h] of bitHolesAt) {
-      if (off < startBits) {
-        lines.push('', `${indent}\t/* XXX ${h.bits} bit${h.bits === 1 ? '' : 's'} hole, try to pack */`, '');
-        bitHolesAt.delete(off);
-      }
+    while (holes.length && holes[0].offset <= m.offset && holes[0].offset * 8 <= startBits) {
+      const h = holes.shift()!;
+      notes.push(`${tabs}/* XXX ${h.size} byte${h.size === 1 ? '' : 's'} hole, try to pack */`);
     }
-    const decl = m.bitSize !== undefined ? `${m.decl}:${m.bitSize}` : m.decl;
-    const pos = m.bitSize !== undefined ? `${String(m.offset).padStart(5)}:${String(m.bitOffset).padStart(2)}` : String(m.offset).padStart(5);
-    const extra = [m.special ? `special: ${m.special}` : '', m.tags?.length ? `tags: ${m.tags.join(', ')}` : ''].filter(Boolean).join('; ');
-    lines.push(`${indent}\t${`${decl};`.padEnd(48)} /* ${pos} ${String(m.size).padStart(5)} */${extra ? `  /* ${extra} */` : ''}`);
-    prevEndBits = startBits + (m.bitSize ?? m.size * 8);
+    if (notes.length) lines.push('', ...notes, '');
+    const abs = base + m.offset;
+    if (l.kind === 'struct' && abs >= state.cacheline * 64) {
+      const n = Math.floor(abs / 64);
+      const ago = abs - n * 64;
+      lines.push(`${tabs}/* --- cacheline ${n} boundary (${n * 64} bytes)${ago ? ` was ${ago} byte${ago === 1 ? '' : 's'} ago` : ''} --- */`);
+      state.cacheline = n + 1;
+    }
+    if (l.kind === 'struct' && m.bitSize !== undefined && prev && prev.bitSize === undefined && m.offset < prev.offset + prev.size) {
+      lines.push('', `${tabs}/* Bitfield combined with previous fields */`, '');
+    }
+    prev = m;
+    const pos =
+      m.bitSize !== undefined
+        ? `${String(abs).padStart(5)}:${String(m.bitOffset).padStart(2)} ${String(m.size).padStart(2)}`
+        : `${String(abs).padStart(5)} ${String(m.size).padStart(5)}`;
+    const extra = annotate ? [m.special ? `special: ${m.special}` : '', m.tags?.length ? `tags: ${m.tags.join(', ')}` : ''].filter(Boolean).join('; ') : '';
+    const tail = `/* ${pos} */${extra ? `  /* ${extra} */` : ''}`;
+    if (m.nested && !m.nested.name && /^(struct|union)( |\[|$)/.test(m.type) && !m.type.includes('*')) {
+      // Anonymous struct/union type: printed inline, as pahole does.
+      lines.push(`${tabs}${m.nested.kind} {`);
+      emitMembers(m.nested, depth + 1, abs, nameWidth, annotate, lines, state);
+      const dims = m.type.slice(m.type.indexOf('[') >= 0 ? m.type.indexOf('[') : m.type.length);
+      const close = `}${m.nested.packed ? ' __attribute__((__packed__))' : ''}${m.name ? ` ${m.name}` : ''}${dims};`;
+      // (pahole does not pad the closing line of an inlined array element type)
+      lines.push(`${tabs}${dims ? `${close} ` : close.padEnd(typeSpacing + nameWidth + 2)}${tail}`);
+      continue;
+    }
+    const [type, cname] = columns(m);
+    // pahole writes a flexible array member (a zero-length array at the end) as `name[]`.
+    const name = m === l.members[l.members.length - 1] ? cname.replace(/\[0\]/, '[]') : cname;
+    const decl = `${name}${m.bitSize !== undefined ? `:${m.bitSize}` : ''};`;
+    // A long type eats into the name column so that the comments stay aligned.
+    const typeCol = type.padEnd(Math.abs(typeSpacing));
+    lines.push(`${tabs}${typeCol} ${decl.padEnd(typeSpacing + nameWidth - typeCol.length)} ${tail}`);
+    const pad = l.kind === 'struct' ? memberStructPadding(m) : 0;
+    if (pad) lines.push('', `${tabs}/* XXX last struct has ${pad} byte${pad === 1 ? '' : 's'} of padding */`, '');
   }
-  for (const h of bitHolesAt.values()) lines.push('', `${indent}\t/* XXX ${h.bits} bits hole, try to pack */`);
-  lines.push('', `${indent}\t/* size: ${l.size}, members: ${l.members.length} */`);
-  if (l.holes.length) lines.push(`${indent}\t/* holes: ${l.holes.length}, sum holes: ${l.holes.reduce((a, h) => a + h.size, 0)} */`);
-  if (l.padding) lines.push(`${indent}\t/* padding: ${l.padding} */`);
-  if (l.bitPadding) lines.push(`${indent}\t/* bit_padding: ${l.bitPadding} bits */`);
-  const zeroed = objNewZeroedRanges(l);
-  if (zeroed.length) {
-    lines.push(`${indent}\t/* bpf_obj_new initialises: ${zeroed.map((z) => `${z.field} [${z.offset}, ${z.offset + z.size}) ${z.init}`).join('; ')}; other bytes uninitialised */`);
-  }
-  lines.push(`${indent}};`);
-  return lines.join('\n');
+  for (const h of bitHoles) lines.push('', `${tabs}/* XXX ${h.bits} bit${h.bits === 1 ? '' : 's'} hole, try to pack */`);
 }

@@ -164,3 +164,48 @@ describe('vmlinux layouts', () => {
     expect(compared).toBeGreaterThan(50_000);
   });
 });
+
+describe('layout text equals pahole', () => {
+  const vmlinux = '/sys/kernel/btf/vmlinux';
+  it('whole text (annotations off) for every example struct pahole prints without <ERROR> or inline members, summary lines for all', async () => {
+    const { formatLayout, layoutSummary } = await import('../../../main/object/layout');
+    const { parseBtf } = await import('../../../main/object/btf/parse');
+    let whole = 0;
+    let summaries = 0;
+    const check = (btf: ReturnType<typeof load>, text: string, where: string): void => {
+      const blocks = text.split(/\n(?=(?:struct|union) \S+ \{\n)/);
+      for (const block of blocks) {
+        const head = /^(struct|union) (\S+) \{/.exec(block);
+        if (!head) continue;
+        const body = /^[\s\S]*?\n\}[^\n]*/.exec(block)![0];
+        const t = btf.types.find((x) => (x.kind === 'STRUCT' || x.kind === 'UNION') && x.name === head[2] && x.kind === head[1].toUpperCase());
+        if (!t) continue;
+        const l = structLayout(btf, t.id);
+        // (pahole's "forced alignments" come from alignment it infers; we do not infer it.)
+        const theirSummary = [...body.matchAll(/^\t\/\* ((?:size|sum|padding|bit_padding|last cacheline)[^*]*) \*\/$/gm)].map((m) => m[1]);
+        expect(layoutSummary(l), `${where}: ${head[2]}`).toEqual(theirSummary);
+        summaries++;
+        // pahole 1.24 prints wrong C for some members, we print right C there:
+        // <ERROR> for type tags, `int *` for a pointer to an array (__uint()),
+        // `const char  *`, and multi-dimensional arrays with their sizes swapped.
+        const paholeWrong = body.includes('<ERROR') || /^\tint \*\s+(type|max_entries|map_flags|key_size|value_size);/m.test(body) || /\w  \*/.test(body) || body.includes('* *') || body.includes('__aligned__') || body.includes('Force alignment') || (body.includes('__packed__') && !where.endsWith('.o')) || /^\t+enum \{$/m.test(body) || /\[\d+\]\[\d+\]/.test(body);
+        if (!paholeWrong) {
+          expect(formatLayout(l, { annotate: false }), `${where}: ${head[2]}`).toBe(body);
+          whole++;
+        }
+      }
+    };
+    for (const file of objects) check(load(file), sh('pahole', ['-F', 'btf', file]), file);
+    const vbtf = parseBtf(new Uint8Array(readFileSync(vmlinux)));
+    // pahole also infers alignment attributes and packing of kernel structs, which
+    // BTF does not record, and lists anonymous enums' values inline: those (and its
+    // C mistakes) are left out of the text check; their numbers are checked above.
+    const counts = new Map<string, number>();
+    for (const t of vbtf.types) if (t.kind === 'STRUCT' && t.name) counts.set(t.name, (counts.get(t.name) ?? 0) + 1);
+    const names = vbtf.types.filter((t) => t.kind === 'STRUCT' && t.name && counts.get(t.name) === 1).filter((_, i) => i % 40 === 0).map((t) => t.name);
+    names.push('task_struct', 'sk_buff', 'bpf_map', 'bpf_prog_aux', 'btf_record', 'bpf_mem_alloc', 'inode', 'file', 'rq', 'net_device');
+    check(vbtf, sh('pahole', ['-F', 'btf', '-C', names.join(','), vmlinux]), 'vmlinux');
+    expect(whole).toBeGreaterThan(200);
+    expect(summaries).toBeGreaterThan(250);
+  });
+});

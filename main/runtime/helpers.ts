@@ -20,6 +20,7 @@ export const Helper = {
   per_cpu_ptr: 153,
   this_cpu_ptr: 154,
   ktime_get_coarse_ns: 160,
+  trace_vprintk: 177,
   loop: 181,
   kptr_xchg: 194,
 } as const;
@@ -103,6 +104,20 @@ export function callHelper(m: Machine, id: number): void {
       const size = m.lo[2] >>> 0;
       const fmt = m.memory.read(m.hi[1], m.lo[1], size);
       const text = formatPrintk(m, fmt, [arg(m, 3), arg(m, 4), arg(m, 5)]);
+      m.printk.push(text);
+      setInt(m, text.length);
+      return;
+    }
+    case Helper.trace_vprintk: {
+      // bpf_trace_vprintk(fmt, fmt_size, args, args_len): the arguments as an array of u64.
+      const fmt = m.memory.read(m.hi[1], m.lo[1], m.lo[2] >>> 0);
+      const n = (m.lo[4] >>> 0) / 8;
+      if (!Number.isInteger(n) || n > 12) return setInt(m, -22);
+      const raw = m.memory.read(m.hi[3], m.lo[3], n * 8);
+      const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+      const args: [number, number][] = [];
+      for (let i = 0; i < n; i++) args.push([view.getInt32(i * 8, true), view.getInt32(i * 8 + 4, true)]);
+      const text = formatPrintk(m, fmt, args);
       m.printk.push(text);
       setInt(m, text.length);
       return;

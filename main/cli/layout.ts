@@ -90,6 +90,7 @@ function stripLayout(l: StructLayout): Record<string, unknown> {
       ...(m.special ? { special: m.special } : {}),
       ...(m.tags ? { tags: m.tags } : {}),
       ...(m.nested ? { nested: stripLayout(m.nested) } : {}),
+      ...(m.nestedCount !== undefined ? { nestedCount: m.nestedCount } : {}),
     })),
     holes: l.holes,
     ...(l.bitHoles.length ? { bitHoles: l.bitHoles } : {}),

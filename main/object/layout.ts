@@ -63,6 +63,8 @@ export interface LayoutMember {
   tags?: string[];
   /** Struct and union members: their own layout (offsets relative to the member). */
   nested?: StructLayout;
+  /** Arrays of structs: how many elements (`nested` is one element's layout). */
+  nestedCount?: number;
 }
 
 export interface Hole {
@@ -154,13 +156,17 @@ export function structLayout(btf: Btf, typeId: number, depth = 0): StructLayout 
       member.special = describeSpecial(special);
     }
     let inner = typeById(btf, resolveType(btf, m.type));
-    // An array of an anonymous struct is shown with its element's layout (pahole inlines it).
+    // An array of structs carries its element's layout (pahole inlines anonymous
+    // ones; the kernel repeats an element's special fields for every element).
+    let nelems = 1;
     for (let i = 0; inner.kind === 'ARRAY' && i < MAX_NEST; i++) {
-      const elem = typeById(btf, resolveType(btf, inner.type));
-      if (elem.kind !== 'ARRAY' && ((elem.kind !== 'STRUCT' && elem.kind !== 'UNION') || elem.name)) break;
-      inner = elem;
+      nelems *= inner.nelems;
+      inner = typeById(btf, resolveType(btf, inner.type));
     }
-    if ((inner.kind === 'STRUCT' || inner.kind === 'UNION') && depth < MAX_NEST) member.nested = structLayout(btf, inner.id, depth + 1);
+    if ((inner.kind === 'STRUCT' || inner.kind === 'UNION') && depth < MAX_NEST) {
+      member.nested = structLayout(btf, inner.id, depth + 1);
+      if (nelems !== 1) member.nestedCount = nelems;
+    }
     members.push(member);
 
     if (isUnion) return;
@@ -278,8 +284,15 @@ export function specialFields(layout: StructLayout, base = 0, prefix = ''): Flat
   const out: FlatSpecial[] = [];
   for (const m of layout.members) {
     const path = prefix + (m.name || '(anon)');
-    if (m.specialField) out.push({ path, offset: base + m.offset, size: m.size, field: m.specialField });
-    else if (m.nested) out.push(...specialFields(m.nested, base + m.offset, `${path}.`));
+    if (m.specialField) {
+      out.push({ path, offset: base + m.offset, size: m.size, field: m.specialField });
+    } else if (m.nested) {
+      const count = m.nestedCount ?? 1;
+      const stride = count > 0 ? m.size / count : 0;
+      for (let i = 0; i < count; i++) {
+        out.push(...specialFields(m.nested, base + m.offset + i * stride, count === 1 ? `${path}.` : `${path}[${i}].`));
+      }
+    }
   }
   return out;
 }

@@ -44,6 +44,7 @@ struct val {
   short c;
   struct bpf_timer timer;
   struct kinner nested;
+  struct kinner many[2];
   char tail[3];
 };
 struct { __uint(type, 2); __uint(max_entries, 1); __type(key, int); __type(value, struct val); } vals SEC(".maps");

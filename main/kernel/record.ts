@@ -27,6 +27,7 @@ import { DEFAULT_PACKET, testRun } from './test-run';
 import { moduleBtf, moduleBtfNames, openModuleBtfFd, vmlinuxBtf } from './vmlinux';
 import { parseLogStats, closingError, type LogStats } from './log-stats';
 import { writeVerifierLog } from '../trace/verifier';
+import { mapTypeName } from '../object/maptypes';
 
 export interface RecordOptions {
   /** Program names to load; all of the object's programs when empty. */
@@ -359,6 +360,7 @@ function recordMap(db: TraceDb, objectId: number, programId: number, m: CreatedM
     section: m.kind === 'btf' ? '.maps' : m.source,
     kind: m.kind,
     mapType: m.attrs.mapType,
+    mapTypeName: mapTypeName(m.attrs.mapType),
     keySize: m.attrs.keySize,
     valueSize: m.attrs.valueSize,
     maxEntries: m.attrs.maxEntries,

@@ -270,8 +270,8 @@ function writeTail(db: TraceDb, pid: number, a: LogAnalyzer, every: number): voi
       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
     for (const e of a.refEvents) ev.run(pid, e.refObjId, e.kind, e.step, e.line, e.insn, e.path, e.func);
     db.prepare(`INSERT INTO verifier_logs(program_id, line_count, step_count, unknown_lines, unknown_items, mismatches,
-      warnings, cut_lines, checkpoint_every, wrapped_program) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-      .run(pid, a.lines, a.steps, a.unknownLines, a.unknownItems, a.mismatches, a.warnings, a.cutLines, every, a.wrappedProgram);
+      warnings, cut_lines, checkpoint_every, wrapped_program, range_style) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+      .run(pid, a.lines, a.steps, a.unknownLines, a.unknownItems, a.mismatches, a.warnings, a.cutLines, every, a.wrappedProgram, a.rangeStyle);
     const s = a.stats;
     const level = a.sawLiveTable || a.steps > a.paths.length * 2 ? 2 : a.steps > 0 ? 1 : null;
     db.prepare(`UPDATE programs SET

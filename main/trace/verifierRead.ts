@@ -6,7 +6,7 @@ import { LOG_BLOCK, STEP_BLOCK, STEP_FIELDS } from './verifier';
 import type { LogMessage, PathEnd, PathInfo, RefEventKind, RefEvent, RefInfo } from '../verifier/analyze';
 import { expandLine, lexLine, type MarkPrecise } from '../verifier/lexer';
 import { Reconstructor, STEP_KINDS, type MachineState, type StepKind } from '../verifier/reconstruct';
-import { parseRegValue, type RegValue } from '../verifier/regValue';
+import { parseRegValue, type RangeStyle, type RegValue } from '../verifier/regValue';
 import { parseStackSlot, type StackSlot } from '../verifier/stackSlot';
 import type { FrameState } from '../verifier/state';
 
@@ -77,7 +77,7 @@ function stmts(db: TraceDb): Stmts {
     s = {
       info: db.prepare(`SELECT line_count lineCount, step_count stepCount, unknown_lines unknownLines,
         unknown_items unknownItems, mismatches, warnings, cut_lines cutLines, checkpoint_every checkpointEvery,
-        wrapped_program wrappedProgram FROM verifier_logs WHERE program_id = ?`),
+        wrapped_program wrappedProgram, range_style rangeStyle FROM verifier_logs WHERE program_id = ?`),
       refs: db.prepare('SELECT ref_obj_id id, acquire_insn insn, func, kind FROM verifier_refs WHERE program_id = ?'),
       msgs: db.prepare(`SELECT severity, text FROM verifier_messages WHERE program_id = ? AND step = ?
         AND severity IN ('error', 'warning') ORDER BY id`),
@@ -101,6 +101,7 @@ export interface LogInfo {
   cutLines: number;
   checkpointEvery: number;
   wrappedProgram: string | null;
+  rangeStyle: RangeStyle;
 }
 
 /** What the import stored about a program's log; undefined when it has none. */
@@ -216,14 +217,14 @@ export function machineAtStep(db: TraceDb, programId: number, step: number): { r
   return { row, state: rec.m };
 }
 
-function frameJson(f: FrameState): FrameJson {
+export function frameJson(f: FrameState, style: RangeStyle = 'modern'): FrameJson {
   const regs: Record<string, RegJson> = {};
   f.regs.forEach((raw, i) => {
-    if (raw !== null) regs[`R${i}`] = { ...parseRegValue(raw), live: f.regLive[i] ?? '' };
+    if (raw !== null) regs[`R${i}`] = { ...parseRegValue(raw, style), live: f.regLive[i] ?? '' };
   });
   const stack: Record<string, SlotJson> = {};
   const offs = Object.keys(f.stack).sort((a, b) => Number(b) - Number(a));
-  for (const k of offs) stack[k] = { ...parseStackSlot(f.stack[k]), live: f.stackLive[k] ?? '' };
+  for (const k of offs) stack[k] = { ...parseStackSlot(f.stack[k], style), live: f.stackLive[k] ?? '' };
   return { frame: f.frame, regs, stack, flags: f.flags };
 }
 
@@ -238,7 +239,8 @@ export function stateAtStep(db: TraceDb, programId: number, step: number): StepS
     if (r?.kind === 'lock' || id === state.lockId) continue;
     refs.push({ refObjId: id, acquireInsn: r?.insn ?? null, func: r?.func ?? null });
   }
-  const out: StepState = { ...row, frames: state.frames.map(frameJson), refs, lockHeld: state.lockHeld };
+  const style = logInfo(db, programId)?.rangeStyle ?? 'modern';
+  const out: StepState = { ...row, frames: state.frames.map((f) => frameJson(f, style)), refs, lockHeld: state.lockHeld };
   const msgs = stmts(db).msgs.all(programId, step) as { severity: string; text: string }[];
   const errors = msgs.filter((m) => m.severity === 'error').map((m) => m.text);
   if (errors.length > 0 && step === stepCount(db, programId) - 1) out.error = errors.join('\n');

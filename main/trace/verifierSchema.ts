@@ -26,7 +26,8 @@ export const verifierSchema: SchemaPart = {
       warnings INTEGER NOT NULL,
       cut_lines INTEGER NOT NULL,
       checkpoint_every INTEGER NOT NULL,
-      wrapped_program TEXT
+      wrapped_program TEXT,
+      range_style TEXT NOT NULL DEFAULT 'modern'  -- 'legacy' (5.x-6.6 omitted keys) | 'modern'
     );
     CREATE TABLE IF NOT EXISTS verifier_log_blocks (
       program_id INTEGER NOT NULL, block INTEGER NOT NULL, first_line INTEGER NOT NULL,

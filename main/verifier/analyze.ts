@@ -2,6 +2,7 @@ import { expandLine, lexLine, type LogLine } from './lexer';
 import type { LogLineText } from './lines';
 import { Reconstructor, type MachineState, type StepOut } from './reconstruct';
 import { cloneState, idOf, type VerifierState } from './state';
+import type { RangeStyle } from './regValue';
 import { parseStateText } from './stateText';
 
 /**
@@ -132,6 +133,8 @@ interface Push {
 }
 
 const CALLBACK_CALL = /^call (bpf_loop|bpf_for_each_map_elem|bpf_timer_set_callback|bpf_find_vma|bpf_user_ringbuf_drain|bpf_rbtree_add|bpf_wq_set_callback|bpf_task_work_schedule)/;
+/** Spellings only 5.x–6.6 kernels print: `inv`, `umax_value=`, `s32_min=`, `imm=`, `off=0`. */
+const LEGACY_SPELLING = /=(inv|invP)[-\d(]|=inv\b|_value=|\b[su]32_m(in|ax)=|[(,]imm=|[(,]off=0[,)]/;
 const MAX_PENDING = 256;
 const MAX_PUSHES_PER_BRANCH = 64;
 
@@ -156,6 +159,9 @@ export class LogAnalyzer {
   warnings = 0;
   sawStats = false;
   sawLiveTable = false;
+  /** How the log's kernel omitted range keys (5.x–6.6 'legacy', 6.7+ 'modern'): decides how values decode. */
+  rangeStyle: RangeStyle = 'modern';
+  private styleChecks = 0;
   /** The wrapper named this program (libbpf's `prog 'x': -- BEGIN PROG LOAD LOG --`). */
   wrappedProgram: string | null = null;
 
@@ -292,6 +298,10 @@ export class LogAnalyzer {
 
   private stateLine(line: LogLine, l: LogLineText): void {
     const m = this.rec.m;
+    if (this.styleChecks < 2000 && this.rangeStyle === 'modern') {
+      this.styleChecks++;
+      if (LEGACY_SPELLING.test(l.text)) this.rangeStyle = 'legacy';
+    }
     let pushed: Push | undefined;
     let before: VerifierState | null = null;
     let isBranch = false;
@@ -328,6 +338,12 @@ export class LogAnalyzer {
     } else if (line.kind === 'from' && !continuation) {
       this.endPath('open', stepNo - 1);
       this.startPath(stepNo, l.no, line.from, line.to, pushed ?? null);
+      newPath = true;
+    } else if (line.kind !== 'from' && this.paths[this.path].endStep !== null) {
+      // 5.15 at level 2 prints no `from X to Y:`: a state after a path's end starts the next one,
+      // at a branch target pushed earlier.
+      const p = this.popPushTo(out.insn);
+      this.startPath(stepNo, l.no, p?.from ?? null, out.insn, p?.push ?? null);
       newPath = true;
     }
     this.lastStep = stepNo;
@@ -396,6 +412,18 @@ export class LogAnalyzer {
     if (!stack) this.pushes.set(key, (stack = []));
     if (stack.length >= MAX_PUSHES_PER_BRANCH) stack.shift();
     stack.push({ step: stepNo, path: this.path, state: before, skipRegs, skipIds });
+  }
+
+  private popPushTo(target: number): { from: number; push: Push } | undefined {
+    let best: { from: number; push: Push; key: string } | undefined;
+    const suffix = `:${target}`;
+    for (const [key, stack] of this.pushes) {
+      if (!key.endsWith(suffix) || stack.length === 0) continue;
+      const top = stack[stack.length - 1];
+      if (!best || top.step > best.push.step) best = { from: Number(key.slice(0, key.indexOf(':'))), push: top, key };
+    }
+    if (best) this.pushes.get(best.key)?.pop();
+    return best;
   }
 
   private startPath(step: number, line: number, from: number | null, to: number | null, pushed: Push | null): void {

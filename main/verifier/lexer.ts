@@ -110,6 +110,16 @@ export function lexLine(line: string): LogLine {
     const m = /^mark_precise: frame(\d+): (.*)$/.exec(line);
     if (m) return { kind: 'markPrecise', event: markPrecise(Number(m[1]), m[2].trim()) };
   }
+  // Before 6.3 the backtracking lines had no `mark_precise: frameN:` prefix.
+  if (line.startsWith('last_idx ')) {
+    const m = MP_RANGE.exec(line);
+    if (m) return { kind: 'markPrecise', event: markPrecise(0, line) };
+  }
+  if (line.startsWith('regs=') || line.startsWith('parent ')) {
+    if (MP_BEFORE.test(line) || /^parent (didn't have|already had) regs=/.test(line)) {
+      return { kind: 'markPrecise', event: markPrecise(0, line) };
+    }
+  }
   if (line.startsWith('func#')) {
     const m = FUNC.exec(line);
     if (m) return { kind: 'func', func: Number(m[1]), insn: Number(m[2]) };

@@ -74,7 +74,18 @@ const RANGE_KEYS: Record<string, keyof Bounds> = {
   smin32: 'smin32', smax32: 'smax32', umin32: 'umin32', umax32: 'umax32',
   smin_value: 'smin', smax_value: 'smax', umin_value: 'umin', umax_value: 'umax',
   s32_min_value: 'smin32', s32_max_value: 'smax32', u32_min_value: 'umin32', u32_max_value: 'umax32',
+  s32_min: 'smin32', s32_max: 'smax32', u32_min: 'umin32', u32_max: 'umax32',
 };
+
+/**
+ * How the kernel chose which range keys to omit.
+ * - 'modern' (6.7+, print_scalar_ranges): a key is omitted when it holds its
+ *   type's default (S64_MIN, U64_MAX, ...).
+ * - 'legacy' (5.x to 6.6): smin/smax were also omitted when equal to
+ *   umin/umax, and the 32-bit keys when equal to their 64-bit ones; an omitted
+ *   key is then derived the way the kernel keeps bounds in sync.
+ */
+export type RangeStyle = 'modern' | 'legacy';
 
 const PREFIXES = ['rdonly', 'rdwr', 'rcu', 'trusted', 'untrusted', 'percpu', 'user', 'ringbuf', 'alloc'];
 
@@ -125,7 +136,7 @@ function splitAttrs(body: string): string[] | undefined {
 }
 
 /** Apply `key=key2=value` attributes; returns false on a malformed attribute. */
-function applyAttrs(v: RegValue, parts: string[], bounds: Bounds, seen: { ranges: boolean }): boolean {
+function applyAttrs(v: RegValue, parts: string[], bounds: Bounds, seen: { ranges: boolean; keys: Set<string> }): boolean {
   for (const part of parts) {
     const eq = part.indexOf('=');
     if (eq < 0) {
@@ -151,6 +162,7 @@ function applyAttrs(v: RegValue, parts: string[], bounds: Bounds, seen: { ranges
         const n = parseNum(value);
         if (n === undefined) return false;
         seen.ranges = true;
+        seen.keys.add(range);
         if (range === 'smin' || range === 'smax') bounds[range] = asS64(n);
         else if (range === 'umin' || range === 'umax') bounds[range] = asU64(n);
         else if (range === 'smin32' || range === 'smax32') bounds[range] = asS32(n);
@@ -203,7 +215,7 @@ function decomposeType(v: RegValue, name: string): void {
  * Decode one register or spilled-slot value. Never throws: text it cannot
  * decode comes back with `unparsed: true` and the raw text.
  */
-export function parseRegValue(raw: string): RegValue {
+export function parseRegValue(raw: string, style: RangeStyle = 'modern'): RegValue {
   const v = emptyValue(raw);
   let text = raw;
   // `P` marks a precise scalar (5.17+): `P5`, `Pscalar(...)`, `P-1`.
@@ -254,7 +266,7 @@ export function parseRegValue(raw: string): RegValue {
   decomposeType(v, m[1]);
   const isScalar = v.baseType === 'scalar';
   const bounds = isScalar ? unknownBounds() : constBounds(0n);
-  const seen = { ranges: false };
+  const seen = { ranges: false, keys: new Set<string>() };
   if (m[2] !== undefined && m[2].length > 0) {
     const parts = splitAttrs(m[2]);
     if (!parts || !applyAttrs(v, parts, bounds, seen)) {
@@ -262,6 +274,7 @@ export function parseRegValue(raw: string): RegValue {
       return v;
     }
   }
+  if (isScalar && style === 'legacy' && !(bounds.tm === 0n && !seen.ranges)) deriveLegacy(bounds, seen.keys);
   if (!isScalar && seen.ranges && !m[2]?.includes('var_off')) {
     // A pointer with a variable offset prints its ranges; its tnum, when not
     // printed, is unknown within them.
@@ -269,4 +282,14 @@ export function parseRegValue(raw: string): RegValue {
   }
   setBounds(v, bounds);
   return v;
+}
+
+/** Fill the keys a 5.x–6.6 kernel left out because they equalled another one (see RangeStyle). */
+function deriveLegacy(b: Bounds, keys: Set<string>): void {
+  if (!keys.has('smin')) b.smin = b.umax <= S64_MAX ? b.umin : S64_MIN;
+  if (!keys.has('smax')) b.smax = b.umax <= S64_MAX ? b.umax : S64_MAX;
+  if (!keys.has('smin32')) b.smin32 = b.smin >= BigInt(S32_MIN) && b.smin <= BigInt(S32_MAX) ? Number(b.smin) : S32_MIN;
+  if (!keys.has('smax32')) b.smax32 = b.smax >= BigInt(S32_MIN) && b.smax <= BigInt(S32_MAX) ? Number(b.smax) : S32_MAX;
+  if (!keys.has('umin32')) b.umin32 = b.umin <= BigInt(U32_MAX) ? Number(b.umin) : 0;
+  if (!keys.has('umax32')) b.umax32 = b.umax <= BigInt(U32_MAX) ? Number(b.umax) : U32_MAX;
 }

@@ -1,4 +1,4 @@
-import { parseRegValue, type RegValue } from './regValue';
+import { parseRegValue, type RangeStyle, type RegValue } from './regValue';
 
 /**
  * One stack slot as printed (`fp-8=...`): 8 type characters (`m` misc, `0`
@@ -19,7 +19,7 @@ export interface StackSlot {
 
 const SLOT_BYTES = /^[mr0?dif]{8}$/;
 
-export function parseStackSlot(raw: string): StackSlot {
+export function parseStackSlot(raw: string, style: RangeStyle = 'modern'): StackSlot {
   const slot: StackSlot = { raw, kind: 'unknown', bytes: null, value: null, objType: null, attrs: {} };
   // Exactly 8 type characters: a slot of bytes. A spilled constant prints as a number (`0`, `42`).
   if (raw.length === 8 && SLOT_BYTES.test(raw)) {
@@ -39,7 +39,7 @@ export function parseStackSlot(raw: string): StackSlot {
     }
     return slot;
   }
-  const v = parseRegValue(raw);
+  const v = parseRegValue(raw, style);
   slot.kind = v.unparsed ? 'unknown' : 'spill';
   slot.value = v;
   return slot;

@@ -1,12 +1,15 @@
 import type { AllocEvent, AllocObject } from '../runtime/events';
 import type { MapDump, SessionReport } from '../runtime/session';
 import type { TraceDb } from './db';
+import { runtimeSchema } from './runtimeSchema';
 
 /** A full register checkpoint is stored every this many traced steps. */
 export const RUNTIME_CHECKPOINT_EVERY = 1024;
 
 /** Store a session's results under `programId` (a programs row with origin 'run'). */
 export function writeRunSession(db: TraceDb, programId: number, report: SessionReport): void {
+  // A trace recorded before these tables existed gets them now (IF NOT EXISTS).
+  db.exec(runtimeSchema.ddl);
   db.transaction(() => {
     const runs = db.prepare(
       `INSERT INTO runtime_runs(program_id, run, retval, r0, steps, fault_kind, fault_message, fault_insn, fault_step, fault_regs, data_out, printk)

@@ -580,6 +580,34 @@ export class Machine {
             hi[d] = this.ldHi[pc];
             pc++;
             break;
+          // ---- legacy packet loads (LD_ABS / LD_IND): big-endian, R0 = value ----
+          case 0x20:
+          case 0x28:
+          case 0x30:
+          case 0x40:
+          case 0x48:
+          case 0x50: {
+            const op = code[pc];
+            const size = (op & 0x18) === 0 ? 4 : (op & 0x18) === 0x08 ? 2 : 1;
+            const at = (op & 0xe0) === 0x40 ? (lo[s] + k) | 0 : k;
+            const v = this.ldPacket(at, size);
+            for (let r = 1; r <= 5; r++) {
+              lo[r] = 0;
+              hi[r] = 0;
+            }
+            if (v === undefined) {
+              // Out of the packet: the program ends and returns 0 (bpf_skb_load_helper fails).
+              lo[0] = 0;
+              hi[0] = 0;
+              if (this.depth !== baseDepth) fault('bad_insn', 'LD_ABS/LD_IND inside a bpf-to-bpf call');
+              this.steps = steps;
+              if (tracing) this.recordStep(cur);
+              return;
+            }
+            lo[0] = v;
+            hi[0] = 0;
+            break;
+          }
           // ---- loads ----
           case 0x61:
             lo[d] = mem.load(hi[s], (lo[s] + offA[pc]) | 0, 4);
@@ -828,6 +856,16 @@ export class Machine {
       }
       throw err;
     }
+  }
+
+  /** LD_ABS/LD_IND: `size` bytes big-endian at `off` from skb->data, or undefined when outside the packet. */
+  private ldPacket(off: number, size: number): number | undefined {
+    const p = this.packet;
+    if (!p) fault('bad_insn', 'LD_ABS/LD_IND in a program without a packet');
+    if (off < 0 || off + size > p.len) return undefined;
+    const v = p.region.view;
+    const at = p.start + off;
+    return size === 4 ? v.getInt32(at, false) : size === 2 ? v.getUint16(at, false) : v.getUint8(at);
   }
 
   /** BPF_ATOMIC: add/or/and/xor (with fetch), xchg, cmpxchg, load-acquire, store-release. */

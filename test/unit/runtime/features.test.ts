@@ -117,6 +117,28 @@ out:
 	return (int)(m >> 7);
 }
 
+unsigned long long load_byte(void *skb, unsigned long long off) asm("llvm.bpf.load.byte");
+unsigned long long load_half(void *skb, unsigned long long off) asm("llvm.bpf.load.half");
+unsigned long long load_word(void *skb, unsigned long long off) asm("llvm.bpf.load.word");
+
+SEC("tc") int ld_abs(struct __sk_buff *skb)
+{
+	__u64 ihl = (load_byte(skb, 14) & 0xf) * 4;
+	__u64 v = load_half(skb, 12) * 3 + load_word(skb, 26) + load_half(skb, 14 + ihl + 2);
+
+	results[0] = v;
+	if (skb->len > 40)
+		v += load_word(skb, skb->len - 2); /* past the end: the program returns 0 */
+	return v;
+}
+
+SEC("tc") int ld_ind(struct __sk_buff *skb)
+{
+	__u64 ihl = (load_byte(skb, 14) & 0xf) * 4;
+
+	return load_half(skb, 14 + ihl) ^ load_word(skb, 14 + ihl + 4);
+}
+
 char LICENSE[] SEC("license") = "GPL";
 `;
 
@@ -132,7 +154,7 @@ function build(): string {
 
 describe.skipIf(!!kernelSkipReason())(kernelTitle('helpers, atomics, calls and loops vs BPF_PROG_TEST_RUN'), () => {
   const obj = build();
-  for (const prog of ['hash_ops', 'percpu_atomics', 'loops_calls']) {
+  for (const prog of ['hash_ops', 'percpu_atomics', 'loops_calls', 'ld_abs', 'ld_ind']) {
     for (const repeat of [1, 3]) {
       it(`${prog} x${repeat}`, async () => {
         const ref = await refLoad(obj, prog, { run: true, dumpMaps: true, repeat, data: DEFAULT_PACKET });

@@ -1,0 +1,135 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createTrace, type TraceDb } from '../../../main/trace/db';
+import { writeVerifierLog } from '../../../main/trace/verifier';
+import { errorsAndWarnings, readLogLines, readSteps, stateAtStep } from '../../../main/trace/verifierRead';
+import { MAX_LINE } from '../../../main/verifier/lines';
+import { main } from '../../../main/cli/index';
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'bpfscope-robust-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const FIXTURE = path.resolve(__dirname, '../../fixtures/logs/list.list_push.log');
+
+let n = 0;
+function program(): { db: TraceDb; pid: number } {
+  const db = createTrace(path.join(tmp, `t${n++}.trace`));
+  const pid = Number(db.prepare("INSERT INTO programs(name, origin, created_at) VALUES ('p', 'import', 'now')").run().lastInsertRowid);
+  return { db, pid };
+}
+
+describe('bad and odd input', () => {
+  it('an empty log: no steps, no verdict, no error', async () => {
+    const { db, pid } = program();
+    const s = await writeVerifierLog(db, pid, '');
+    expect([s.lines, s.steps, s.verdict]).toEqual([0, 0, null]);
+    expect(readSteps(db, pid, 0, 10)).toEqual([]);
+    db.close();
+  });
+
+  it('a log cut in the middle of a line: the steps before it, no verdict, a warning that says so', async () => {
+    const text = readFileSync(FIXTURE, 'utf8');
+    const cut = text.slice(0, Math.floor(text.length * 0.6));
+    const { db, pid } = program();
+    const s = await writeVerifierLog(db, pid, cut);
+    expect(s.steps).toBeGreaterThan(10);
+    expect(s.verdict).toBeNull();
+    expect(errorsAndWarnings(db, pid).some((m) => /cut short/.test(m.text))).toBe(true);
+    for (let i = 0; i < s.steps; i++) stateAtStep(db, pid, i);
+    db.close();
+  });
+
+  it('binary garbage between the lines: flagged as unknown, the states around it intact', async () => {
+    const lines = readFileSync(FIXTURE, 'utf8').split('\n');
+    let seed = 7;
+    const rnd = (): number => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const out: string[] = [];
+    for (const l of lines) {
+      out.push(l);
+      if (rnd() < 0.1) out.push(Array.from({ length: 40 }, () => String.fromCharCode(Math.floor(rnd() * 256))).join('').replace(/\n/g, ''));
+    }
+    const { db, pid } = program();
+    const s = await writeVerifierLog(db, pid, Buffer.from(out.join('\n'), 'latin1').toString('utf8'));
+    expect(s.unknownLines).toBeGreaterThan(0);
+    const clean = program();
+    const ref = await writeVerifierLog(clean.db, clean.pid, readFileSync(FIXTURE, 'utf8'));
+    expect(s.steps).toBe(ref.steps);
+    expect(s.mismatches).toBe(0);
+    expect(stateAtStep(db, pid, s.steps - 1).frames).toEqual(stateAtStep(clean.db, clean.pid, ref.steps - 1).frames);
+    db.close();
+    clean.db.close();
+  });
+
+  it('a 2 GB log of one line, streamed: the line is cut at MAX_LINE and flagged, memory stays bounded', async () => {
+    const chunk = 'x'.repeat(1 << 20);
+    async function* twoGigabytes(): AsyncGenerator<string> {
+      for (let i = 0; i < 2048; i++) yield chunk;
+    }
+    const { db, pid } = program();
+    const before = process.memoryUsage().rss;
+    const s = await writeVerifierLog(db, pid, twoGigabytes());
+    const grew = process.memoryUsage().rss - before;
+    expect(s.lines).toBe(1);
+    expect(s.cutLines).toBe(1);
+    expect(s.steps).toBe(0);
+    expect(grew).toBeLessThan(200 << 20);
+    expect(readLogLines(db, pid, 1, 1)[0].text.length).toBe(MAX_LINE);
+    db.close();
+  }, 60000);
+});
+
+describe('cli import and show', () => {
+  async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+    let out = '';
+    let err = '';
+    const ow = process.stdout.write.bind(process.stdout);
+    const ew = process.stderr.write.bind(process.stderr);
+    process.stdout.write = ((s: string) => ((out += s), true)) as typeof process.stdout.write;
+    process.stderr.write = ((s: string) => ((err += s), true)) as typeof process.stderr.write;
+    try {
+      const code = await main(args);
+      return { code, out, err };
+    } finally {
+      process.stdout.write = ow;
+      process.stderr.write = ew;
+    }
+  }
+
+  it('imports every program of a bpftool -d log and shows a step as JSON', async () => {
+    const a = readFileSync(path.resolve(__dirname, 'logs/v6.6.log'), 'utf8');
+    const b = readFileSync(FIXTURE, 'utf8');
+    const wrapped = `${a}libbpf: prog 'list_push': -- BEGIN PROG LOAD LOG --\n${b}-- END PROG LOAD LOG --\n`;
+    const log = path.join(tmp, 'two.log');
+    writeFileSync(log, wrapped);
+    const trace = path.join(tmp, 'two.trace');
+    const r = await cli(['import', log, '-o', trace]);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/new_drop: program 1, .* verdict accepted, 0 mismatches/);
+    expect(r.out).toMatch(/list_push: program 2, /);
+    const many = await cli(['show', trace, '--step', '3']);
+    expect(many.code).toBe(1);
+    expect(many.err).toMatch(/pick one with -p/);
+    const one = await cli(['show', trace, '-p', 'new_drop', '--step', '6', '--json']);
+    expect(one.code).toBe(0);
+    const j = JSON.parse(one.out) as { step: number; line: number; insn: number; frames: { regs: Record<string, { raw: string }> }[]; refs: { refObjId: number }[] };
+    expect([j.step, j.insn]).toEqual([6, 5]);
+    expect(j.frames[0].regs.R0.raw).toBe('ptr_elem(ref_obj_id=2,off=0,imm=0)');
+    expect(j.refs.map((x) => x.refObjId)).toEqual([2]);
+    // `line` is the 1-based line of the raw log.
+    expect(wrapped.split('\n')[j.line - 1]).toMatch(/^5: \(15\) if r0 == 0x0 goto pc\+6/);
+    const range = await cli(['show', trace, '-p', 'list_push', '--steps', '0..3', '--json']);
+    expect((JSON.parse(range.out) as unknown[]).length).toBe(4);
+    const text = await cli(['show', trace, '-p', 'new_drop', '--step', '7']);
+    expect(text.out).toMatch(/refs: 2 \(bpf_obj_new_impl at insn 4\)/);
+    const past = await cli(['show', trace, '-p', 'new_drop', '--step', '999']);
+    expect(past.err).toMatch(/step 999 is past the end/);
+  });
+
+  it('names the file when the log or the trace is missing', async () => {
+    const r = await cli(['import', path.join(tmp, 'nope.log'), '-o', path.join(tmp, 'x.trace')]);
+    expect([r.code, r.err]).toEqual([1, expect.stringMatching(/nope\.log: no such log file/)]);
+    const s = await cli(['show', path.join(tmp, 'nope.trace'), '--step', '0']);
+    expect(s.err).toMatch(/nope\.trace: no such trace file/);
+  });
+});

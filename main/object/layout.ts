@@ -103,7 +103,16 @@ const MAX_NEST = 16;
 const declSplit = new WeakMap<LayoutMember, [string, string]>();
 
 export function structLayout(btf: Btf, typeId: number, depth = 0): StructLayout {
+  return layoutOf(btf, typeId, depth, new Set(), { members: 0 });
+}
+
+/** Members laid out for one top-level layout, nested ones included; corrupt BTF can multiply them without end. */
+const MAX_MEMBERS = 200_000; // the largest in 6.18 vmlinux (bpf_ctx_convert) has 2,689
+
+function layoutOf(btf: Btf, typeId: number, depth: number, ancestors: Set<number>, count: { members: number }): StructLayout {
   const t = typeById(btf, resolveType(btf, typeId));
+  // Only corrupt BTF nests a struct inside itself; without this it would never finish.
+  if (ancestors.has(t.id)) throw new BpfscopeError(`BTF: struct [${t.id}] '${t.name}' contains itself`);
   if (t.kind !== 'STRUCT' && t.kind !== 'UNION') throw new BpfscopeError(`type [${typeId}] ${kindedName(t)} is ${t.kind}, not a struct or union`);
   const ct = t as BtfComposite;
   const isUnion = ct.kind === 'UNION';
@@ -114,6 +123,8 @@ export function structLayout(btf: Btf, typeId: number, depth = 0): StructLayout 
   let lastEnd = 0;
   let unitEnd = 0;
   let prevBitfield = false;
+  count.members += ct.members.length;
+  if (count.members > MAX_MEMBERS) throw new BpfscopeError(`BTF: struct [${ct.id}] '${ct.name}' expands to more than ${MAX_MEMBERS} nested members`);
   ct.members.forEach((m, idx) => {
     let size: number;
     try {
@@ -164,7 +175,7 @@ export function structLayout(btf: Btf, typeId: number, depth = 0): StructLayout 
       inner = typeById(btf, resolveType(btf, inner.type));
     }
     if ((inner.kind === 'STRUCT' || inner.kind === 'UNION') && depth < MAX_NEST) {
-      member.nested = structLayout(btf, inner.id, depth + 1);
+      member.nested = layoutOf(btf, inner.id, depth + 1, new Set([...ancestors, ct.id]), count);
       if (nelems !== 1) member.nestedCount = nelems;
     }
     members.push(member);

@@ -26,6 +26,7 @@ export function typeTagText(tag: string): string {
 /** The declaration of `name` (or the abstract type when name is omitted). */
 export function cdecl(btf: Btf, id: number, name = '', opts: CdeclOptions = {}): string {
   // A qualifier on an array qualifies its elements: `const` over `const char[4]` is said once.
+  budget = 0;
   return decl(btf, id, name, 0, opts.tagStyle === 'attribute')
     .trim()
     .replace(/\b(const |volatile |restrict )\1+/g, '$1');
@@ -59,8 +60,13 @@ function join(base: string, d: string): string {
   return `${base} ${d}`;
 }
 
+// Steps left for one declaration: corrupt BTF (prototypes whose parameters point
+// back at them) would otherwise fan out without end.
+let budget = 0;
+const MAX_STEPS = 4096;
+
 function decl(btf: Btf, id: number, d: string, depth: number, attr: boolean): string {
-  if (depth > 64) return `<loop> ${d}`;
+  if (depth > 64 || ++budget > MAX_STEPS) return `<loop> ${d}`;
   const t = btf.types[id];
   if (t === undefined) return join(`<bad type ${id}>`, d);
   switch (t.kind) {
@@ -74,7 +80,8 @@ function decl(btf: Btf, id: number, d: string, depth: number, attr: boolean): st
     case 'ARRAY':
       return decl(btf, t.type, `${d}[${t.nelems}]`, depth + 1, attr);
     case 'FUNC_PROTO': {
-      const params = t.params.map((p) => (p.type === 0 ? '...' : cdecl(btf, p.type, '', { tagStyle: attr ? 'attribute' : 'macro' })));
+      // Depth carries into the parameters: corrupt BTF can make a prototype take a pointer to itself.
+      const params = t.params.map((p) => (p.type === 0 ? '...' : decl(btf, p.type, '', depth + 1, attr).trim()));
       return decl(btf, t.returnType, `${d}(${params.length ? params.join(', ') : 'void'})`, depth + 1, attr);
     }
     case 'FUNC':

@@ -106,17 +106,34 @@ export function sizeOf(btf: Btf, id: number): number {
 }
 
 /** Alignment in bytes, as a C compiler for BPF lays the type out (packed structs align to 1). */
-export function alignOf(btf: Btf, id: number, depth = 0): number {
-  if (depth > MAX_RESOLVE_DEPTH) throw new BpfscopeError(`BTF: cannot align type ${id}: nesting deeper than ${MAX_RESOLVE_DEPTH}`);
+export function alignOf(btf: Btf, id: number): number {
+  let memo = alignMemo.get(btf);
+  if (!memo) {
+    memo = new Map();
+    alignMemo.set(btf, memo);
+  }
+  return align(btf, id, memo, new Set(), 0);
+}
+const alignMemo = new WeakMap<Btf, Map<number, number>>();
+
+function align(btf: Btf, id: number, memo: Map<number, number>, visiting: Set<number>, depth: number): number {
+  const hit = memo.get(id);
+  if (hit !== undefined) return hit;
+  // A type that contains itself (only corrupt BTF does) would never finish.
+  if (visiting.has(id) || depth > MAX_RESOLVE_DEPTH) throw new BpfscopeError(`BTF: type [${id}] contains itself`);
+  visiting.add(id);
   const t = typeById(btf, id);
+  let a: number;
   switch (t.kind) {
     case 'INT':
     case 'ENUM':
     case 'ENUM64':
     case 'FLOAT':
-      return Math.max(1, Math.min(t.size, 8));
+      a = Math.max(1, Math.min(t.size, 8));
+      break;
     case 'PTR':
-      return 8;
+      a = 8;
+      break;
     case 'ARRAY':
     case 'TYPEDEF':
     case 'CONST':
@@ -124,21 +141,27 @@ export function alignOf(btf: Btf, id: number, depth = 0): number {
     case 'RESTRICT':
     case 'TYPE_TAG':
     case 'VAR':
-      return alignOf(btf, t.type, depth + 1);
+      a = align(btf, t.type, memo, visiting, depth + 1);
+      break;
     case 'STRUCT':
     case 'UNION': {
       let max = 1;
+      let packed = false;
       for (const m of t.members) {
-        const a = alignOf(btf, m.type, depth + 1);
-        max = Math.max(max, a);
+        const ma = align(btf, m.type, memo, visiting, depth + 1);
+        max = Math.max(max, ma);
         // A member off its natural alignment can only come from __attribute__((packed)).
-        if (m.bitfieldSize === 0 && m.bitsOffset % (8 * a) !== 0) return 1;
+        if (m.bitfieldSize === 0 && m.bitsOffset % (8 * ma) !== 0) packed = true;
       }
-      return t.size % max === 0 ? max : 1;
+      a = packed || t.size % max !== 0 ? 1 : max;
+      break;
     }
     default:
       throw new BpfscopeError(`BTF: type [${id}] ${t.kind} '${t.name}' has no alignment`);
   }
+  visiting.delete(id);
+  memo.set(id, a);
+  return a;
 }
 
 /** `struct foo`, `union bar`, `enum e`, or the plain name; '(anon)' when unnamed. */

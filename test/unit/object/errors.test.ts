@@ -9,7 +9,8 @@ import { parseElf } from '../../../main/object/elf';
 import { parseBtf } from '../../../main/object/btf/parse';
 import { parseBtfExt } from '../../../main/object/btf-ext';
 import { dumpBtf } from '../../../main/object/btf/dump';
-import { structLayout } from '../../../main/object/layout';
+import { formatLayout, structLayout } from '../../../main/object/layout';
+import { alignOf } from '../../../main/object/btf/lookup';
 import { cdecl } from '../../../main/object/btf/cdecl';
 import { REPO, PROGS } from './helpers';
 
@@ -72,6 +73,47 @@ describe('bad objects give one clear line naming the file and offset', () => {
     const layout = JSON.parse(cli('layout', LIST, 'holder', '--json'));
     expect(layout.members.find((m: { name: string }) => m.name === 'head').special).toBe('bpf_list_head contains elem.node');
     expect(cli('layout', LIST, 'struct holder')).toMatch(/bpf_list_head contains elem\.node/);
+  });
+});
+
+/** Raw BTF from (name, info, size/type, extra u32s) records; strings '\0s\0int\0'. */
+function rawBtf(types: number[][]): Uint8Array {
+  const strs = new TextEncoder().encode('\0s\0int\0');
+  const words = types.flat();
+  const b = new Uint8Array(24 + words.length * 4 + strs.length);
+  const v = new DataView(b.buffer);
+  v.setUint16(0, 0xeb9f, true);
+  v.setUint8(2, 1);
+  v.setUint32(4, 24, true);
+  v.setUint32(8, 0, true);
+  v.setUint32(12, words.length * 4, true);
+  v.setUint32(16, words.length * 4, true);
+  v.setUint32(20, strs.length, true);
+  words.forEach((w, i) => v.setUint32(24 + i * 4, w >>> 0, true));
+  b.set(strs, 24 + words.length * 4);
+  return b;
+}
+
+describe('corrupt BTF that a compiler never writes', () => {
+  // [1] INT 'int' size 4; [2] STRUCT 's' size 8 whose members are of type [2] itself.
+  const selfNested = rawBtf([
+    [3, 0x01000000, 4, 32],
+    [1, 0x04000000 | 20, 8, ...Array.from({ length: 20 }, () => [1, 2, 0]).flat()],
+  ]);
+  it('a struct that contains itself is an error, not a hang', () => {
+    const btf = parseBtf(selfNested);
+    expect(errorOf(() => structLayout(btf, 2)).message).toMatch(/contains itself/);
+    expect(errorOf(() => alignOf(btf, 2)).message).toMatch(/contains itself/);
+    expect(cdecl(btf, 2, 'x')).toBe('struct s x');
+  });
+  it('a function prototype that takes a pointer to itself prints, not overflows the stack', () => {
+    // [1] INT; [2] FUNC_PROTO returning int with one param of type [3]; [3] PTR -> [2]
+    const btf = parseBtf(rawBtf([[3, 0x01000000, 4, 32], [0, 0x0d000003, 1, 0, 3, 0, 3, 0, 3], [0, 0x02000000, 2]]));
+    expect(cdecl(btf, 3, 'f')).toMatch(/loop/);
+  });
+  it('a reference to a type that does not exist names the type', () => {
+    const e = errorOf(() => parseBtf(rawBtf([[3, 0x02000000, 7]])));
+    expect(e.describe()).toMatch(/type \[1\] PTR refers to type 7/);
   });
 });
 
@@ -160,7 +202,7 @@ describe('fuzz: 10,000 mutated inputs per parser, nothing but BpfscopeError', ()
           dumpBtf(b);
           for (const t of b.types) {
             cdecl(b, t.id, 'x');
-            if (t.kind === 'STRUCT' || t.kind === 'UNION') structLayout(b, t.id);
+            if (t.kind === 'STRUCT' || t.kind === 'UNION') formatLayout(structLayout(b, t.id));
           }
         })
       )

@@ -1,11 +1,10 @@
 import type { Command } from './index';
 import { parseArgs } from './args';
 import { BpfscopeError } from '../errors';
-import { parseObject, type BpfObject } from '../object/object';
+import { parseObject } from '../object/object';
 import { readObjectFile } from '../object/read';
-import { cdecl } from '../object/btf/cdecl';
 import { dumpBtf } from '../object/btf/dump';
-import { structLayout, specialFields } from '../object/layout';
+import { inspectObject, type InspectSummary } from '../object/summary';
 
 export const command: Command = {
   summary: 'list the programs, maps, global data, externs and special-field structs of an object',
@@ -40,65 +39,7 @@ Reads OBJ (a .bpf.o) the way libbpf does and prints:
   },
 };
 
-export interface InspectSummary {
-  file: string;
-  license: string;
-  programs: { name: string; section: string; type: string; insns: number; global: boolean }[];
-  subprograms: { name: string; insns: number; global: boolean }[];
-  maps: { name: string; type: string; keySize: number; valueSize: number; key: string; value: string; maxEntries: number; flags: number; inner?: string }[];
-  data: { name: string; kind: string; size: number; readonly: boolean; variables: { name: string; type: string; offset: number; size: number }[] }[];
-  externs: { name: string; kind: string; type: string; weak: boolean }[];
-  structs: { name: string; size: number; special: { field: string; offset: number; size: number; special: string }[] }[];
-}
-
-/** The plain summary the inspect command prints (also used by the app). */
-export function inspectObject(obj: BpfObject): InspectSummary {
-  const btf = obj.btf;
-  const tn = (id: number | undefined): string => (btf && id !== undefined ? cdecl(btf, id) : '');
-  const structs: InspectSummary['structs'] = [];
-  if (btf) {
-    for (const t of btf.types) {
-      if (t.kind !== 'STRUCT' || !t.name || t.name.startsWith('bpf_')) continue;
-      const layout = structLayout(btf, t.id);
-      const sf = specialFields(layout);
-      if (sf.length) structs.push({ name: t.name, size: t.size, special: sf.map((f) => ({ field: f.path, offset: f.offset, size: f.size, special: describe(f.field) })) });
-    }
-  }
-  return {
-    file: obj.file,
-    license: obj.license,
-    programs: obj.programs.map((p) => ({ name: p.name, section: p.section, type: p.progType ?? 'unknown', insns: p.insns.length, global: p.global })),
-    subprograms: obj.subprograms.map((p) => ({ name: p.name, insns: p.insns.length, global: p.global })),
-    maps: obj.maps.map((m) => ({
-      name: m.name,
-      type: m.typeName,
-      keySize: m.keySize,
-      valueSize: m.valueSize,
-      key: m.keyTypeId !== undefined ? tn(m.keyTypeId) : `${m.keySize} bytes`,
-      value: m.valueTypeId !== undefined ? tn(m.valueTypeId) : `${m.valueSize} bytes`,
-      maxEntries: m.maxEntries,
-      flags: m.flags,
-      ...(m.inner ? { inner: `${m.inner.typeName} ${m.inner.keySize}/${m.inner.valueSize}` } : {}),
-    })),
-    data: obj.data.map((d) => ({
-      name: d.name,
-      kind: d.kind,
-      size: d.size,
-      readonly: d.readonly,
-      variables: d.variables.map((v) => ({ name: v.name, type: tn(v.typeId), offset: v.offset, size: v.size })),
-    })),
-    externs: obj.externs.map((e) => ({ name: e.name, kind: e.kind, type: e.typeId && btf ? (e.kind === 'kfunc' ? cdecl(btf, e.btfId) : tn(e.typeId)) : '', weak: e.weak })),
-    structs,
-  };
-}
-
-function describe(f: ReturnType<typeof specialFields>[number]['field']): string {
-  let s: string = f.kind;
-  if (f.pointee !== undefined) s += ` ${f.pointee}`;
-  if (f.contains) s += ` contains ${f.contains.type}.${f.contains.node}`;
-  if (f.nelems !== 1) s += ` [${f.nelems}]`;
-  return s;
-}
+export { inspectObject };
 
 export function formatInspect(s: InspectSummary): string {
   const out: string[] = [`${s.file}: license ${s.license ? `"${s.license}"` : '(none)'}`, ''];

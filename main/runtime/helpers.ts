@@ -20,6 +20,10 @@ export const Helper = {
   per_cpu_ptr: 153,
   this_cpu_ptr: 154,
   ktime_get_coarse_ns: 160,
+  ringbuf_output: 130,
+  ringbuf_reserve: 131,
+  ringbuf_submit: 132,
+  ringbuf_discard: 133,
   trace_vprintk: 177,
   loop: 181,
   kptr_xchg: 194,
@@ -121,6 +125,30 @@ export function callHelper(m: Machine, id: number): void {
       m.printk.push(text);
       setInt(m, text.length);
       return;
+    }
+    case Helper.ringbuf_output: {
+      const map = mapArg(m, name);
+      if (map.spec.type !== 27) fault('bad_arg', `${name}: map '${map.spec.name}' is not a ring buffer`);
+      const size = m.lo[3] >>> 0;
+      if (size + 8 > map.spec.maxEntries) return setInt(m, -7);
+      map.records.push(m.memory.read(m.hi[2], m.lo[2], size));
+      return setInt(m, 0);
+    }
+    case Helper.ringbuf_reserve: {
+      const map = mapArg(m, name);
+      if (map.spec.type !== 27) fault('bad_arg', `${name}: map '${map.spec.name}' is not a ring buffer`);
+      const size = m.lo[2] >>> 0;
+      if (m.lo[3] !== 0 || size + 8 > map.spec.maxEntries) return m.setR0(0, 0);
+      const r = m.memory.add('ringbuf_record', size, `${map.spec.name} record`, { owner: map.index });
+      return setPtr(m, r);
+    }
+    case Helper.ringbuf_submit:
+    case Helper.ringbuf_discard: {
+      const r = m.memory.check(m.hi[1], m.lo[1], 0, false);
+      if (r.kind !== 'ringbuf_record' || m.lo[1] !== 0) fault('bad_arg', `${name}: not a pointer from bpf_ringbuf_reserve`);
+      if (id === Helper.ringbuf_submit) m.maps[r.owner].records.push(r.data.slice());
+      r.live = false;
+      return m.setR0(0, 0);
     }
     case Helper.skb_load_bytes: {
       const skb = m.memory.regionOf(m.hi[1], m.lo[1]);

@@ -27,6 +27,8 @@ export class MapState {
   private readonly hash = new Map<string, Region>();
   readonly isArray: boolean;
   readonly percpu: boolean;
+  /** False for map types the machine does not model (ring buffers, prog arrays...): using one faults. */
+  readonly modelled: boolean;
 
   constructor(
     readonly index: number,
@@ -40,8 +42,7 @@ export class MapState {
     const t = spec.type;
     this.isArray = t === MapType.ARRAY || t === MapType.PERCPU_ARRAY;
     this.percpu = t === MapType.PERCPU_ARRAY || t === MapType.PERCPU_HASH || t === MapType.LRU_PERCPU_HASH;
-    const known = this.isArray || t === MapType.HASH || t === MapType.PERCPU_HASH || t === MapType.LRU_HASH || t === MapType.LRU_PERCPU_HASH;
-    if (!known) fault('bad_arg', `map '${spec.name}' has type ${t}, which the runtime does not model (array and hash maps only)`);
+    this.modelled = t === MapType.RINGBUF || this.isArray || t === MapType.HASH || t === MapType.PERCPU_HASH || t === MapType.LRU_HASH || t === MapType.LRU_PERCPU_HASH;
     // The map object itself: map_ptr values point here; it has no readable bytes.
     this.region = memory.add('map', 0, `map ${spec.name}`, { owner: index, writable: false });
     if (spec.initial) {
@@ -70,7 +71,16 @@ export class MapState {
     return (key[0] | (key[1] << 8) | (key[2] << 16) | (key[3] << 24)) >>> 0;
   }
 
+  private requireModelled(): void {
+    if (!this.modelled) fault('bad_call', `map '${this.spec.name}' has type ${this.spec.type}, which the runtime does not model (array and hash maps only)`);
+  }
+
+  /** Ring buffer: the records submitted so far, in order. */
+  readonly records: Uint8Array[] = [];
+
   lookup(key: Uint8Array): Region | undefined {
+    this.requireModelled();
+    if (this.spec.type === MapType.RINGBUF) return undefined;
     if (this.isArray) {
       const i = this.arrayIndex(key);
       return i < this.spec.maxEntries ? this.arrayElem(i) : undefined;
@@ -80,6 +90,8 @@ export class MapState {
 
   /** bpf_map_update_elem: 0 or a negative errno. */
   update(key: Uint8Array, value: Uint8Array, flags: number): number {
+    this.requireModelled();
+    if (this.spec.type === MapType.RINGBUF) return -EINVAL;
     if ((flags & 0xff) > BPF_EXIST) return -EINVAL;
     const kind = flags & 0xff;
     let r: Region | undefined;
@@ -107,6 +119,8 @@ export class MapState {
   }
 
   delete(key: Uint8Array): number {
+    this.requireModelled();
+    if (this.spec.type === MapType.RINGBUF) return -EINVAL;
     if (this.isArray) return -EINVAL;
     const k = hex(key);
     const r = this.hash.get(k);
@@ -118,6 +132,7 @@ export class MapState {
 
   /** Every element that exists (arrays: every index up to 1024, else those touched), key order. */
   entries(): { key: string; value: Region }[] {
+    if (!this.modelled || this.spec.type === MapType.RINGBUF) return [];
     if (this.isArray) {
       const n = this.spec.maxEntries <= 1024 ? this.spec.maxEntries : 0;
       for (let i = 0; i < n; i++) this.arrayElem(i);

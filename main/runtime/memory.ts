@@ -16,7 +16,7 @@ export const REGION_MASK = 0x00ffffff;
 /** Upper word of BPF_PSEUDO_FUNC values: a callback's first instruction index. */
 export const FUNC_TAG = 0xfe000000 | 0;
 
-export type RegionKind = 'stack' | 'ctx' | 'packet' | 'map' | 'map_value' | 'object' | 'percpu_object';
+export type RegionKind = 'stack' | 'ctx' | 'packet' | 'map' | 'map_value' | 'object' | 'percpu_object' | 'ringbuf_record';
 
 export interface Region {
   id: number;

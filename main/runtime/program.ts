@@ -53,6 +53,7 @@ export const MapType = {
   PERCPU_ARRAY: 6,
   LRU_HASH: 9,
   LRU_PERCPU_HASH: 10,
+  RINGBUF: 27,
 } as const;
 
 export interface MapSpec {

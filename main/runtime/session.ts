@@ -35,6 +35,8 @@ export interface MapDump {
   /** Byte ranges of special fields (pointers, locks): not comparable with the kernel's bytes. */
   specialRanges: [offset: number, size: number][];
   entries: { key: string; value: string }[];
+  /** Ring buffers: every record submitted, in order, as hex. */
+  records?: string[];
 }
 
 export interface SessionReport {
@@ -58,7 +60,15 @@ export interface SessionReport {
 
 /** Run a program `repeat` times on one machine (maps persist), then optionally free the maps. */
 export function runSession(prog: RuntimeProgram, opts: SessionOptions = {}): SessionReport {
-  const m = new Machine(prog, opts);
+  let m: Machine;
+  try {
+    m = new Machine(prog, opts);
+  } catch (err) {
+    // The program cannot even be set up (a relocation to a missing map...): one faulted run.
+    if (!(err instanceof MachineFault)) throw err;
+    const fault: FaultReport = { kind: err.kind, message: err.message, insn: -1, step: 0, regs: [] };
+    return { program: prog.name, runs: [{ run: 0, retval: null, r0: '0x0', steps: 0, fault, printk: [], leaked: [] }], retval: null, events: [], objects: [], maps: {}, mapsFreed: false, uninitObjectReads: 0 };
+  }
   const runs: RunOutcome[] = [];
   const repeat = Math.max(1, opts.repeat ?? 1);
   for (let run = 0; run < repeat; run++) {
@@ -140,6 +150,7 @@ function dumpMaps(m: Machine): Record<string, MapDump> {
       specialRanges: map.fields.map((f) => [f.offset, f.size]),
       entries: map.entries().map(({ key, value }) => ({ key, value: hex(value.data) })),
     };
+    if (map.spec.type === 27) out[map.spec.name].records = map.records.map((b) => hex(b));
   }
   return out;
 }

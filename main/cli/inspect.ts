@@ -2,7 +2,7 @@ import type { Command } from './index';
 import { parseArgs } from './args';
 import { BpfscopeError } from '../errors';
 import { parseObject } from '../object/object';
-import { readObjectFile } from '../object/read';
+import { readObjectFile } from './read-file';
 import { dumpBtf } from '../object/btf/dump';
 import { inspectObject, type InspectSummary } from '../object/summary';
 

@@ -3,7 +3,7 @@ import { parseArgs } from './args';
 import { BpfscopeError } from '../errors';
 import { parseObject } from '../object/object';
 import { parseBtf } from '../object/btf/parse';
-import { readObjectFile } from '../object/read';
+import { readObjectFile } from './read-file';
 import { findAllByName } from '../object/btf/lookup';
 import type { Btf } from '../object/btf/types';
 import { formatLayout, objNewZeroedRanges, structLayout, type StructLayout } from '../object/layout';

@@ -330,21 +330,17 @@ export class LogAnalyzer {
     const out = res.step;
     const stepNo = this.steps++;
     // Paths.
-    let newPath = false;
     if (this.path < 0 || this.newUnit) {
       this.newUnit = false;
       this.startPath(stepNo, l.no, null, null, null);
-      newPath = true;
     } else if (line.kind === 'from' && !continuation) {
       this.endPath('open', stepNo - 1);
       this.startPath(stepNo, l.no, line.from, line.to, pushed ?? null);
-      newPath = true;
     } else if (line.kind !== 'from' && this.paths[this.path].endStep !== null) {
       // 5.15 at level 2 prints no `from X to Y:`: a state after a path's end starts the next one,
       // at a branch target pushed earlier.
       const p = this.popPushTo(out.insn);
       this.startPath(stepNo, l.no, p?.from ?? null, out.insn, p?.push ?? null);
-      newPath = true;
     }
     this.lastStep = stepNo;
     this.lastStepLine = l.no;
@@ -371,7 +367,7 @@ export class LogAnalyzer {
     // frames below the printed one, or a held lock (neither is in the printed text).
     const needs = line.kind === 'from' && (m.frames.length > 1 || m.lockHeld || lockBefore || m.lockId !== null);
     // Also when many lines (backtracking) went by: a replay then never reads more than ~1000 lines.
-    if (stepNo - this.lastCheckpoint >= this.every || needs || newPath || l.no - this.lastCheckpointLine > 1024) {
+    if (stepNo - this.lastCheckpoint >= this.every || needs || l.no - this.lastCheckpointLine > 1024) {
       this.lastCheckpoint = stepNo;
       this.lastCheckpointLine = l.no;
       this.sink.checkpoint(stepNo, l.no, this.rec.snapshotJson());

@@ -14,7 +14,6 @@ export type StateItem =
   | { kind: 'flag'; name: string }
   | { kind: 'other'; text: string };
 
-const REG = /^R(\d{1,2})(_[rwD]{1,2})?=(.*)$/s;
 const SLOT = /^fp(-\d+)(_[rwD]{1,2})?=(.*)$/s;
 const FRAME = /^frame(\d+):$/;
 const FLAGS = new Set(['cb', 'async_cb', 'exception_cb']);
@@ -42,9 +41,9 @@ export function parseStateText(text: string): StateItem[] {
   for (const tok of splitStateTokens(text)) {
     const c0 = tok.charCodeAt(0);
     if (c0 === 82 /* R */) {
-      const m = REG.exec(tok);
-      if (m && Number(m[1]) <= 10) {
-        items.push({ kind: 'reg', reg: Number(m[1]), live: m[2] ? m[2].slice(1) : '', raw: m[3] });
+      const it = regItem(tok);
+      if (it) {
+        items.push(it);
         continue;
       }
     } else if (c0 === 102 /* f */) {
@@ -69,4 +68,27 @@ export function parseStateText(text: string): StateItem[] {
     else items.push({ kind: 'other', text: tok });
   }
   return items;
+}
+
+/** `R6=...`, `R10_w=...` without a regex: this runs for every register of every step of a big log. */
+function regItem(tok: string): StateItem | undefined {
+  let i = 1;
+  let reg = 0;
+  while (i < 3 && i < tok.length) {
+    const d = tok.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) break;
+    reg = reg * 10 + d;
+    i++;
+  }
+  if (i === 1 || reg > 10) return undefined;
+  let live = '';
+  if (tok.charCodeAt(i) === 95 /* _ */) {
+    const eq = tok.indexOf('=', i);
+    if (eq < 0 || eq - i > 3) return undefined;
+    live = tok.slice(i + 1, eq);
+    if (!/^[rwD]{1,2}$/.test(live)) return undefined;
+    i = eq;
+  }
+  if (tok.charCodeAt(i) !== 61 /* = */) return undefined;
+  return { kind: 'reg', reg, live, raw: tok.slice(i + 1) };
 }

@@ -56,7 +56,7 @@ export function formatInspect(s: InspectSummary): string {
   out.push('', 'global data:');
   for (const d of s.data) {
     out.push(`  ${d.name.padEnd(24)} ${d.kind.padEnd(8)} ${d.size} bytes${d.readonly ? ' (read-only)' : ''}`);
-    for (const v of d.variables) out.push(`    +${String(v.offset).padEnd(5)} ${v.name}: ${v.type} (${v.size})`);
+    for (const v of d.variables) out.push(`    +${String(v.offset).padEnd(5)} ${v.name}${v.type ? `: ${v.type}` : ''} (${v.size})`);
   }
   if (!s.data.length) out.push('  (none)');
   out.push('', 'externs:');

@@ -328,6 +328,12 @@ function dataSections(ctx: Ctx): BpfDataSection[] {
       const sym = syms.get(t.name);
       variables.push({ name: t.name, typeId: t.type, offset: sym ? sym.value : v.offset, size: v.size, linkage: t.linkage });
     }
+    if (!ds) {
+      // Without BTF the symbol table still names the variables (no types).
+      for (const y of [...syms.values()].sort((a, b) => a.value - b.value)) {
+        variables.push({ name: y.name, typeId: 0, offset: y.value, size: y.size, linkage: y.bind === STB_LOCAL ? 0 : 1 });
+      }
+    }
     out.push({
       name: s.name,
       kind,

@@ -23,12 +23,12 @@ export function sh(cmd: string, args: string[]): string {
  * Compile a small C file for BPF with clang-19 -g (cases the examples do not
  * cover: bit-fields, unions, arrays of kptrs, nested special fields).
  */
-export function compileBpf(name: string, source: string): string {
+export function compileBpf(name: string, source: string, debugInfo = true): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bpfscope-obj-'));
   const c = path.join(dir, `${name}.bpf.c`);
   const o = path.join(dir, `${name}.bpf.o`);
   writeFileSync(c, source);
-  sh('clang-19', ['-g', '-O2', '-target', 'bpf', '-c', c, '-o', o]);
+  sh('clang-19', [...(debugInfo ? ['-g'] : []), '-O2', '-target', 'bpf', '-c', c, '-o', o]);
   return o;
 }
 
@@ -82,4 +82,16 @@ struct inner_map { __uint(type, 2); __uint(max_entries, 1); __type(key, int); __
 struct { __uint(type, 12); __uint(max_entries, 4); __type(key, int); __array(values, struct inner_map); } outer SEC(".maps") = { .values = { [1] = &inner1, [3] = &inner2 } };
 struct anon anon_g; struct packed packed_g;
 SEC("tc") int shapes_prog(void *ctx) { return anon_g.kind + packed_g.b; }
+`;
+
+/** Globals and two program types, compiled without -g: no .BTF, no .BTF.ext. */
+export const NO_BTF_C = `
+#define SEC(n) __attribute__((section(n), used))
+int counter = 7;
+static int hidden = 3;
+const volatile long limit = 100;
+char buf[16];
+SEC("xdp") int nobtf_xdp(void *ctx) { return counter + hidden + limit + buf[3]; }
+SEC("socket") int nobtf_sock(void *ctx) { counter++; return 0; }
+char _license[] SEC("license") = "GPL";
 `;

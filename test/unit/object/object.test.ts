@@ -9,7 +9,7 @@ import { findByName } from '../../../main/object/btf/lookup';
 import { ATTACH_TYPES, PROG_TYPES, progTypeForSection } from '../../../main/object/progtypes';
 import { MAP_TYPES } from '../../../main/object/maptypes';
 import { kernelSkipReason, kernelTitle } from '../../helpers/kernel';
-import { compileBpf, exampleObjects, sh, SHAPES_C } from './helpers';
+import { compileBpf, exampleObjects, NO_BTF_C, sh, SHAPES_C } from './helpers';
 
 const here = path.dirname(new URL(import.meta.url).pathname);
 
@@ -42,7 +42,7 @@ function libbpfView(file: string): { progs: LibbpfProg[]; maps: LibbpfMap[] } {
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
-const objects = [...exampleObjects(), compileBpf('shapes', SHAPES_C)];
+const objects = [...exampleObjects(), compileBpf('shapes', SHAPES_C), compileBpf('nobtf', NO_BTF_C, false)];
 
 describe('parseObject equals what libbpf reads at open time', () => {
   for (const file of objects) {
@@ -125,7 +125,15 @@ describe.skipIf(!!kernelSkipReason())(kernelTitle('CO-RE records equal the ones 
 });
 
 describe('object details', () => {
-  const shapes = parseObject(new Uint8Array(readFileSync(objects[objects.length - 1])), 'shapes.bpf.o');
+  const shapes = parseObject(new Uint8Array(readFileSync(objects[objects.length - 2])), 'shapes.bpf.o');
+
+  it('an object without BTF still lists its programs and its variables from the symbol table', () => {
+    const o = parseObject(new Uint8Array(readFileSync(objects[objects.length - 1])), 'nobtf.bpf.o');
+    expect(o.btf).toBeUndefined();
+    expect(o.programs.map((p) => [p.name, p.progType])).toEqual([['nobtf_xdp', 'xdp'], ['nobtf_sock', 'socket_filter']]);
+    const vars = Object.fromEntries(o.data.flatMap((d) => d.variables.map((v) => [v.name, `${d.name}+${v.offset}/${v.size}`])));
+    expect(vars).toMatchObject({ counter: '.data+0/4', limit: '.rodata+0/8', buf: '.bss+0/16' });
+  });
 
   it('map-in-map: inner definition and initial slots from .rel.maps', () => {
     const outer = shapes.maps.find((m) => m.name === 'outer')!;

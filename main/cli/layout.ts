@@ -10,7 +10,7 @@ import { formatLayout, objNewZeroedRanges, structLayout, type StructLayout } fro
 
 export const command: Command = {
   summary: 'print a struct or union layout: offsets, sizes, holes, padding and BPF special fields',
-  usage: `usage: bpfscope layout OBJ TYPE [--json]
+  usage: `usage: bpfscope layout OBJ TYPE [--json | --plain]
 
 Prints the layout of struct/union TYPE (e.g. 'elem', 'struct map_value',
 'union u', or a type id '#12') from OBJ's BTF, pahole-style: each member's

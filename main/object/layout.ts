@@ -174,7 +174,8 @@ function layoutOf(btf: Btf, typeId: number, depth: number, ancestors: Set<number
       nelems *= inner.nelems;
       inner = typeById(btf, resolveType(btf, inner.type));
     }
-    if ((inner.kind === 'STRUCT' || inner.kind === 'UNION') && depth < MAX_NEST) {
+    // Special fields are opaque kernel structs (`__u64 __opaque[2]`): no nested layout for them.
+    if ((inner.kind === 'STRUCT' || inner.kind === 'UNION') && depth < MAX_NEST && !special) {
       member.nested = layoutOf(btf, inner.id, depth + 1, new Set([...ancestors, ct.id]), count);
       if (nelems !== 1) member.nestedCount = nelems;
     }

@@ -151,6 +151,9 @@ const DEFS: Def[] = [
   ['netfilter', 'netfilter', 'netfilter'],
 ];
 
+/** The section names and prefixes (ending in '+') we know, in match order. */
+export const SECTION_PATTERNS: readonly string[] = DEFS.map((d) => d[0]);
+
 /** The program type libbpf would give a section, or undefined when libbpf does not know the name. */
 export function progTypeForSection(section: string): SectionProgType | undefined {
   for (const [pattern, prog, attach, flags] of DEFS) {

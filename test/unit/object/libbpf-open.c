@@ -6,11 +6,24 @@
 #include <bpf/libbpf.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 // With LIBBPF_DEBUG set, libbpf's own log goes to stderr (its relocation lines are an oracle too).
 static int quiet(enum libbpf_print_level level, const char *fmt, va_list ap) { return getenv("LIBBPF_DEBUG") ? vfprintf(stderr, fmt, ap) : 0; }
 
 int main(int argc, char **argv) {
+	// "--sections NAME...": libbpf_prog_type_by_name() for each name.
+	if (argc >= 2 && strcmp(argv[1], "--sections") == 0) {
+		for (int i = 2; i < argc; i++) {
+			enum bpf_prog_type t;
+			enum bpf_attach_type a;
+			if (libbpf_prog_type_by_name(argv[i], &t, &a))
+				printf("%s\tunknown\n", argv[i]);
+			else
+				printf("%s\t%d\t%d\n", argv[i], t, a);
+		}
+		return 0;
+	}
 	if (argc != 2 && argc != 3) return 2;
 	libbpf_set_print(quiet);
 	struct bpf_object *obj = bpf_object__open_file(argv[1], NULL);

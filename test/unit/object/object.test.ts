@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { parseObject, type BpfObject } from '../../../main/object/object';
 import { parseBtf } from '../../../main/object/btf/parse';
 import { findByName } from '../../../main/object/btf/lookup';
-import { ATTACH_TYPES, PROG_TYPES, progTypeForSection } from '../../../main/object/progtypes';
+import { ATTACH_TYPES, PROG_TYPES, SECTION_PATTERNS, progTypeForSection } from '../../../main/object/progtypes';
 import { MAP_TYPES } from '../../../main/object/maptypes';
 import { kernelSkipReason, kernelTitle } from '../../helpers/kernel';
 import { compileBpf, exampleObjects, NO_BTF_C, sh, SHAPES_C } from './helpers';
@@ -190,6 +190,23 @@ describe('enum tables equal the running kernel', () => {
     const attach = values('bpf_attach_type', 'BPF_');
     ATTACH_TYPES.forEach((n, i) => expect(attach.get(n), n).toBe(i));
   });
+  it('section names map to the program and attach types libbpf 1.1 gives them', () => {
+    const names = SECTION_PATTERNS.map((p) => (p.endsWith('+') ? `${p.slice(0, -1)}/target` : p));
+    names.push('tc', 'xdp', 'socket', 'syscall', 'fentry/x', 'kprobe', 'tracepoint/a/b', 'no_such_section');
+    let known = 0;
+    for (const line of sh(libbpfOpen(), ['--sections', ...names]).trim().split('\n')) {
+      const [name, type, attach] = line.split('\t');
+      const ours = progTypeForSection(name);
+      // Names newer than the installed libbpf (tcx, netkit, *.session...) are ours alone.
+      if (type === 'unknown') continue;
+      expect(ours, name).toBeDefined();
+      expect([ours!.progTypeId, ours!.expectedAttachTypeId], name).toEqual([Number(type), Number(attach)]);
+      known++;
+    }
+    expect(known).toBeGreaterThan(80);
+    expect(progTypeForSection('no_such_section')).toBeUndefined();
+  });
+
   it('section names map like libbpf', () => {
     expect(progTypeForSection('tc')).toMatchObject({ progType: 'sched_cls', expectedAttachTypeId: 0 });
     expect(progTypeForSection('fentry/do_unlinkat')).toMatchObject({ progType: 'tracing', expectedAttachType: 'trace_fentry', attachTo: 'do_unlinkat' });

@@ -101,6 +101,8 @@ const MAX_NEST = 16;
 
 /** Each member's declaration before and after its name (kept out of the JSON). */
 const declSplit = new WeakMap<LayoutMember, [string, string]>();
+/** Enumerators of members whose type is an anonymous enum (pahole lists them inline). */
+const anonEnums = new WeakMap<LayoutMember, { name: string; value: bigint }[]>();
 
 export function structLayout(btf: Btf, typeId: number, depth = 0): StructLayout {
   return layoutOf(btf, typeId, depth, new Set(), { members: 0 });
@@ -156,6 +158,8 @@ function layoutOf(btf: Btf, typeId: number, depth: number, ancestors: Set<number
       decl,
     };
     declSplit.set(member, marked.split('\u0001') as [string, string]);
+    const et = btf.types[resolveType(btf, m.type)];
+    if (et && (et.kind === 'ENUM' || et.kind === 'ENUM64') && !et.name && member.type === 'enum') anonEnums.set(member, et.values);
     if (bitSize) {
       member.bitOffset = bitOffset;
       member.bitSize = bitSize;
@@ -473,6 +477,14 @@ function emitMembers(l: StructLayout, depth: number, base: number, nameWidth: nu
       const close = `}${m.nested.packed ? ' __attribute__((__packed__))' : ''}${m.name ? ` ${m.name}` : ''}${dims};`;
       // (pahole does not pad the closing line of an inlined array element type)
       lines.push(`${tabs}${dims ? `${close} ` : close.padEnd(typeSpacing + nameWidth + 2)}${tail}`);
+      continue;
+    }
+    const enumerators = anonEnums.get(m);
+    if (enumerators) {
+      const width = Math.max(0, ...enumerators.map((e) => e.name.length));
+      lines.push(`${tabs}enum {`, ...enumerators.map((e) => `${tabs}\t${e.name.padEnd(width)} = ${e.value},`));
+      const close = `}${m.name ? ` ${m.name}` : ''}${m.bitSize !== undefined ? `:${m.bitSize}` : ''};`;
+      lines.push(`${tabs}${close.padEnd(typeSpacing + nameWidth + 2)}${tail}`);
       continue;
     }
     const [type, cname] = columns(m);

@@ -489,7 +489,7 @@ function emitMembers(l: StructLayout, depth: number, base: number, nameWidth: nu
     }
     const [type, cname] = columns(m);
     // pahole writes a flexible array member (a zero-length array at the end) as `name[]`.
-    const name = m === l.members[l.members.length - 1] ? cname.replace(/\[0\]/, '[]') : cname;
+    const name = depth === 1 && m === l.members[l.members.length - 1] ? cname.replace(/\[0\]/, '[]') : cname;
     const decl = `${name}${m.bitSize !== undefined ? `:${m.bitSize}` : ''};`;
     // A long type eats into the name column so that the comments stay aligned.
     const typeCol = type.padEnd(Math.abs(typeSpacing));

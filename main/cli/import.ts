@@ -20,8 +20,8 @@ the reconstructed state at every step. LOG may be '-' for standard input.
 /** The program names of a wrapped log (`prog 'x': -- BEGIN PROG LOAD LOG --`), streamed. */
 async function wrappedPrograms(path: string): Promise<string[]> {
   const names: string[] = [];
-  for await (const batch of splitLines(createReadStream(path))) {
-    for (const l of batch) {
+  for await (const batch of splitLines(createReadStream(path, { highWaterMark: 1 << 20 }))) {
+    for (const l of batch.lines) {
       if (!l.text.includes('-- BEGIN')) continue;
       const t = lexLine(l.text);
       if (t.kind === 'wrapBegin' && t.program !== null) names.push(t.program);

@@ -11,7 +11,7 @@ export const STEP_BLOCK = 1024;
 export const STEP_FIELDS = 5;
 export const CHECKPOINT_EVERY = 64;
 /** Rows are written in one transaction per this many log lines. */
-const FLUSH_LINES = 65536;
+const FLUSH_LINES = 32768;
 
 export interface LogSummary {
   programId: number;
@@ -51,31 +51,35 @@ const DEFLATE_WORKER = `
 const { parentPort } = require('node:worker_threads');
 const zlib = require('node:zlib');
 parentPort.on('message', (m) => {
-  const out = zlib.deflateRawSync(m.text, { level: 1 });
-  const ab = out.buffer.slice(out.byteOffset, out.byteOffset + out.byteLength);
-  parentPort.postMessage({ id: m.id, data: ab }, [ab]);
+  const out = m.blocks.map((b) => {
+    const z = zlib.deflateRawSync(new Uint8Array(b), { level: 1 });
+    return z.buffer.slice(z.byteOffset, z.byteOffset + z.byteLength);
+  });
+  parentPort.postMessage({ id: m.id, blocks: out }, out);
 });`;
 
 /**
- * Raw DEFLATE of log blocks on a worker thread (in order, one at a time);
- * falls back to compressing here when a worker cannot start.
+ * Raw DEFLATE of log blocks on a worker thread, sent in batches (one message
+ * per flush: a message per block costs more than its compression); falls
+ * back to compressing here when a worker cannot start.
  */
 class Deflater {
   private worker: Worker | null = null;
   private next = 0;
-  private readonly waiting = new Map<number, { resolve: (b: Buffer) => void; reject: (e: Error) => void }>();
+  private queue: { data: ArrayBuffer; resolve: (b: Buffer) => void; reject: (e: Error) => void }[] = [];
+  private readonly waiting = new Map<number, { resolve: (b: Buffer) => void; reject: (e: Error) => void }[]>();
 
   constructor() {
     try {
       this.worker = new Worker(DEFLATE_WORKER, { eval: true });
       this.worker.unref();
-      this.worker.on('message', (m: { id: number; data: ArrayBuffer }) => {
-        const w = this.waiting.get(m.id);
+      this.worker.on('message', (m: { id: number; blocks: ArrayBuffer[] }) => {
+        const ws = this.waiting.get(m.id) ?? [];
         this.waiting.delete(m.id);
-        w?.resolve(Buffer.from(m.data));
+        ws.forEach((w, i) => w.resolve(Buffer.from(m.blocks[i])));
       });
       this.worker.on('error', (e: Error) => {
-        for (const w of this.waiting.values()) w.reject(e);
+        for (const ws of this.waiting.values()) for (const w of ws) w.reject(e);
         this.waiting.clear();
         this.worker = null;
       });
@@ -84,13 +88,24 @@ class Deflater {
     }
   }
 
-  deflate(text: string): Buffer | Promise<Buffer> {
-    if (!this.worker) return zlib.deflateRawSync(text, { level: 1 });
-    const id = this.next++;
+  /** `bytes` must own its ArrayBuffer: it is transferred (moved, not copied) to the worker. */
+  deflate(bytes: Uint8Array): Buffer | Promise<Buffer> {
+    if (!this.worker) return zlib.deflateRawSync(bytes, { level: 1 });
+    const data = bytes.buffer as ArrayBuffer;
     return new Promise<Buffer>((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject });
-      this.worker?.postMessage({ id, text });
+      this.queue.push({ data, resolve, reject });
     });
+  }
+
+  /** Send what is queued. */
+  send(): void {
+    if (!this.worker || this.queue.length === 0) return;
+    const id = this.next++;
+    const q = this.queue;
+    this.queue = [];
+    this.waiting.set(id, q.map(({ resolve, reject }) => ({ resolve, reject })));
+    const blocks = q.map((x) => x.data);
+    this.worker.postMessage({ id, blocks }, blocks);
   }
 
   async close(): Promise<void> {
@@ -101,7 +116,9 @@ class Deflater {
 }
 
 class TraceSink implements AnalysisSink {
-  private logText: string[] = [];
+  private inFlight: [number, number, number, Buffer | Promise<Buffer>][] = [];
+  private blockParts: Uint8Array[] = [];
+  private blockLines = 0;
   private logFirst = 1;
   private logBlock = 0;
   private stepData = new Int32Array(STEP_BLOCK * STEP_FIELDS);
@@ -126,18 +143,41 @@ class TraceSink implements AnalysisSink {
     };
   }
 
-  rawLine(l: LogLineText): void {
-    if (this.logText.length === 0) this.logFirst = l.no;
-    this.logText.push(l.text);
-    if (this.logText.length === LOG_BLOCK) this.endLogBlock();
+  /** Lines in log order, with their bytes when the splitter has them (no re-encoding then). */
+  rawBatch(lines: LogLineText[], raw: Uint8Array | null): void {
+    let off = 0;
+    let segStart = 0;
+    for (const l of lines) {
+      if (this.blockLines === 0) this.logFirst = l.no;
+      if (raw) {
+        // ASCII-exact bytes (the splitter checked): the line is text.length + 1 bytes.
+        off += l.text.length + 1;
+      } else {
+        this.blockParts.push(Buffer.from(`${l.text}\n`));
+      }
+      if (++this.blockLines === LOG_BLOCK) {
+        if (raw) this.blockParts.push(raw.subarray(segStart, off));
+        segStart = off;
+        this.endLogBlock();
+      }
+    }
+    if (raw && off > segStart) this.blockParts.push(raw.subarray(segStart, off));
   }
 
   private endLogBlock(): void {
-    if (this.logText.length === 0) return;
-    // Level 1: 20x smaller for level-2 logs; compressed on a worker thread while this one parses.
-    const data = this.deflater.deflate(this.logText.join('\n'));
-    this.pend.logBlocks.push([this.logBlock++, this.logFirst, this.logText.length, data]);
-    this.logText = [];
+    if (this.blockLines === 0) return;
+    let size = 0;
+    for (const p of this.blockParts) size += p.length;
+    // A fresh buffer of our own: it is transferred to the worker, never pooled.
+    const bytes = new Uint8Array(size);
+    let at = 0;
+    for (const p of this.blockParts) {
+      bytes.set(p, at);
+      at += p.length;
+    }
+    this.pend.logBlocks.push([this.logBlock++, this.logFirst, this.blockLines, this.deflater.deflate(bytes)]);
+    this.blockParts = [];
+    this.blockLines = 0;
   }
 
   step(s: StepRecord): void {
@@ -189,8 +229,13 @@ class TraceSink implements AnalysisSink {
       this.endStepBlock();
     }
     const p = this.pend;
+    // Pipelined: the blocks sent at the previous flush were compressed while
+    // this one's lines were parsed; this flush's go out now and land next time.
+    this.deflater.send();
+    const ready = final ? [...this.inFlight, ...p.logBlocks] : this.inFlight;
+    this.inFlight = final ? [] : p.logBlocks;
     const logBlocks: [number, number, number, Buffer][] = [];
-    for (const [b, first, n, data] of p.logBlocks) logBlocks.push([b, first, n, await data]);
+    for (const [b, first, n, data] of ready) logBlocks.push([b, first, n, await data]);
     const s = this.stmts;
     const pid = this.pid;
     this.db.transaction(() => {
@@ -229,8 +274,9 @@ export async function writeVerifierLog(
   try {
     let sinceFlush = 0;
     for await (const batch of splitLines(log)) {
-      a.feedLines(batch);
-      sinceFlush += batch.length;
+      sink.rawBatch(batch.lines, batch.raw);
+      a.feedLines(batch.lines);
+      sinceFlush += batch.lines.length;
       if (sinceFlush >= FLUSH_LINES) {
         await sink.flush(false);
         sinceFlush = 0;

@@ -150,7 +150,11 @@ function logBlockLines(db: TraceDb, s: Stmts, programId: number, block: number) 
   } catch {
     throw new BpfscopeError(`log block ${block} of program ${programId} is corrupt`);
   }
-  const out = { first_line: row.first_line, line_count: row.line_count, lines: text.split('\n') };
+  const lines = text.split('\n');
+  // Blocks end with a newline; a '\r' before it is not part of the line (the import dropped it too).
+  if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
+  for (let i = 0; i < lines.length; i++) if (lines[i].endsWith('\r')) lines[i] = lines[i].slice(0, -1);
+  const out = { first_line: row.first_line, line_count: row.line_count, lines };
   if (m.size >= 8) m.delete(m.keys().next().value as string);
   m.set(key, out);
   return out;

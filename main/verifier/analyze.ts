@@ -96,7 +96,6 @@ export interface StepRecord extends StepOut {
 }
 
 export interface AnalysisSink {
-  rawLine(line: LogLineText): void;
   step(step: StepRecord): void;
   /** A full machine state (JSON of MachineState) after `step`. */
   checkpoint(step: number, line: number, stateJson: string): void;
@@ -199,15 +198,20 @@ export class LogAnalyzer {
 
   feedLine(l: LogLineText): void {
     this.lines++;
-    this.sink.rawLine(l);
     if (l.cut) {
       this.cutLines++;
       this.message('warning', l.no, `line ${l.no} is longer than the ${l.text.length}-character limit: cut there`);
     }
-    // Fast path: mark_precise lines are most of a big level-2 log and carry no state.
-    if (l.text.startsWith('mark_precise: ') && (this.wrap === 'in' || this.wrap === 'before')) {
-      this.sink.markPrecise(l.no, this.lastStep);
-      return;
+    // Fast paths: mark_precise lines are most of a big level-2 log, source lines
+    // the next most; neither carries state.
+    if (this.wrap === 'in' || this.wrap === 'before') {
+      const c0 = l.text.charCodeAt(0);
+      if (c0 === 109 /* m */ && l.text.startsWith('mark_precise: ')) {
+        this.sink.markPrecise(l.no, this.lastStep);
+        return;
+      }
+      if (c0 === 59 /* ; */ && l.text.charCodeAt(1) === 32) return;
+      if (l.text.length === 0) return;
     }
     const line = lexLine(l.text);
     if (line.kind === 'wrapBegin') {

@@ -207,6 +207,16 @@ export function expandLine(line: LogLine): LogLine[] {
 
 /** The first `;` outside parentheses (`var_off=(0x0; 0xff)` has one inside). */
 function topLevelSemicolon(text: string): number {
+  // Usually the first ';' is the delta's: check only the short insn text before it.
+  const first = text.indexOf(';');
+  if (first < 0) return -1;
+  let open = 0;
+  for (let i = 0; i < first; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 40) open++;
+    else if (c === 41) open--;
+  }
+  if (open === 0) return first;
   let depth = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);

@@ -13,11 +13,23 @@ export interface LogLineText {
   cut: boolean;
 }
 
+export interface LineBatch {
+  lines: LogLineText[];
+  /**
+   * The bytes these lines came from, each line ending in '\n', when they are
+   * exactly `lines` (byte input, no cut line): a store can keep them without
+   * re-encoding the text. Null otherwise.
+   */
+  raw: Uint8Array | null;
+}
+
+const NL = 10;
+
 export async function* splitLines(
   input: string | AsyncIterable<string | Uint8Array> | Iterable<string>,
-): AsyncGenerator<LogLineText[]> {
-  const decoder = new TextDecoder('utf-8', { fatal: false });
+): AsyncGenerator<LineBatch> {
   let no = 0;
+  // Text input: split strings, carrying the partial last line.
   let partial = '';
   let cut = false;
   let batch: LogLineText[] = [];
@@ -27,7 +39,7 @@ export async function* splitLines(
     batch.push({ no: ++no, text: t, cut });
     cut = false;
   };
-  const push = (chunk: string): void => {
+  const pushText = (chunk: string): void => {
     let start = 0;
     for (;;) {
       const nl = chunk.indexOf('\n', start);
@@ -54,33 +66,86 @@ export async function* splitLines(
       }
     }
   };
+  const take = (): LineBatch => {
+    const b = { lines: batch, raw: null };
+    batch = [];
+    return b;
+  };
+
   if (typeof input === 'string') {
-    // Feed a big string in slices so that batches stay small.
     for (let i = 0; i < input.length; i += 1 << 20) {
-      push(input.slice(i, i + (1 << 20)));
-      if (batch.length > 0) {
-        yield batch;
-        batch = [];
-      }
+      pushText(input.slice(i, i + (1 << 20)));
+      if (batch.length > 0) yield take();
     }
-  } else if (Symbol.asyncIterator in input) {
-    for await (const chunk of input) {
-      push(typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true }));
-      if (batch.length > 0) {
-        yield batch;
-        batch = [];
-      }
-    }
-    push(decoder.decode());
-  } else {
+  } else if (!(Symbol.asyncIterator in input)) {
     for (const chunk of input) {
-      push(chunk);
-      if (batch.length > 0) {
-        yield batch;
-        batch = [];
-      }
+      pushText(chunk);
+      if (batch.length > 0) yield take();
     }
+  } else {
+    // Byte input: cut at the last newline of each chunk and decode whole lines at once.
+    const decoder = new TextDecoder('utf-8', { fatal: false });
+    let carry: Uint8Array | null = null;
+    let skipping = false;
+    for await (const chunk of input) {
+      if (typeof chunk === 'string') {
+        pushText(chunk);
+        if (batch.length > 0) yield take();
+        continue;
+      }
+      let buf: Uint8Array = carry ? concat(carry, chunk) : chunk;
+      carry = null;
+      if (skipping) {
+        const nl = buf.indexOf(NL);
+        if (nl < 0) continue;
+        skipping = false;
+        buf = buf.subarray(nl + 1);
+      }
+      const last = buf.lastIndexOf(NL);
+      if (last < 0) {
+        if (buf.length > MAX_LINE * 4) {
+          // One line longer than the limit: keep its head, skip to its end.
+          cut = true;
+          emitLine(decoder.decode(buf.subarray(0, MAX_LINE * 4)).slice(0, MAX_LINE));
+          skipping = true;
+          yield take();
+        } else carry = buf.slice();
+        continue;
+      }
+      const complete = buf.subarray(0, last + 1);
+      if (last + 1 < buf.length) carry = buf.slice(last + 1);
+      const text = decoder.decode(complete);
+      let start = 0;
+      let sawCut = false;
+      let chars = 0;
+      for (;;) {
+        const nl = text.indexOf('\n', start);
+        if (nl < 0) break;
+        chars += nl - start + 1;
+        if (nl - start > MAX_LINE) {
+          cut = true;
+          sawCut = true;
+          emitLine(text.slice(start, start + MAX_LINE));
+        } else emitLine(text.slice(start, nl));
+        start = nl + 1;
+      }
+      // The bytes stand for the lines only when nothing was cut or rewritten
+      // (a multi-byte character or a '\r' makes them differ in length).
+      const exact = !sawCut && chars === complete.length && batch.every((l) => l.text.length < MAX_LINE);
+      const lines = batch;
+      batch = [];
+      yield { lines, raw: exact && !text.includes('\r') ? complete : null };
+    }
+    const tail = decoder.decode();
+    if (carry && !skipping) pushText(decoder.decode(carry) + tail);
   }
   if (partial.length > 0 || cut) emitLine(partial);
-  if (batch.length > 0) yield batch;
+  if (batch.length > 0) yield take();
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
 }

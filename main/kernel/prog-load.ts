@@ -1,5 +1,6 @@
+import { Worker } from 'node:worker_threads';
 import { buildAttr, PROG_LOAD_ATTR, readU32 } from './attr';
-import { Arena, bpfTry, closeFd, errnoName, strerror } from './syscall';
+import { Arena, BpfCmd, bpfTry, closeFd, errnoName, NativeBuf, nrBpf, strerror, type BpfResult } from './syscall';
 
 /** Everything BPF_PROG_LOAD takes for one program, as plain data. */
 export interface ProgLoadRequest {
@@ -60,42 +61,12 @@ export function loadProgram(req: ProgLoadRequest): ProgLoadResult {
   const arena = new Arena();
   const logSizes: number[] = [];
   try {
-    const insns = arena.from(req.insns);
-    const license = arena.cstring(req.license);
-    const fi = req.funcInfo && req.funcInfo.count > 0 ? arena.from(req.funcInfo.bytes) : undefined;
-    const li = req.lineInfo && req.lineInfo.count > 0 ? arena.from(req.lineInfo.bytes) : undefined;
-    let fdArray;
-    if (req.fdArray && req.fdArray.length > 0) {
-      fdArray = arena.alloc(req.fdArray.length * 4);
-      req.fdArray.forEach((fd, i) => fdArray!.view.setInt32(i * 4, fd, true));
-    }
+    const fixed = fixedParts(arena, req);
     let logSize = req.logLevel > 0 ? Math.min(req.initialLogSize ?? DEFAULT_LOG_SIZE, MAX_LOG_SIZE) : 0;
     for (;;) {
       const logBuf = logSize > 0 ? arena.alloc(logSize, false) : undefined;
       logSizes.push(logSize);
-      const attr = buildAttr(arena, PROG_LOAD_ATTR, {
-        prog_type: req.progType,
-        insn_cnt: req.insns.length / 8,
-        insns,
-        license,
-        log_level: req.logLevel,
-        log_size: logSize,
-        log_buf: logBuf,
-        kern_version: req.kernVersion,
-        prog_flags: req.progFlags,
-        prog_name: req.name.replace(/[^A-Za-z0-9_.]/g, '_'),
-        expected_attach_type: req.expectedAttachType,
-        prog_btf_fd: req.btfFd,
-        func_info_rec_size: fi ? req.funcInfo!.recSize : undefined,
-        func_info: fi,
-        func_info_cnt: fi ? req.funcInfo!.count : undefined,
-        line_info_rec_size: li ? req.lineInfo!.recSize : undefined,
-        line_info: li,
-        line_info_cnt: li ? req.lineInfo!.count : undefined,
-        attach_btf_id: req.attachBtfId,
-        attach_prog_fd: req.attachBtfObjFd,
-        fd_array: fdArray,
-      });
+      const attr = loadAttr(arena, req, fixed, logBuf, logSize);
       const r = bpfTry('PROG_LOAD', attr);
       const trueSize = logBuf ? readU32(attr, PROG_LOAD_ATTR, 'log_true_size') : 0;
       if (logBuf && trueSize > logSize && trueSize <= MAX_LOG_SIZE) {
@@ -105,11 +76,211 @@ export function loadProgram(req: ProgLoadRequest): ProgLoadResult {
         continue;
       }
       const log = logBuf ? readCString(logBuf.bytes, Math.min(logSize, trueSize || logSize)) : Buffer.alloc(0);
-      if (r.ok) return { fd: r.ret, log, logSizes };
-      return { errno: r.errno, errnoName: errnoName(r.errno), errnoText: strerror(r.errno), log, logSizes };
+      return result(r, log, logSizes);
     }
   } finally {
     arena.free();
+  }
+}
+
+interface FixedParts {
+  insns: NativeBuf;
+  license: NativeBuf;
+  fi?: NativeBuf;
+  li?: NativeBuf;
+  fdArray?: NativeBuf;
+}
+
+/** The parts of the attribute block that stay the same across attempts. */
+function fixedParts(arena: Arena, req: ProgLoadRequest): FixedParts {
+  const out: FixedParts = { insns: arena.from(req.insns), license: arena.cstring(req.license) };
+  if (req.funcInfo && req.funcInfo.count > 0) out.fi = arena.from(req.funcInfo.bytes);
+  if (req.lineInfo && req.lineInfo.count > 0) out.li = arena.from(req.lineInfo.bytes);
+  if (req.fdArray && req.fdArray.length > 0) {
+    const fa = arena.alloc(req.fdArray.length * 4);
+    req.fdArray.forEach((fd, i) => fa.view.setInt32(i * 4, fd, true));
+    out.fdArray = fa;
+  }
+  return out;
+}
+
+function loadAttr(arena: Arena, req: ProgLoadRequest, f: FixedParts, logBuf: NativeBuf | undefined, logSize: number): NativeBuf {
+  return buildAttr(arena, PROG_LOAD_ATTR, {
+    prog_type: req.progType,
+    insn_cnt: req.insns.length / 8,
+    insns: f.insns,
+    license: f.license,
+    log_level: req.logLevel,
+    log_size: logBuf ? logSize : 0,
+    log_buf: logBuf,
+    kern_version: req.kernVersion,
+    prog_flags: req.progFlags,
+    prog_name: req.name.replace(/[^A-Za-z0-9_.]/g, '_'),
+    expected_attach_type: req.expectedAttachType,
+    prog_btf_fd: req.btfFd,
+    func_info_rec_size: f.fi ? req.funcInfo!.recSize : undefined,
+    func_info: f.fi,
+    func_info_cnt: f.fi ? req.funcInfo!.count : undefined,
+    line_info_rec_size: f.li ? req.lineInfo!.recSize : undefined,
+    line_info: f.li,
+    line_info_cnt: f.li ? req.lineInfo!.count : undefined,
+    attach_btf_id: req.attachBtfId,
+    attach_prog_fd: req.attachBtfObjFd,
+    fd_array: f.fdArray,
+  });
+}
+
+function result(r: BpfResult, log: Buffer, logSizes: number[]): ProgLoadResult {
+  if (r.ok) return { fd: r.ret, log, logSizes };
+  return { errno: r.errno, errnoName: errnoName(r.errno), errnoText: strerror(r.errno), log, logSizes };
+}
+
+/**
+ * A line the kernel has written may still change: to put an instruction's
+ * state on the instruction's own line the verifier steps back over the last
+ * newline (bpf_vlog_reset). Lines this far behind the write position are final.
+ */
+const STREAM_MARGIN = 64 * 1024;
+
+/**
+ * BPF_PROG_LOAD on a worker thread while this thread reads the log as the
+ * kernel writes it into the (zeroed) buffer, so that the analysis of a long
+ * log runs alongside the verifier instead of after it. `consume` gets the log
+ * as chunks of whole lines; when what it got turns out not to be the final
+ * log (the buffer was too small and the kernel rotated it, or an earlier line
+ * was rewritten) `streamed` is false and the caller analyses `log` again.
+ */
+export class StreamingProgLoader {
+  private worker?: Worker;
+  private nextId = 0;
+  private waiting = new Map<number, { resolve: (r: BpfResult) => void; reject: (e: unknown) => void }>();
+  private logBuf?: NativeBuf;
+
+  private call(attr: NativeBuf): Promise<BpfResult> {
+    if (!this.worker) {
+      const w = new Worker(new URL('./prog-load-worker.mjs', import.meta.url));
+      w.on('message', (m: { id: number; ret: number; errno: number }) => {
+        const done = this.waiting.get(m.id);
+        this.waiting.delete(m.id);
+        done?.resolve(m.ret >= 0 ? { ok: true, ret: m.ret } : { ok: false, errno: m.errno });
+      });
+      w.on('error', (err) => {
+        for (const p of this.waiting.values()) p.reject(err);
+        this.waiting.clear();
+      });
+      this.worker = w;
+    }
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      this.worker!.postMessage({ id, nr: nrBpf(), cmd: BpfCmd.PROG_LOAD, attr: attr.addr, size: attr.size });
+    });
+  }
+
+  /** One zeroed log buffer for every load of the recording; only what a load wrote is cleared again. */
+  private logBuffer(size: number): NativeBuf {
+    if (!this.logBuf || this.logBuf.size !== size) {
+      this.logBuf?.free();
+      this.logBuf = new NativeBuf(size, true);
+    }
+    return this.logBuf;
+  }
+
+  async load(
+    req: ProgLoadRequest,
+    consume: (chunks: AsyncIterable<Uint8Array>) => Promise<void>,
+  ): Promise<ProgLoadResult & { streamed: boolean; kernelMs: number }> {
+    if (req.logLevel === 0) {
+      const t = performance.now();
+      const r = loadProgram(req);
+      return { ...r, streamed: false, kernelMs: performance.now() - t };
+    }
+    const arena = new Arena();
+    try {
+      const fixed = fixedParts(arena, req);
+      const logSize = Math.min(req.initialLogSize ?? DEFAULT_LOG_SIZE, MAX_LOG_SIZE);
+      const logBuf = this.logBuffer(logSize);
+      const attr = loadAttr(arena, req, fixed, logBuf, logSize);
+      let finished: BpfResult | undefined;
+      const t0 = performance.now();
+      let kernelMs = 0;
+      const loading = this.call(attr).then((r) => {
+        kernelMs = performance.now() - t0;
+        finished = r;
+      });
+      const bytes = logBuf.bytes;
+      const chunks: { off: number; data: Buffer }[] = [];
+      let pos = 0;
+      let streamOk = true;
+      let streamDone = false;
+      let final: Buffer | undefined;
+      let trueSize = 0;
+      async function* stream(): AsyncGenerator<Uint8Array> {
+        for (;;) {
+          if (finished) break;
+          const nul = bytes.indexOf(0, pos);
+          const end = nul < 0 ? logSize : nul;
+          const safe = end - STREAM_MARGIN > pos ? bytes.lastIndexOf(10, end - STREAM_MARGIN) : -1;
+          if (safe >= pos) {
+            const data = Buffer.from(bytes.subarray(pos, safe + 1));
+            chunks.push({ off: pos, data });
+            pos = safe + 1;
+            yield data;
+          } else {
+            await Promise.race([loading, new Promise((r) => setTimeout(r, 2))]);
+          }
+        }
+        trueSize = readU32(attr, PROG_LOAD_ATTR, 'log_true_size');
+        if (trueSize > logSize) {
+          streamOk = false; // rotated: what we read is not the log's beginning
+          streamDone = true;
+          return;
+        }
+        final = readCString(bytes, Math.min(logSize, trueSize || logSize));
+        for (const c of chunks) {
+          if (c.off + c.data.length > final.length || Buffer.compare(final.subarray(c.off, c.off + c.data.length), c.data) !== 0) {
+            streamOk = false;
+            streamDone = true;
+            return;
+          }
+        }
+        if (pos < final.length) yield final.subarray(pos);
+        streamDone = true;
+      }
+      try {
+        await consume(stream());
+      } finally {
+        await loading;
+        trueSize = readU32(attr, PROG_LOAD_ATTR, 'log_true_size');
+        if (!streamDone) {
+          // The consumer stopped early: what it saw is not the whole log.
+          streamOk = false;
+          if (trueSize <= logSize) final = readCString(bytes, Math.min(logSize, trueSize || logSize));
+        }
+        // Leave the buffer zeroed for the next load: clear what this one wrote.
+        bytes.fill(0, 0, trueSize > logSize ? logSize : Math.min(logSize, trueSize + 1));
+      }
+      const r = finished!;
+      if (trueSize > logSize && trueSize <= MAX_LOG_SIZE) {
+        if (r.ok) closeFd(r.ret);
+        const t1 = performance.now();
+        const again = loadProgram({ ...req, initialLogSize: trueSize });
+        return { ...again, logSizes: [logSize, ...again.logSizes], streamed: false, kernelMs: kernelMs + performance.now() - t1 };
+      }
+      const log = final ?? readCString(bytes, Math.min(logSize, trueSize || logSize));
+      return { ...result(r, log, [logSize]), streamed: streamOk, kernelMs };
+    } finally {
+      arena.free();
+    }
+  }
+
+  /** Stop the worker thread (the end of a recording). */
+  async close(): Promise<void> {
+    const w = this.worker;
+    this.worker = undefined;
+    this.logBuf?.free();
+    this.logBuf = undefined;
+    if (w) await w.terminate();
   }
 }
 

@@ -21,7 +21,7 @@ import { loadBtf } from './btf-load';
 import { FdSet } from './fds';
 import { createObjectMaps, objectName, type CreatedMap } from './maps';
 import { lookupElem, mapKeys } from './map-ops';
-import { loadProgram, type InfoRecords } from './prog-load';
+import { StreamingProgLoader, type InfoRecords } from './prog-load';
 import { errnoName, strerror, BpfSyscallError } from './syscall';
 import { DEFAULT_PACKET, testRun } from './test-run';
 import { moduleBtf, moduleBtfNames, openModuleBtfFd, vmlinuxBtf } from './vmlinux';
@@ -97,6 +97,7 @@ export async function recordObject(db: TraceDb, path: string, opts: RecordOption
 
   const fds = new FdSet();
   const outcomes: ProgramOutcome[] = [];
+  const loader = new StreamingProgLoader();
   try {
     // BTF once per object: every program and map of it refers to the same type ids.
     let btfFd: number | undefined;
@@ -129,7 +130,7 @@ export async function recordObject(db: TraceDb, path: string, opts: RecordOption
 
     for (const [index, prog] of chosen.entries()) {
       opts.onProgress?.({ event: 'loading', program: prog.name, index, total: chosen.length });
-      const out = await recordProgram(db, { obj, objectId, objName, prog, logLevel, btfFd, btfError, staticVars, externs, fdArray, coreTargets, opts });
+      const out = await recordProgram(db, { obj, objectId, objName, prog, logLevel, btfFd, btfError, staticVars, externs, fdArray, coreTargets, opts, loader });
       outcomes.push(out);
       opts.onProgress?.({
         event: 'program', program: prog.name, index, total: chosen.length, verdict: out.verdict, errno: out.errno,
@@ -138,6 +139,7 @@ export async function recordObject(db: TraceDb, path: string, opts: RecordOption
     }
   } finally {
     fds.closeAll();
+    await loader.close();
   }
   const accepted = outcomes.filter((o) => o.verdict === 'accepted').length;
   opts.onProgress?.({ event: 'done', programs: outcomes.length, accepted, rejected: outcomes.length - accepted });
@@ -216,6 +218,7 @@ interface ProgramJob {
   fdArray?: number[];
   coreTargets: () => CoreTarget[];
   opts: RecordOptions;
+  loader: StreamingProgLoader;
 }
 
 async function recordProgram(db: TraceDb, j: ProgramJob): Promise<ProgramOutcome> {
@@ -294,31 +297,34 @@ async function recordProgram(db: TraceDb, j: ProgramJob): Promise<ProgramOutcome
     }
 
     const t0 = performance.now();
-    const res = loadProgram({
-      name: prog.name,
-      progType: prog.progTypeId,
-      expectedAttachType: prog.expectedAttachTypeId || undefined,
-      insns: insnBytes,
-      license: obj.license || 'GPL',
-      kernVersion: obj.kernelVersion,
-      progFlags: prog.sleepable ? 1 << 4 /* BPF_F_SLEEPABLE */ : undefined,
-      btfFd: j.btfFd,
-      funcInfo: j.btfFd !== undefined ? funcInfoRecords(linked) : undefined,
-      lineInfo: j.btfFd !== undefined && obj.btf ? lineInfoRecords(linked, obj) : undefined,
-      fdArray: j.fdArray,
-      logLevel: j.logLevel,
-      initialLogSize: j.opts.initialLogSize,
-    });
-    const loadMs = performance.now() - t0;
+    // The verifier analysis reads the log while the kernel writes it (see StreamingProgLoader).
+    const res = await j.loader.load(
+      {
+        name: prog.name,
+        progType: prog.progTypeId,
+        expectedAttachType: prog.expectedAttachTypeId || undefined,
+        insns: insnBytes,
+        license: obj.license || 'GPL',
+        kernVersion: obj.kernelVersion,
+        progFlags: prog.sleepable ? 1 << 4 /* BPF_F_SLEEPABLE */ : undefined,
+        btfFd: j.btfFd,
+        funcInfo: j.btfFd !== undefined ? funcInfoRecords(linked) : undefined,
+        lineInfo: j.btfFd !== undefined && obj.btf ? lineInfoRecords(linked, obj) : undefined,
+        fdArray: j.fdArray,
+        logLevel: j.logLevel,
+        initialLogSize: j.opts.initialLogSize,
+      },
+      (chunks) => analyzeLog(db, programId, chunks),
+    );
+    const loadMs = res.kernelMs;
     if (res.fd !== undefined) mapFds.own(res.fd);
     const logTail = res.log.subarray(Math.max(0, res.log.length - 4096)).toString('utf8');
     const stats = parseLogStats(logTail);
-    // The raw bytes (compressed on the thread pool) and the verifier analysis
-    // (steps, states, references: main/trace/verifier.ts) at the same time.
+    // The raw bytes, compressed on the thread pool; the analysis again if what it streamed was not the final log.
     const stored = insertProgramLog(db, programId, res.log, res.logSizes);
-    const analysis = res.log.length > 0 ? analyzeLog(db, programId, res.log) : Promise.resolve();
+    const analysis = res.streamed ? Promise.resolve() : analyzeLog(db, programId, res.log);
     await Promise.all([stored, analysis]);
-    const storeMs = performance.now() - t0 - loadMs;
+    const storeMs = performance.now() - t0 - loadMs; // what the log's storage and analysis added after the kernel was done
     if (res.fd === undefined) {
       let error = closingError(logTail) ?? `BPF_PROG_LOAD failed: ${res.errnoName} (${res.errnoText})${j.btfError ? `; ${j.btfError}` : ''}`;
       // The verifier reached an instruction poisoned for an unresolvable CO-RE relocation: say which.
@@ -342,9 +348,9 @@ async function recordProgram(db: TraceDb, j: ProgramJob): Promise<ProgramOutcome
 }
 
 /** Hand the log to the verifier analysis; a log it cannot digest still keeps its raw bytes. */
-async function analyzeLog(db: TraceDb, programId: number, log: Buffer): Promise<void> {
+async function analyzeLog(db: TraceDb, programId: number, log: Buffer | AsyncIterable<Uint8Array>): Promise<void> {
   try {
-    await writeVerifierLog(db, programId, log.toString('utf8'));
+    await writeVerifierLog(db, programId, Buffer.isBuffer(log) ? log.toString('utf8') : log);
   } catch (err) {
     db.prepare("UPDATE programs SET error = COALESCE(error, ?) WHERE id = ?").run(
       `verifier log analysis failed: ${err instanceof Error ? err.message : String(err)}`, programId,

@@ -135,7 +135,7 @@ export class Arena {
   }
 }
 
-function nrBpf(): number {
+export function nrBpf(): number {
   const nr = NR_BPF[process.arch];
   if (nr === undefined) throw new Error(`bpf(2) syscall number unknown for architecture ${process.arch}`);
   return nr;

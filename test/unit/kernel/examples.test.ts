@@ -67,7 +67,7 @@ describe.skipIf(!!kernelSkipReason())(kernelTitle('record vs libbpf on every exa
           // and libbpf's must agree on the return value and on every map's contents.
           let ours = { retval: o.retval, maps: maskDump(ourMaps(db, o.programId)) };
           let theirs = { retval: ref.retval, maps: maskDump(refDump(ref)) };
-          for (let attempt = 1; attempt < 4 && JSON.stringify(ours) !== JSON.stringify(theirs); attempt++) {
+          for (let attempt = 1; attempt < 8 && JSON.stringify(ours) !== JSON.stringify(theirs); attempt++) {
             const again = (await recordObject(db, p.objectPath, { programs: [p.program], logLevel: 1, run: true }))[0];
             ours = { retval: again.retval, maps: maskDump(ourMaps(db, again.programId)) };
             const r = await refLoad(p.object, p.program, { logLevel: 0, run: true, dumpMaps: true });

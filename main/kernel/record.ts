@@ -64,6 +64,8 @@ export interface ProgramOutcome {
   /** Wall time of BPF_PROG_LOAD (all attempts) and of storing + analysing the log, in ms. */
   loadMs?: number;
   storeMs?: number;
+  /** The verifier analysis read the log while the kernel wrote it (false: it read the final log afterwards). */
+  logStreamed?: boolean;
 }
 
 /** libbpf 1.1 fails an object whose extern the kernel lacks with -EINVAL; so do we (same errno, same verdict). */
@@ -332,9 +334,9 @@ async function recordProgram(db: TraceDb, j: ProgramJob): Promise<ProgramOutcome
       if (poisoned) {
         error = `instruction ${poisoned.insnIdx}: CO-RE relocation ${poisoned.kind} of ${poisoned.localSpec} found no match in kernel BTF (${poisoned.candidates.length} candidate${poisoned.candidates.length === 1 ? '' : 's'} considered), so the instruction was poisoned and the verifier reached it: ${error}`;
       }
-      return finish({ verdict: 'rejected', errno: res.errno ?? null, error, stats, logBytes: res.log.length, loadMs, storeMs }, insnBytes);
+      return finish({ verdict: 'rejected', errno: res.errno ?? null, error, stats, logBytes: res.log.length, loadMs, storeMs, logStreamed: res.streamed }, insnBytes);
     }
-    const outcome: Omit<ProgramOutcome, 'programId' | 'program'> = { verdict: 'accepted', errno: null, error: null, stats, logBytes: res.log.length, loadMs, storeMs };
+    const outcome: Omit<ProgramOutcome, 'programId' | 'program'> = { verdict: 'accepted', errno: null, error: null, stats, logBytes: res.log.length, loadMs, storeMs, logStreamed: res.streamed };
     if (j.opts.run) {
       const run = runAndDump(res.fd, prog, maps, j.opts);
       insertTestRun(db, programId, run);

@@ -10,6 +10,7 @@ import { createTrace } from '../../../main/trace/db';
 import { recordObject, type ProgramOutcome, type RecordOptions } from '../../../main/kernel/record';
 import { readProgramLog, runSummaries } from '../../../main/trace/load';
 import { CORE_POISON_IMM } from '../../../main/object/core';
+import { writeVerifierLog } from '../../../main/trace/verifier';
 import { BpfscopeError } from '../../../main/errors';
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'bpfscope-f-errors-'));
@@ -163,6 +164,25 @@ char LICENSE[] SEC("license") = "GPL";
     expect(ref.logSize).toBe(row.log.length);
     const refLog = (await import('node:fs')).readFileSync(logPath, 'utf8');
     expect(normalizeLog(row.log.toString('utf8')) === normalizeLog(refLog)).toBe(true);
+    db.close();
+  });
+
+  it('the analysis streamed while the kernel wrote a 20 MB log equals the analysis of the finished log', async () => {
+    const obj = path.join(work, 'loop1100s.bpf.o');
+    execFileSync('make', ['-s', '-C', PROGS_DIR, 'bench-loop', 'ITERS=1100', `OUT=${obj}`]);
+    const { outcomes, db } = await record(obj, { logLevel: 2 });
+    expect(outcomes[0].logStreamed).toBe(true);
+    const log = readProgramLog(db, outcomes[0].programId)!;
+    const again = createTrace(path.join(work, 'whole.trace'));
+    const pid = Number(again.prepare("INSERT INTO programs(name, origin, created_at) VALUES ('bench_loop', 'import', 'now')").run().lastInsertRowid);
+    await writeVerifierLog(again, pid, log.toString('utf8'));
+    const q = (d: typeof db, id: number) => ({
+      log: d.prepare('SELECT line_count, step_count, unknown_lines, mismatches FROM verifier_logs WHERE program_id = ?').get(id),
+      steps: (d.prepare('SELECT group_concat(hex(data), \'\') AS h FROM (SELECT data FROM verifier_step_blocks WHERE program_id = ? ORDER BY block)').get(id) as { h: string }).h,
+      paths: d.prepare('SELECT count(*) AS n FROM verifier_paths WHERE program_id = ?').get(id),
+    });
+    expect(q(db, outcomes[0].programId)).toEqual(q(again, pid));
+    again.close();
     db.close();
   });
 

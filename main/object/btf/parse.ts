@@ -206,11 +206,41 @@ export function parseBtf(bytes: Uint8Array, opts: ParseBtfOptions = {}): Btf {
     types.push(t);
   }
   // Type references must name existing types; checked after the pass because
-  // BTF may refer forward.
+  // BTF may refer forward. (No per-type arrays here: vmlinux has 130k types.)
   const n = types.length;
+  const bad = (i: number, ref: number): never =>
+    fail(`type [${i}] ${types[i].kind} refers to type ${ref}, but there are only ${n - 1}`, start);
   for (let i = baseCount || 1; i < n; i++) {
-    for (const ref of referencedIds(types[i])) {
-      if (ref >= n) fail(`type [${i}] ${types[i].kind} refers to type ${ref}, but there are only ${n - 1}`, start);
+    const t = types[i];
+    switch (t.kind) {
+      case 'STRUCT':
+      case 'UNION':
+        for (const m of t.members) if (m.type >= n) bad(i, m.type);
+        break;
+      case 'FUNC_PROTO':
+        if (t.returnType >= n) bad(i, t.returnType);
+        for (const q of t.params) if (q.type >= n) bad(i, q.type);
+        break;
+      case 'DATASEC':
+        for (const v of t.vars) if (v.type >= n) bad(i, v.type);
+        break;
+      case 'ARRAY':
+        if (t.type >= n) bad(i, t.type);
+        if (t.indexType >= n) bad(i, t.indexType);
+        break;
+      case 'PTR':
+      case 'TYPEDEF':
+      case 'VOLATILE':
+      case 'CONST':
+      case 'RESTRICT':
+      case 'TYPE_TAG':
+      case 'FUNC':
+      case 'VAR':
+      case 'DECL_TAG':
+        if (t.type >= n) bad(i, t.type);
+        break;
+      default:
+        break;
     }
   }
   return { header, types, strings, baseCount, baseStrLen, baseStrings: base ? base.strings : undefined };

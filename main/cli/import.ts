@@ -21,9 +21,9 @@ the reconstructed state at every step. LOG may be '-' for standard input.
 async function wrappedPrograms(path: string): Promise<string[]> {
   const names: string[] = [];
   for await (const batch of splitLines(createReadStream(path, { highWaterMark: 1 << 20 }))) {
-    for (const l of batch.lines) {
-      if (!l.text.includes('-- BEGIN')) continue;
-      const t = lexLine(l.text);
+    for (const text of batch.texts) {
+      if (!text.includes('-- BEGIN')) continue;
+      const t = lexLine(text);
       if (t.kind === 'wrapBegin' && t.program !== null) names.push(t.program);
     }
   }

@@ -3,7 +3,7 @@ import zlib from 'node:zlib';
 export { verifierSchema } from './verifierSchema';
 import type { TraceDb } from './db';
 import { LogAnalyzer, type AnalysisSink, type LogMessage, type PathInfo, type RefInfo, type StepRecord } from '../verifier/analyze';
-import { splitLines, type LogLineText } from '../verifier/lines';
+import { splitLines, type LineBatch } from '../verifier/lines';
 import { STEP_KINDS } from '../verifier/reconstruct';
 
 export const LOG_BLOCK = 512;
@@ -71,6 +71,8 @@ class Deflater {
 
   constructor() {
     try {
+      // BPFSCOPE_SYNC_DEFLATE=1 compresses on the main thread (to compare, or where workers are unwelcome).
+      if (process.env.BPFSCOPE_SYNC_DEFLATE) throw new Error('deflate on the main thread');
       this.worker = new Worker(DEFLATE_WORKER, { eval: true });
       this.worker.unref();
       this.worker.on('message', (m: { id: number; blocks: ArrayBuffer[] }) => {
@@ -144,16 +146,18 @@ class TraceSink implements AnalysisSink {
   }
 
   /** Lines in log order, with their bytes when the splitter has them (no re-encoding then). */
-  rawBatch(lines: LogLineText[], raw: Uint8Array | null): void {
+  rawBatch(b: LineBatch): void {
+    const raw = b.raw;
     let off = 0;
     let segStart = 0;
-    for (const l of lines) {
-      if (this.blockLines === 0) this.logFirst = l.no;
+    for (let i = 0; i < b.texts.length; i++) {
+      const text = b.texts[i];
+      if (this.blockLines === 0) this.logFirst = b.firstNo + i;
       if (raw) {
         // ASCII-exact bytes (the splitter checked): the line is text.length + 1 bytes.
-        off += l.text.length + 1;
+        off += text.length + 1;
       } else {
-        this.blockParts.push(Buffer.from(`${l.text}\n`));
+        this.blockParts.push(Buffer.from(`${text}\n`));
       }
       if (++this.blockLines === LOG_BLOCK) {
         if (raw) this.blockParts.push(raw.subarray(segStart, off));
@@ -274,9 +278,9 @@ export async function writeVerifierLog(
   try {
     let sinceFlush = 0;
     for await (const batch of splitLines(log)) {
-      sink.rawBatch(batch.lines, batch.raw);
-      a.feedLines(batch.lines);
-      sinceFlush += batch.lines.length;
+      sink.rawBatch(batch);
+      a.feedBatch(batch);
+      sinceFlush += batch.texts.length;
       if (sinceFlush >= FLUSH_LINES) {
         await sink.flush(false);
         sinceFlush = 0;

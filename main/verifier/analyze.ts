@@ -1,5 +1,5 @@
 import { expandLine, lexLine, type LogLine } from './lexer';
-import type { LogLineText } from './lines';
+import type { LineBatch, LogLineText } from './lines';
 import { Reconstructor, type MachineState, type StepOut } from './reconstruct';
 import { cloneState, idOf, type VerifierState } from './state';
 import type { RangeStyle } from './regValue';
@@ -192,8 +192,29 @@ export class LogAnalyzer {
     return this.rec.m;
   }
 
-  feedLines(lines: LogLineText[]): void {
-    for (const l of lines) this.feedLine(l);
+  feedBatch(b: LineBatch): void {
+    const texts = b.texts;
+    let cutAt = 0;
+    for (let i = 0; i < texts.length; i++) {
+      const text = texts[i];
+      // Fast paths, before any object is made for the line: mark_precise lines
+      // are most of a big level-2 log, source and blank lines the next most.
+      if (this.wrap === 'in' || this.wrap === 'before') {
+        const c0 = text.charCodeAt(0);
+        if (c0 === 109 /* m */ && text.startsWith('mark_precise: ')) {
+          this.lines++;
+          this.sink.markPrecise(b.firstNo + i, this.lastStep);
+          continue;
+        }
+        if ((c0 === 59 /* ; */ && text.charCodeAt(1) === 32) || text.length === 0) {
+          this.lines++;
+          continue;
+        }
+      }
+      const isCut = cutAt < b.cut.length && b.cut[cutAt] === i;
+      if (isCut) cutAt++;
+      this.feedLine({ no: b.firstNo + i, text, cut: isCut });
+    }
   }
 
   feedLine(l: LogLineText): void {
@@ -201,17 +222,6 @@ export class LogAnalyzer {
     if (l.cut) {
       this.cutLines++;
       this.message('warning', l.no, `line ${l.no} is longer than the ${l.text.length}-character limit: cut there`);
-    }
-    // Fast paths: mark_precise lines are most of a big level-2 log, source lines
-    // the next most; neither carries state.
-    if (this.wrap === 'in' || this.wrap === 'before') {
-      const c0 = l.text.charCodeAt(0);
-      if (c0 === 109 /* m */ && l.text.startsWith('mark_precise: ')) {
-        this.sink.markPrecise(l.no, this.lastStep);
-        return;
-      }
-      if (c0 === 59 /* ; */ && l.text.charCodeAt(1) === 32) return;
-      if (l.text.length === 0) return;
     }
     const line = lexLine(l.text);
     if (line.kind === 'wrapBegin') {

@@ -13,8 +13,16 @@ export interface LogLineText {
   cut: boolean;
 }
 
+/**
+ * Consecutive lines. Kept as plain strings (no object per line): a big log
+ * has millions of lines and most of them are skipped at a glance.
+ */
 export interface LineBatch {
-  lines: LogLineText[];
+  /** Line number of texts[0]. */
+  firstNo: number;
+  texts: string[];
+  /** Indexes into `texts` of lines cut at MAX_LINE. */
+  cut: number[];
   /**
    * The bytes these lines came from, each line ending in '\n', when they are
    * exactly `lines` (byte input, no cut line): a store can keep them without
@@ -32,11 +40,16 @@ export async function* splitLines(
   // Text input: split strings, carrying the partial last line.
   let partial = '';
   let cut = false;
-  let batch: LogLineText[] = [];
+  let texts: string[] = [];
+  let cuts: number[] = [];
+  let first = 1;
   const emitLine = (text: string): void => {
     let t = text;
-    if (t.endsWith('\r')) t = t.slice(0, -1);
-    batch.push({ no: ++no, text: t, cut });
+    if (t.charCodeAt(t.length - 1) === 13) t = t.slice(0, -1);
+    if (texts.length === 0) first = no + 1;
+    no++;
+    if (cut) cuts.push(texts.length);
+    texts.push(t);
     cut = false;
   };
   const pushText = (chunk: string): void => {
@@ -66,21 +79,22 @@ export async function* splitLines(
       }
     }
   };
-  const take = (): LineBatch => {
-    const b = { lines: batch, raw: null };
-    batch = [];
+  const take = (raw: Uint8Array | null = null): LineBatch => {
+    const b = { firstNo: first, texts, cut: cuts, raw };
+    texts = [];
+    cuts = [];
     return b;
   };
 
   if (typeof input === 'string') {
     for (let i = 0; i < input.length; i += 1 << 20) {
       pushText(input.slice(i, i + (1 << 20)));
-      if (batch.length > 0) yield take();
+      if (texts.length > 0) yield take();
     }
   } else if (!(Symbol.asyncIterator in input)) {
     for (const chunk of input) {
       pushText(chunk);
-      if (batch.length > 0) yield take();
+      if (texts.length > 0) yield take();
     }
   } else {
     // Byte input: cut at the last newline of each chunk and decode whole lines at once.
@@ -90,7 +104,7 @@ export async function* splitLines(
     for await (const chunk of input) {
       if (typeof chunk === 'string') {
         pushText(chunk);
-        if (batch.length > 0) yield take();
+        if (texts.length > 0) yield take();
         continue;
       }
       let buf: Uint8Array = carry ? concat(carry, chunk) : chunk;
@@ -131,16 +145,14 @@ export async function* splitLines(
       }
       // The bytes stand for the lines only when nothing was cut or rewritten
       // (a multi-byte character or a '\r' makes them differ in length).
-      const exact = !sawCut && chars === complete.length && batch.every((l) => l.text.length < MAX_LINE);
-      const lines = batch;
-      batch = [];
-      yield { lines, raw: exact && !text.includes('\r') ? complete : null };
+      const exact = !sawCut && chars === complete.length && !text.includes('\r');
+      yield take(exact ? complete : null);
     }
     const tail = decoder.decode();
     if (carry && !skipping) pushText(decoder.decode(carry) + tail);
   }
   if (partial.length > 0 || cut) emitLine(partial);
-  if (batch.length > 0) yield take();
+  if (texts.length > 0) yield take();
 }
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {

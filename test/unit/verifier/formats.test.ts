@@ -10,7 +10,9 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTrace, type TraceDb } from '../../../main/trace/db';
 import { writeVerifierLog, type LogSummary } from '../../../main/trace/verifier';
-import { listPaths, listRefs, logInfo, readSteps, refLifetime, stateAtStep, type StepState } from '../../../main/trace/verifierRead';
+import {
+  insnVisitCounts, listPaths, listRefs, liveRegsTable, logInfo, readSteps, refLifetime, stateAtStep, type StepState,
+} from '../../../main/trace/verifierRead';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'bpfscope-formats-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -104,6 +106,31 @@ describe('hand-written logs of older kernels', () => {
     // The unlock invalidates non-owning references.
     expect(atInsn(db, pid, 22).frames[0].stack['-8'].raw).toBe('scalar()');
     expect(refLifetime(db, pid, 2).events.map((e) => e.kind)).toEqual(['acquired', 'non_owning', 'null_branch']);
+    db.close();
+  });
+});
+
+describe('newer kernels', () => {
+  it('7.x: bare bpf_obj_new, the leak, and the Reason / Causal path / Suggestion blocks', async () => {
+    const { db, pid, s } = await load('v7');
+    expect(s.verdict).toBe('rejected');
+    expect(s.errors).toEqual([
+      'Unreleased reference id=2 alloc_insn=4',
+      'BPF_EXIT instruction in main prog would lead to reference leak',
+      'Reason: the object allocated at insn 4 is still referenced by the program at exit',
+      'Causal path: 4 -> 5 -> 6 -> 7 -> 8 -> 9',
+      'Suggestion: release it with bpf_obj_drop() or hand it to a collection before returning',
+    ]);
+    expect(listRefs(db, pid).map((r) => [r.refObjId, r.func])).toEqual([[2, 'bpf_obj_new']]);
+    expect(refLifetime(db, pid, 2).events.map((e) => e.kind)).toEqual(['acquired', 'leak']);
+    const last = stateAtStep(db, pid, s.steps - 1);
+    expect(last.error).toMatch(/^Unreleased reference id=2 alloc_insn=4\n/);
+    expect(last.refs.map((r) => r.refObjId)).toEqual([2]);
+    const prog = db.prepare('SELECT verdict, error, processed_insns, verification_time_us, stack_depth FROM programs WHERE id = ?').get(pid);
+    expect(prog).toEqual({ verdict: 'rejected', error: s.errors.join('\n'), processed_insns: 9, verification_time_us: 98, stack_depth: '0' });
+    expect(listPaths(db, pid).map((p) => p.end)).toEqual(['error']);
+    expect(liveRegsTable(db, pid).slice(0, 2)).toEqual([{ insn: 0, live: '.1........' }, { insn: 1, live: '......6...' }]);
+    expect(insnVisitCounts(db, pid).map((v) => v.insn)).toEqual([0, 1, 3, 4, 5, 6, 7, 8, 9]);
     db.close();
   });
 });

@@ -87,10 +87,9 @@ export async function* splitLines(
   };
 
   if (typeof input === 'string') {
-    for (let i = 0; i < input.length; i += 1 << 20) {
-      pushText(input.slice(i, i + (1 << 20)));
-      if (texts.length > 0) yield take();
-    }
+    // Through the byte path: its batches carry their bytes, which a store keeps as they are.
+    yield* splitLines(stringChunks(input));
+    return;
   } else if (!(Symbol.asyncIterator in input)) {
     for (const chunk of input) {
       pushText(chunk);
@@ -160,4 +159,16 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   out.set(a, 0);
   out.set(b, a.length);
   return out;
+}
+
+/** A string as UTF-8 chunks of about 1 MB, never splitting a surrogate pair. */
+async function* stringChunks(text: string): AsyncGenerator<Uint8Array> {
+  const step = 1 << 20;
+  for (let i = 0; i < text.length; ) {
+    let end = Math.min(text.length, i + step);
+    const c = text.charCodeAt(end - 1);
+    if (end < text.length && c >= 0xd800 && c <= 0xdbff) end++;
+    yield Buffer.from(text.slice(i, end), 'utf8');
+    i = end;
+  }
 }

@@ -79,6 +79,34 @@ describe('bad and odd input', () => {
   }, 60000);
 });
 
+describe('line splitting', () => {
+  it('a long line in byte chunks is cut too, and the lines after it are intact', async () => {
+    const mb = Buffer.alloc(1 << 20, 0x78);
+    async function* bytes(): AsyncGenerator<Uint8Array> {
+      for (let i = 0; i < 64; i++) yield mb;
+      yield Buffer.from('\nfunc#0 @0\n0: R1=ctx() R10=fp0\n');
+    }
+    const { db, pid } = program();
+    const s = await writeVerifierLog(db, pid, bytes());
+    expect([s.lines, s.cutLines, s.steps]).toEqual([3, 1, 1]);
+    expect(readLogLines(db, pid, 1, 3).map((l) => l.text.length)).toEqual([MAX_LINE, 9, 19]);
+    db.close();
+  });
+
+  it('CRLF endings and non-ASCII text: the stored lines are the lines the parser saw', async () => {
+    const lines = ['func#0 @0', '0: R1=ctx() R10=fp0', '; résumé — ünïcode @ x.c:1', '0: (b7) r0 = 0                        ; R0=0', '1: (95) exit'];
+    const { db, pid } = program();
+    const s = await writeVerifierLog(db, pid, `${lines.join('\r\n')}\r\n`);
+    expect(s.steps).toBe(3);
+    expect(readLogLines(db, pid, 1, 10).map((l) => l.text)).toEqual(lines);
+    const plain = program();
+    await writeVerifierLog(plain.db, plain.pid, `${lines.join('\n')}\n`);
+    expect(readLogLines(plain.db, plain.pid, 1, 10).map((l) => l.text)).toEqual(lines);
+    db.close();
+    plain.db.close();
+  });
+});
+
 describe('cli import and show', () => {
   async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
     let out = '';

@@ -4,7 +4,9 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTrace } from '../../../main/trace/db';
 import { writeVerifierLog } from '../../../main/trace/verifier';
-import { readSteps, stateAtStep, errorsAndWarnings, listPaths, refLifetime, listRefs, readLogLines } from '../../../main/trace/verifierRead';
+import {
+  errorsAndWarnings, listPaths, listRefs, markPreciseEvents, readLogLines, readSteps, refLifetime, stateAtStep, stepsForInsn,
+} from '../../../main/trace/verifierRead';
 import { lexLine } from '../../../main/verifier/lexer';
 import { parseStateText } from '../../../main/verifier/stateText';
 
@@ -70,6 +72,16 @@ describe('fixture logs printed by this kernel', () => {
     const life = refLifetime(db, pid, refs[0].refObjId);
     expect(life.ref?.func).toMatch(/^bpf_obj_new/);
     expect(life.events.map((e) => e.kind)).toContain('dropped');
+    // Backtracking after the bpf_obj_new call marks its size argument precise.
+    const acquire = life.ref?.acquireStep ?? 0;
+    const precise = markPreciseEvents(db, pid, 0, acquire);
+    expect(precise.some((p) => p.event.kind === 'range')).toBe(true);
+    expect(precise.some((p) => p.event.kind === 'before' && p.event.regs === 'r1')).toBe(true);
+    for (const p of precise) expect(readLogLines(db, pid, p.line, 1)[0].text).toMatch(/^mark_precise: /);
+    // The steps that visit the acquiring call are instruction lines of that insn.
+    const visits = stepsForInsn(db, pid, life.ref?.acquireInsn ?? -1);
+    expect(visits.length).toBeGreaterThan(0);
+    for (const v of visits) expect(readSteps(db, pid, v, 1)[0].insn).toBe(life.ref?.acquireInsn);
     db.close();
   });
 

@@ -61,6 +61,7 @@ export interface StepState extends StepRow {
 }
 
 interface Stmts {
+  stepOne: Database.Statement<unknown[]>;
   info: Database.Statement<unknown[]>;
   refs: Database.Statement<unknown[]>;
   msgs: Database.Statement<unknown[]>;
@@ -75,6 +76,7 @@ function stmts(db: TraceDb): Stmts {
   let s = cache.get(db);
   if (!s) {
     s = {
+      stepOne: db.prepare('SELECT substr(data, ?, ?) d FROM verifier_step_blocks WHERE program_id = ? AND block = ?'),
       info: db.prepare(`SELECT line_count lineCount, step_count stepCount, unknown_lines unknownLines,
         unknown_items unknownItems, mismatches, warnings, cut_lines cutLines, checkpoint_every checkpointEvery,
         wrapped_program wrappedProgram, range_style rangeStyle FROM verifier_logs WHERE program_id = ?`),
@@ -121,22 +123,46 @@ export function readLogLines(db: TraceDb, programId: number, fromLine: number, c
   const end = start + Math.floor(count); // exclusive
   const s = stmts(db);
   for (let b = Math.floor((start - 1) / LOG_BLOCK); ; b++) {
-    const row = logBlockLines(db, s, programId, b);
-    if (!row) break;
-    const lines = row.lines;
-    for (let i = 0; i < lines.length; i++) {
-      const no = row.first_line + i;
-      if (no >= start && no < end) out.push({ no, text: lines[i] });
-    }
-    if (row.first_line + row.line_count >= end) break;
+    const blk = logBlock(db, s, programId, b);
+    if (!blk) break;
+    const from = Math.max(start, blk.firstLine);
+    const to = Math.min(end, blk.firstLine + blk.lineCount);
+    for (let no = from; no < to; no++) out.push({ no, text: blk.line(no - blk.firstLine) });
+    if (blk.firstLine + blk.lineCount >= end) break;
   }
   return out;
 }
 
-const lineCache = new WeakMap<TraceDb, Map<string, { first_line: number; line_count: number; lines: string[] }>>();
+/**
+ * One block of the log, inflated and kept as bytes with its line offsets:
+ * a replay reads a few lines of it, so only those become strings.
+ */
+class LogBlock {
+  private readonly starts: Int32Array;
 
-/** One block of log lines, inflated; the last few are cached (a replay reads the same block again and again). */
-function logBlockLines(db: TraceDb, s: Stmts, programId: number, block: number) {
+  constructor(readonly firstLine: number, readonly lineCount: number, private readonly bytes: Buffer) {
+    this.starts = new Int32Array(lineCount + 1);
+    let at = 0;
+    for (let i = 0; i < lineCount; i++) {
+      this.starts[i] = at;
+      const nl = bytes.indexOf(10, at);
+      at = nl < 0 ? bytes.length : nl + 1;
+    }
+    this.starts[lineCount] = at;
+  }
+
+  line(i: number): string {
+    let end = this.starts[i + 1];
+    // Blocks end each line with a newline; a '\r' before it is not part of the line (the import dropped it too).
+    if (end > this.starts[i] && this.bytes[end - 1] === 10) end--;
+    if (end > this.starts[i] && this.bytes[end - 1] === 13) end--;
+    return this.bytes.toString('utf8', this.starts[i], end);
+  }
+}
+
+const lineCache = new WeakMap<TraceDb, Map<string, LogBlock>>();
+
+function logBlock(db: TraceDb, s: Stmts, programId: number, block: number): LogBlock | undefined {
   let m = lineCache.get(db);
   if (!m) lineCache.set(db, (m = new Map()));
   const key = `${programId}:${block}`;
@@ -144,18 +170,14 @@ function logBlockLines(db: TraceDb, s: Stmts, programId: number, block: number) 
   if (hit) return hit;
   const row = s.logBlock.get(programId, block) as { first_line: number; line_count: number; data: Buffer } | undefined;
   if (!row) return undefined;
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = zlib.inflateRawSync(row.data).toString('utf8');
+    bytes = zlib.inflateRawSync(row.data);
   } catch {
     throw new BpfscopeError(`log block ${block} of program ${programId} is corrupt`);
   }
-  const lines = text.split('\n');
-  // Blocks end with a newline; a '\r' before it is not part of the line (the import dropped it too).
-  if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
-  for (let i = 0; i < lines.length; i++) if (lines[i].endsWith('\r')) lines[i] = lines[i].slice(0, -1);
-  const out = { first_line: row.first_line, line_count: row.line_count, lines };
-  if (m.size >= 8) m.delete(m.keys().next().value as string);
+  const out = new LogBlock(row.first_line, row.line_count, bytes);
+  if (m.size >= 16) m.delete(m.keys().next().value as string);
   m.set(key, out);
   return out;
 }
@@ -196,8 +218,21 @@ export function readSteps(db: TraceDb, programId: number, from: number, count: n
   return out;
 }
 
+/** One step: reads its 20 bytes, not its whole block (random access stays cheap). */
 export function readStep(db: TraceDb, programId: number, step: number): StepRow | undefined {
-  return readSteps(db, programId, step, 1)[0];
+  if (step < 0 || step >= stepCount(db, programId)) return undefined;
+  const b = Math.floor(step / STEP_BLOCK);
+  const cached = blockCache.get(db)?.get(`${programId}:${b}`);
+  if (cached) return readSteps(db, programId, step, 1)[0];
+  const row = stmts(db).stepOne.get(((step - b * STEP_BLOCK) * STEP_FIELDS * 4) + 1, STEP_FIELDS * 4, programId, b) as
+    | { d: Buffer }
+    | undefined;
+  if (!row || row.d.length < STEP_FIELDS * 4) return undefined;
+  const d = row.d;
+  return {
+    step, line: d.readInt32LE(0), insn: d.readInt32LE(4), frame: d.readInt32LE(8),
+    kind: STEP_KINDS[d.readInt32LE(12)] ?? 'state', path: d.readInt32LE(16),
+  };
 }
 
 /** The machine state (raw texts) after `step`: checkpoint at or before it, then replay of the log lines up to it. */

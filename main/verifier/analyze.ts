@@ -374,7 +374,7 @@ export class LogAnalyzer {
     else this.trackRefs(prevRefs, rec);
     if (isBranch && before && line.kind === 'insn') this.recordPush(line.insn, line.text, line.delta, before, stepNo);
     // How the path ends.
-    if (out.kind === 'safe') this.endPath('safe', stepNo);
+    if (out.kind === 'safe') this.endPath('safe', stepNo, out.insn);
     else if (line.kind === 'insn' && line.text === 'exit' && out.frame === 0) this.endPath('exit', stepNo);
     // Checkpoints: periodic, and at every branch start (its state came from a pushed copy).
     // A path start needs one only when a replay without the pushed copy would differ:
@@ -445,14 +445,15 @@ export class LogAnalyzer {
     });
   }
 
-  private endPath(end: PathEnd, step: number): void {
+  /** Close the current path at `step` (its line is the last step line seen); 'open' leaves it open. */
+  private endPath(end: PathEnd, step: number, insn: number = this.lastInsnNo): void {
     const p = this.paths[this.path];
     if (!p || p.endStep !== null) return;
     if (end === 'open') return;
     p.end = end;
     p.endStep = step;
-    p.endLine = step === this.steps - 1 ? this.lastStepLine : this.lastStepLine;
-    p.endInsn = this.lastInsnNo;
+    p.endLine = this.lastStepLine;
+    p.endInsn = insn;
   }
 
   private trackRefs(prev: number[], rec: StepRecord): void {

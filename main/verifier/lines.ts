@@ -97,44 +97,16 @@ export async function* splitLines(
     }
   } else {
     // Byte input: cut at the last newline of each chunk and decode whole lines at once.
-    const decoder = new TextDecoder('utf-8', { fatal: false });
     let carry: Uint8Array | null = null;
     let skipping = false;
-    for await (const chunk of input) {
-      if (typeof chunk === 'string') {
-        pushText(chunk);
-        if (texts.length > 0) yield take();
-        continue;
-      }
-      let buf: Uint8Array = carry ? concat(carry, chunk) : chunk;
-      carry = null;
-      if (skipping) {
-        const nl = buf.indexOf(NL);
-        if (nl < 0) continue;
-        skipping = false;
-        buf = buf.subarray(nl + 1);
-      }
-      const last = buf.lastIndexOf(NL);
-      if (last < 0) {
-        if (buf.length > MAX_LINE * 4) {
-          // One line longer than the limit: keep its head, skip to its end.
-          cut = true;
-          emitLine(decoder.decode(buf.subarray(0, MAX_LINE * 4)).slice(0, MAX_LINE));
-          skipping = true;
-          yield take();
-        } else carry = buf.slice();
-        continue;
-      }
-      const complete = buf.subarray(0, last + 1);
-      if (last + 1 < buf.length) carry = buf.slice(last + 1);
-      const text = decoder.decode(complete);
+    /** Lines of a region that ends with a newline, as one batch carrying the region's bytes. */
+    const region = (bytes: Uint8Array): LineBatch => {
+      const text = utf8(bytes);
       let start = 0;
       let sawCut = false;
-      let chars = 0;
       for (;;) {
         const nl = text.indexOf('\n', start);
         if (nl < 0) break;
-        chars += nl - start + 1;
         if (nl - start > MAX_LINE) {
           cut = true;
           sawCut = true;
@@ -144,11 +116,56 @@ export async function* splitLines(
       }
       // The bytes stand for the lines only when nothing was cut or rewritten
       // (a multi-byte character or a '\r' makes them differ in length).
-      const exact = !sawCut && chars === complete.length && !text.includes('\r');
-      yield take(exact ? complete : null);
+      const exact = !sawCut && text.length === bytes.length && !text.includes('\r');
+      return take(exact ? bytes : null);
+    };
+    for await (const chunk of input) {
+      if (typeof chunk === 'string') {
+        pushText(chunk);
+        if (texts.length > 0) yield take();
+        continue;
+      }
+      let buf = chunk;
+      if (skipping) {
+        const nl = buf.indexOf(NL);
+        if (nl < 0) continue;
+        skipping = false;
+        buf = buf.subarray(nl + 1);
+      }
+      if (carry) {
+        // Finish the carried line with this chunk's head, without copying the whole chunk.
+        const nl = buf.indexOf(NL);
+        if (nl < 0) {
+          carry = concat(carry, buf);
+          if (carry.length > MAX_LINE * 4) {
+            // One line longer than the limit: keep its head, skip to its end.
+            cut = true;
+            emitLine(utf8(carry.subarray(0, MAX_LINE * 4)).slice(0, MAX_LINE));
+            skipping = true;
+            carry = null;
+            yield take();
+          }
+          continue;
+        }
+        const head = concat(carry, buf.subarray(0, nl + 1));
+        carry = null;
+        yield region(head);
+        buf = buf.subarray(nl + 1);
+      }
+      const last = buf.lastIndexOf(NL);
+      if (last < 0) {
+        if (buf.length > MAX_LINE * 4) {
+          cut = true;
+          emitLine(utf8(buf.subarray(0, MAX_LINE * 4)).slice(0, MAX_LINE));
+          skipping = true;
+          yield take();
+        } else if (buf.length > 0) carry = buf.slice();
+        continue;
+      }
+      if (last + 1 < buf.length) carry = buf.slice(last + 1);
+      yield region(buf.subarray(0, last + 1));
     }
-    const tail = decoder.decode();
-    if (carry && !skipping) pushText(decoder.decode(carry) + tail);
+    if (carry && !skipping) pushText(utf8(carry));
   }
   if (partial.length > 0 || cut) emitLine(partial);
   if (texts.length > 0) yield take();
@@ -171,4 +188,9 @@ async function* stringChunks(text: string): AsyncGenerator<Uint8Array> {
     yield Buffer.from(text.slice(i, end), 'utf8');
     i = end;
   }
+}
+
+/** UTF-8 bytes to a string with Buffer's decoder (faster than TextDecoder for big chunks); no copy. */
+function utf8(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8');
 }

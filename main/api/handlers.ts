@@ -9,7 +9,7 @@ import { validateArgs } from './validate';
  * (main/host/server.ts) both dispatch to this table, so a view cannot tell
  * them apart. Every call is validated here, whoever called.
  */
-export type Handlers = { [C in Channel]: (...args: Calls[C]['args']) => Calls[C]['result'] };
+export type Handlers = { [C in Channel]: (...args: Calls[C]['args']) => Calls[C]['result'] | Promise<Calls[C]['result']> };
 
 export interface HandlerOptions {
   /** The trace `trace:default` opens (the file given on the command line, or the bundled example). */

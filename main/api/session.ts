@@ -1,28 +1,42 @@
 import { resolve } from 'node:path';
 import { BpfscopeError } from '../errors';
+import { openTrace } from '../trace/db';
+import { analyzeRecordedLogs, needsAnalysis } from './analyzeRecorded';
 import type { TraceInfo } from './contract';
 import { TraceView } from './traceView';
 
 /**
  * The traces a window has open. Ids are handed to the renderer; a path is
- * opened once and shared. Traces are opened read-only: the app never writes
- * a trace it shows (a recorder may be appending to it under WAL).
+ * opened once and shared. Traces are read through read-only connections: the
+ * app never changes what a trace recorded (a recorder may be appending to it
+ * under WAL). The one write is the analysis of a recorded trace's raw logs
+ * (see analyzeRecorded.ts), done once, before the first read.
  */
 export class TraceSession {
   private byId = new Map<number, TraceView>();
-  private byPath = new Map<string, number>();
+  private byPath = new Map<string, Promise<number>>();
   private nextId = 1;
 
-  open(path: string): TraceInfo {
+  async open(path: string): Promise<TraceInfo> {
     const abs = resolve(path);
-    let id = this.byPath.get(abs);
-    if (id === undefined) {
-      const view = TraceView.open(abs);
-      id = this.nextId++;
-      this.byId.set(id, view);
-      this.byPath.set(abs, id);
+    let pending = this.byPath.get(abs);
+    if (!pending) {
+      pending = this.load(abs);
+      this.byPath.set(abs, pending);
+      pending.catch(() => this.byPath.delete(abs));
     }
+    const id = await pending;
     return { traceId: id, ...this.get(id).info() };
+  }
+
+  private async load(abs: string): Promise<number> {
+    const probe = openTrace(abs, { readonly: true });
+    const stale = needsAnalysis(probe);
+    probe.close();
+    if (stale) await analyzeRecordedLogs(abs);
+    const id = this.nextId++;
+    this.byId.set(id, TraceView.open(abs));
+    return id;
   }
 
   get(id: number): TraceView {

@@ -257,9 +257,10 @@ export class TraceView {
 
   /**
    * Instructions as the kernel printed them: the 6.18 `Live regs before insn`
-   * table lists every insn (visited or not); older logs give the text of each
-   * visited insn line. The C source is the `; …` line the log printed before
-   * the insn's first visit.
+   * table at the top of the log lists every insn (visited or not); each
+   * visited insn's first visit gives its text on older kernels and the C
+   * source line the log printed just before it. Reads a few lines per insn,
+   * never the whole log.
    */
   listing(id: number): InsnRow[] {
     const cached = this.listings.get(id);
@@ -267,25 +268,29 @@ export class TraceView {
     const visits = new Map(insnVisitCounts(this.db, id).map((r) => [r.insn, r.visits]));
     const text = new Map<number, string>();
     const source = new Map<number, string>();
-    const total = logInfo(this.db, id)?.lineCount ?? 0;
-    let lastSource: string | null = null;
-    for (let at = 1; at <= total; at += SEARCH_CHUNK) {
-      for (const l of readLogLines(this.db, id, at, SEARCH_CHUNK)) {
+    for (const l of readLogLines(this.db, id, 1, SEARCH_CHUNK)) {
+      const lx = lexLine(l.text);
+      if (lx.kind === 'liveRow' && !text.has(lx.insn)) text.set(lx.insn, lx.text);
+    }
+    for (const insn of visits.keys()) {
+      const first = stepsForInsn(this.db, id, insn)[0];
+      if (first === undefined) continue;
+      const row = readSteps(this.db, id, first, 1)[0];
+      if (!row) continue;
+      const window = readLogLines(this.db, id, Math.max(1, row.line - 4), 8);
+      let src: string | null = null;
+      for (const l of window) {
         const lx = lexLine(l.text);
-        if (lx.kind === 'liveRow') {
-          if (!text.has(lx.insn)) text.set(lx.insn, lx.text);
-        } else if (lx.kind === 'source') {
-          lastSource = l.text.replace(/^;\s*/, '');
-        } else if (lx.kind === 'insn') {
-          if (!text.has(lx.insn)) text.set(lx.insn, `(${lx.opcode}) ${lx.text}`);
-          if (lastSource !== null && !source.has(lx.insn)) source.set(lx.insn, lastSource);
-          lastSource = null;
-        } else if (lx.kind !== 'blank' && lx.kind !== 'markPrecise' && lx.kind !== 'liveness') {
-          if (lx.kind !== 'state') lastSource = null;
+        if (lx.kind === 'source') src = l.text.replace(/^;\s*/, '');
+        else if (lx.kind === 'insn') {
+          if (lx.insn === insn && l.no >= row.line) {
+            if (!text.has(insn)) text.set(insn, `(${lx.opcode}) ${lx.text}`);
+            if (src !== null) source.set(insn, src);
+            break;
+          }
+          src = null;
         }
       }
-      // A huge log: the listing only needs the first visit of each insn, mostly near the start.
-      if (text.size > 0 && at > 200_000 && [...visits.keys()].every((i) => text.has(i))) break;
     }
     const rows: InsnRow[] = [...new Set([...text.keys(), ...visits.keys()])]
       .sort((a, b) => a - b)

@@ -136,7 +136,7 @@ function createWindow(): void {
     backgroundColor: '#15171c',
     title: 'bpfscope',
     webPreferences: {
-      preload: join(import.meta.dirname, '../preload/index.mjs'),
+      preload: join(import.meta.dirname, '../preload/index.cjs'),
       contextIsolation: true,
       sandbox: true,
       nodeIntegration: false,

@@ -20,9 +20,9 @@ export function installKeys(listing: ListingView, refs: ReferencesView): void {
   };
 
   document.addEventListener('keydown', (e) => {
-    const t = e.target as HTMLElement;
-    if (t.closest('input, select, textarea') || e.ctrlKey || e.metaKey || e.altKey) {
-      if (e.key === 'Escape') (t as HTMLInputElement).blur?.();
+    const t = e.target instanceof Element ? e.target : null;
+    if (t?.closest('input, select, textarea') || e.ctrlKey || e.metaKey || e.altKey) {
+      if (e.key === 'Escape' && t instanceof HTMLElement) t.blur();
       return;
     }
     const step = store.cursor.step;

@@ -72,6 +72,8 @@ class Store {
     this.cursor.program = program;
     this.cursor.selectedType = null;
     this.cursor.state = null;
+    // Ask for the state first: the views' own queries (listing, refs) queue behind it.
+    if (program && program.steps > 0) void this.stateFor(Math.min(step, program.steps - 1)).catch(() => undefined);
     this.emit('program');
     if (program) await this.setStep(step);
   }
@@ -109,7 +111,7 @@ class Store {
       this.cursor.state = state;
       this.emit('state');
       // Stepping is mostly forward, then back: warm both neighbours.
-      for (const s of [step + 1, step + 2, step - 1]) if (s >= 0 && s < n) void this.stateFor(s).catch(() => undefined);
+      for (const s of [step + 1, step + 2, step + 3, step + 4, step - 1]) if (s >= 0 && s < n) void this.stateFor(s).catch(() => undefined);
     } catch (err) {
       if (seq === this.stepSeq) this.fail(err);
     }

@@ -148,7 +148,11 @@ export class LayoutView {
     const legend = el('div', 'legend');
     legend.innerHTML =
       '<span class="lg special">special field</span><span class="lg zeroed">0 = zeroed by bpf_obj_new</span><span class="lg hole">hole / padding</span>';
-    this.body.replaceChildren(svg.node()!, legend, table);
+    const left = el('div', 'layout-left');
+    left.append(svg.node()!, legend);
+    const right = el('div', 'layout-right');
+    right.append(table);
+    this.body.replaceChildren(left, right);
   }
 }
 

@@ -66,7 +66,7 @@ export class LifetimesView {
     const lanes = this.refs.length + (objects.size ? objects.size + 1 : 0);
     const height = lanes * LANE + 30;
     const steps = Math.max(1, program.steps - 1);
-    const x = d3.scaleLinear().domain([0, steps]).range([LEFT, width - 12]);
+    const x = d3.scaleLinear().domain([0, steps]).range([LEFT, width - 24]);
     this.x = x;
     const svg = d3.create('svg').attr('class', 'lifetimes-svg').attr('width', width).attr('height', height);
     svg

@@ -89,8 +89,13 @@ export class ReferencesView {
     if (st.error) frag.append(el('div', 'err-line', st.error));
 
     if (this.paths.length > 1) {
+      // Thousands of paths in a loop: list the ones around the current path.
+      const at = path ? this.paths.indexOf(path) : 0;
+      const from = Math.max(0, at - 50);
       const list = el('ol', 'paths');
-      for (const p of this.paths) {
+      list.start = from + 1;
+      if (from > 0) frag.append(el('div', 'more', `… ${from} earlier paths`));
+      for (const p of this.paths.slice(from, from + 101)) {
         const li = el('li', `end-${p.end}` + (p === path ? ' current' : ''));
         li.textContent = `${p.fromInsn === null ? 'entry' : `${p.fromInsn}→${p.toInsn}`} · steps ${p.startStep}–${p.endStep ?? '…'} · ${p.end}`;
         li.addEventListener('click', () => void store.setStep(p.startStep));

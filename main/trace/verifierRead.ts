@@ -241,7 +241,14 @@ export function machineAtStep(db: TraceDb, programId: number, step: number): { r
   if (!row) throw new BpfscopeError(`no step ${step} (the log has ${stepCount(db, programId)} steps)`);
   const ck = stmts(db).ckpt.get(programId, step) as { step: number; line: number; state: string } | undefined;
   if (!ck) throw new BpfscopeError(`trace has no checkpoint at or before step ${step}`);
-  const rec = new Reconstructor(JSON.parse(ck.state) as MachineState);
+  let saved: MachineState;
+  try {
+    saved = JSON.parse(ck.state) as MachineState;
+    if (!Array.isArray(saved.frames) || !Array.isArray(saved.refs)) throw new Error('no frames');
+  } catch {
+    throw new BpfscopeError(`the checkpoint at step ${ck.step} of program ${programId} is corrupt`);
+  }
+  const rec = new Reconstructor(saved);
   if (ck.step === step) return { row, state: rec.m };
   let at = ck.step;
   const lines = readLogLines(db, programId, ck.line + 1, row.line - ck.line);

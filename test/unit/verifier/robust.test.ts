@@ -6,6 +6,7 @@ import { createTrace, type TraceDb } from '../../../main/trace/db';
 import { writeVerifierLog } from '../../../main/trace/verifier';
 import { errorsAndWarnings, readLogLines, readSteps, stateAtStep } from '../../../main/trace/verifierRead';
 import { MAX_LINE } from '../../../main/verifier/lines';
+import { BpfscopeError } from '../../../main/errors';
 import { main } from '../../../main/cli/index';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'bpfscope-robust-'));
@@ -77,6 +78,24 @@ describe('bad and odd input', () => {
     expect(readLogLines(db, pid, 1, 1)[0].text.length).toBe(MAX_LINE);
     db.close();
   }, 60000);
+});
+
+describe('damaged traces', () => {
+  it('a corrupt checkpoint or log block gives a BpfscopeError, not a crash', async () => {
+    const { db, pid } = program();
+    const s = await writeVerifierLog(db, pid, readFileSync(FIXTURE, 'utf8'), { checkpointEvery: 8 });
+    // Step 9 is replayed from an earlier checkpoint through the log lines
+    // (a new connection: the readers cache blocks per connection).
+    stateAtStep(db, pid, 9);
+    db.prepare('UPDATE verifier_log_blocks SET data = randomblob(100) WHERE program_id = ?').run(pid);
+    const fresh = createTrace(path.join(tmp, `t${n - 1}.trace`));
+    expect(() => stateAtStep(fresh, pid, 9)).toThrow(BpfscopeError);
+    fresh.prepare("UPDATE verifier_checkpoints SET state = '{not json' WHERE program_id = ?").run(pid);
+    expect(() => stateAtStep(fresh, pid, 9)).toThrow(/checkpoint at step \d+ .* is corrupt/);
+    fresh.close();
+    expect(() => stateAtStep(db, pid, s.steps + 5)).toThrow(/no step/);
+    db.close();
+  });
 });
 
 describe('line splitting', () => {
@@ -152,6 +171,14 @@ describe('cli import and show', () => {
     expect(text.out).toMatch(/refs: 2 \(bpf_obj_new_impl at insn 4\)/);
     const past = await cli(['show', trace, '-p', 'new_drop', '--step', '999']);
     expect(past.err).toMatch(/step 999 is past the end/);
+  });
+
+  it('an object that is not ELF is refused with its name', async () => {
+    const bad = path.join(tmp, 'bad.bpf.o');
+    writeFileSync(bad, 'not an object');
+    const r = await cli(['import', path.resolve(__dirname, 'logs/v6.12.log'), '--object', bad, '-o', path.join(tmp, 'bad.trace')]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/bad\.bpf\.o/);
   });
 
   it('names the file when the log or the trace is missing', async () => {

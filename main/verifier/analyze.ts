@@ -320,8 +320,13 @@ export class LogAnalyzer {
     let before: VerifierState | null = null;
     let isBranch = false;
     if (line.kind === 'insn') {
-      const j = /^(?:if .* goto|may_goto) pc([+-]\d+)$/.exec(line.text);
-      if (j || CALLBACK_CALL.test(line.text)) {
+      const t = line.text;
+      const c0 = t.charCodeAt(0);
+      const branch =
+        (c0 === 105 /* i */ && t.startsWith('if ') && / goto pc[+-]\d+$/.test(t)) ||
+        (c0 === 109 /* m */ && /^may_goto pc[+-]\d+$/.test(t)) ||
+        (c0 === 99 /* c */ && CALLBACK_CALL.test(t));
+      if (branch) {
         isBranch = true;
         before = cloneState(m);
       }

@@ -100,15 +100,15 @@ export class Reconstructor {
         let unknownItems: string[] = [];
         if (line.delta !== null) {
           m.sawDelta = true;
-          unknownItems = this.applyDelta(parseStateText(line.delta), LOCK_CALL.test(text));
+          unknownItems = this.applyDelta(parseStateText(line.delta), text.charCodeAt(0) === 99 /* c */ && LOCK_CALL.test(text));
         }
-        this.crossFrameStore(text);
+        if (text.startsWith('*(u64')) this.crossFrameStore(text);
         return { step: { kind: 'insn', insn: line.insn, frame: this.curFrame }, mismatches: [], unknownItems };
       }
       case 'state': {
         m.block = '';
         const items = parseStateText(line.text);
-        const lockCall = LOCK_CALL.test(m.lastInsnText) && m.lastInsn === line.insn - 1;
+        const lockCall = m.lastInsn === line.insn - 1 && LOCK_CALL.test(m.lastInsnText);
         let unknownItems: string[];
         if (!m.sawDelta && items.some((it) => it.kind === 'reg' && it.reg === 10)) {
           unknownItems = this.replaceFrames(items, null);
@@ -289,7 +289,7 @@ export class Reconstructor {
     const m = this.m;
     const call = /^call ([A-Za-z0-9_]+)#/.exec(m.lastInsnText)?.[1] ?? '';
     const nonOwning = /^(bpf_list_push_(front|back)|bpf_rbtree_add)/.test(call);
-    const unlock = UNLOCK_CALL.test(m.lastInsnText);
+    const unlock = m.lastInsnText.startsWith('call ') && UNLOCK_CALL.test(m.lastInsnText);
     if (ids.length === 0 && !unlock) return;
     const pats = ids.map((id) => new RegExp(`[(,]ref_obj_id=${id}[,)]`));
     const rewrite = (raw: string | null): string | null => {

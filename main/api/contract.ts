@@ -110,6 +110,12 @@ export interface RefLifetime {
   leaked: boolean;
 }
 
+export interface PathWindow {
+  total: number;
+  from: number;
+  paths: PathInfo[];
+}
+
 /** One runtime allocator event (a `bpfscope run`): helper E's tables. */
 export interface AllocEvent {
   seq: number;
@@ -179,7 +185,8 @@ export interface Calls {
   'steps:firstError': { args: [traceId: number, programId: number]; result: number | null };
   'insns:listing': { args: [traceId: number, programId: number]; result: InsnRow[] };
   'refs:list': { args: [traceId: number, programId: number]; result: RefLifetime[] };
-  'paths:list': { args: [traceId: number, programId: number]; result: PathInfo[] };
+  /** A window of the explored paths (a loop explores tens of thousands): `count` from index `from`. */
+  'paths:list': { args: [traceId: number, programId: number, from: number, count: number]; result: PathWindow };
   'layout:types': { args: [traceId: number, programId: number]; result: string[] };
   'layout:get': { args: [traceId: number, programId: number, typeName: string]; result: StructLayout };
   'alloc:events': { args: [traceId: number, programId: number]; result: AllocEvent[] };

@@ -6,7 +6,6 @@ import { objNewZeroedRanges, structLayout, type StructLayout as ObjLayout } from
 import { openTrace, type TraceDb } from '../trace/db';
 import {
   insnVisitCounts,
-  listPaths,
   listRefs,
   logInfo,
   readLogLines,
@@ -24,6 +23,7 @@ import type {
   LayoutField,
   LogLine,
   PathInfo,
+  PathWindow,
   ProgramSummary,
   RefLifetime,
   SearchHit,
@@ -301,8 +301,16 @@ export class TraceView {
 
   // ---- references and paths
 
-  paths(id: number): PathInfo[] {
-    return listPaths(this.db, id);
+  paths(id: number, from: number, count: number): PathWindow {
+    const total = (this.db.prepare('SELECT count(*) n FROM verifier_paths WHERE program_id = ?').get(id) as { n: number }).n;
+    const rows = this.db
+      .prepare(
+        `SELECT path, start_step startStep, start_line startLine, from_insn fromInsn, to_insn toInsn,
+         pushed_step pushedStep, parent_path parentPath, end_step endStep, end_line endLine, end_insn endInsn,
+         end_kind "end" FROM verifier_paths WHERE program_id = ? AND path >= ? ORDER BY path LIMIT ?`,
+      )
+      .all(id, from, count) as PathInfo[];
+    return { total, from, paths: rows };
   }
 
   refs(id: number): RefLifetime[] {

@@ -53,7 +53,7 @@ const SPECS: { [C in Channel]: [Check, string][] } = {
   'steps:firstError': tp,
   'insns:listing': tp,
   'refs:list': tp,
-  'paths:list': tp,
+  'paths:list': [...tp, [int, 'from'], [count, 'count']],
   'layout:types': tp,
   'layout:get': [...tp, [str(256), 'typeName']],
   'alloc:events': tp,

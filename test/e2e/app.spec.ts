@@ -67,7 +67,7 @@ test('steps with the keyboard; registers shown equal the kernel log text', async
     await expect(step(page)).toHaveText(String(s));
     await expect(step(page)).toHaveAttribute('data-ready', String(s));
     // The highlighted log line is the kernel's line for this step.
-    const current = region(page, 'Listing').locator('.vrow[aria-current=step]');
+    const current = region(page, 'Listing').getByLabel('Verifier log').locator('.vrow[aria-current=step]');
     const lineNo = Number(await current.locator('.ln').textContent());
     const text = log[lineNo - 1];
     await expect(current.locator('.tx')).toHaveText(text);

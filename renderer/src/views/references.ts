@@ -1,4 +1,4 @@
-import type { PathInfo, RefLifetime } from '../../../main/api/contract';
+import type { PathInfo, PathWindow, RefLifetime } from '../../../main/api/contract';
 import { api } from '../api';
 import { el } from '../format';
 import { store } from '../store';
@@ -10,7 +10,9 @@ import { store } from '../store';
 export class ReferencesView {
   private body: HTMLElement;
   refs: RefLifetime[] = [];
-  paths: PathInfo[] = [];
+  /** The window of paths around the current one (a loop explores tens of thousands). */
+  private window: PathWindow = { total: 0, from: 0, paths: [] };
+  private loadingWindow: number | null = null;
 
   constructor(root: HTMLElement) {
     this.body = root.querySelector<HTMLElement>('#references-body')!;
@@ -20,33 +22,59 @@ export class ReferencesView {
 
   private async load(): Promise<void> {
     this.refs = [];
-    this.paths = [];
+    this.window = { total: 0, from: 0, paths: [] };
     this.body.replaceChildren();
     const { trace, program } = store.cursor;
     if (!trace || !program) return;
     try {
-      const [refs, paths] = await Promise.all([api.refs(trace.traceId, program.id), api.paths(trace.traceId, program.id)]);
+      const refs = await api.refs(trace.traceId, program.id);
       if (store.cursor.program !== program) return;
       this.refs = refs;
-      this.paths = paths;
       this.draw();
     } catch (err) {
       store.fail(err);
     }
   }
 
+  /** Fetch the paths around `path` when it is outside the window held. */
+  private ensureWindow(path: number): void {
+    const w = this.window;
+    const inside = path >= w.from && path < w.from + w.paths.length;
+    if (inside && (path - w.from > 10 || w.from === 0) && (w.from + w.paths.length - path > 10 || w.from + w.paths.length >= w.total)) return;
+    if (this.loadingWindow === path) return;
+    const { trace, program } = store.cursor;
+    if (!trace || !program) return;
+    this.loadingWindow = path;
+    const from = Math.max(0, path - 50);
+    api.paths(trace.traceId, program.id, from, 101).then(
+      (win) => {
+        this.loadingWindow = null;
+        if (store.cursor.program !== program) return;
+        this.window = win;
+        this.draw();
+      },
+      (err) => {
+        this.loadingWindow = null;
+        store.fail(err);
+      },
+    );
+  }
+
   /** The path the step is on: the trace says so, or the last path that starts at or before it. */
   pathOf(step: number, hint: number | null): PathInfo | undefined {
+    const paths = this.window.paths;
     if (hint !== null) {
-      const p = this.paths.find((x) => x.path === hint);
-      if (p) return p;
+      const p = paths[hint - this.window.from];
+      if (p && p.path === hint) return p;
+      return undefined;
     }
-    return this.paths.find((p) => p.startStep <= step && step <= (p.endStep ?? Infinity));
+    return paths.find((p) => p.startStep <= step && step <= (p.endStep ?? Infinity));
   }
 
   private draw(): void {
     const st = store.cursor.state;
     if (!st) return;
+    this.ensureWindow(st.path);
     const frag = document.createDocumentFragment();
     const held = el('div', 'held');
     held.append(el('span', 'label', 'refs held'));
@@ -71,7 +99,7 @@ export class ReferencesView {
     const path = this.pathOf(st.step, st.path);
     if (path) {
       const p = el('div', 'path-now');
-      p.append(el('span', 'label', `path ${path.path + 1}/${this.paths.length}`));
+      p.append(el('span', 'label', `path ${path.path + 1}/${this.window.total}`));
       if (path.fromInsn !== null) {
         const a = el('button', 'chip link', `branched ${path.fromInsn} → ${path.toInsn ?? '?'}`);
         a.type = 'button';
@@ -88,14 +116,13 @@ export class ReferencesView {
     }
     if (st.error) frag.append(el('div', 'err-line', st.error));
 
-    if (this.paths.length > 1) {
-      // Thousands of paths in a loop: list the ones around the current path.
-      const at = path ? this.paths.indexOf(path) : 0;
-      const from = Math.max(0, at - 50);
+    if (this.window.total > 1) {
+      // Thousands of paths in a loop: the list shows the window around the current path.
+      const from = this.window.from;
       const list = el('ol', 'paths');
       list.start = from + 1;
       if (from > 0) frag.append(el('div', 'more', `… ${from} earlier paths`));
-      for (const p of this.paths.slice(from, from + 101)) {
+      for (const p of this.window.paths) {
         const li = el('li', `end-${p.end}` + (p === path ? ' current' : ''));
         li.textContent = `${p.fromInsn === null ? 'entry' : `${p.fromInsn}→${p.toInsn}`} · steps ${p.startStep}–${p.endStep ?? '…'} · ${p.end}`;
         li.addEventListener('click', () => void store.setStep(p.startStep));

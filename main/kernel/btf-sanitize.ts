@@ -40,7 +40,7 @@ interface TypeRec {
   nameOff: number;
 }
 
-export function sanitizeBtf(raw: Uint8Array, elf: ElfFile): SanitizedBtf {
+export function sanitizeBtf(raw: Uint8Array, elf: ElfFile, kconfig?: { offsets: ReadonlyMap<string, number>; size: number }): SanitizedBtf {
   const fail = (msg: string, off: number): never => {
     throw new BpfscopeError(`BTF: ${msg}`, undefined, { offset: off });
   };
@@ -85,7 +85,21 @@ export function sanitizeBtf(raw: Uint8Array, elf: ElfFile): SanitizedBtf {
     if (r.kind !== KIND.DATASEC) continue;
     const secName = str(r.nameOff);
     if (secName === '.ksyms' || secName === '.kconfig') {
-      if (secName === '.kconfig') continue; // no kconfig externs in the examples; left to the kernel to judge
+      if (secName === '.kconfig') {
+        // Extern config variables live in the .kconfig map, laid out as libbpf does.
+        for (let i = 0; i < r.vlen; i++) {
+          const vs = r.off + 12 + i * 12;
+          const v = recs[tv.getUint32(vs, true)] as TypeRec | undefined;
+          if (!v || v.kind !== KIND.VAR) continue;
+          tv.setUint32(v.off + 12, 1, true); // BTF_VAR_GLOBAL_ALLOCATED
+          const off = kconfig?.offsets.get(str(v.nameOff));
+          if (off !== undefined) tv.setUint32(vs + 4, off, true);
+        }
+        if (kconfig) tv.setUint32(r.off + 8, kconfig.size, true);
+        sortSecinfos(tv, r);
+        fixes.push(`DATASEC .kconfig: ${r.vlen} externs laid out, ${kconfig?.size ?? 0} bytes`);
+        continue;
+      }
       if (!intId) {
         const int = recs.find((t) => t.kind === KIND.INT && tv.getUint32(t.off + 8, true) === 4);
         if (!int) fail('.ksyms externs need a 4-byte int type in BTF, and there is none', 0);
@@ -150,6 +164,8 @@ export function sanitizeBtf(raw: Uint8Array, elf: ElfFile): SanitizedBtf {
         fixes.push(`VAR ${name}: hidden, so static`);
       }
     }
+    // The kernel wants a DATASEC's variables in offset order.
+    sortSecinfos(tv, r);
   }
 
   const extraBytes = new Uint8Array(extraTypes.length * 4);
@@ -171,6 +187,21 @@ export function sanitizeBtf(raw: Uint8Array, elf: ElfFile): SanitizedBtf {
   out.set(strs, 24 + types.length + extraBytes.length);
   out.set(strExtra, 24 + types.length + extraBytes.length + strs.length);
   return { bytes: out, fixes, staticVars };
+}
+
+function sortSecinfos(tv: DataView, r: TypeRec): void {
+  const vs: [number, number, number][] = [];
+  for (let i = 0; i < r.vlen; i++) {
+    const p = r.off + 12 + i * 12;
+    vs.push([tv.getUint32(p, true), tv.getUint32(p + 4, true), tv.getUint32(p + 8, true)]);
+  }
+  vs.sort((a, b) => a[1] - b[1]);
+  vs.forEach(([type, off, size], i) => {
+    const p = r.off + 12 + i * 12;
+    tv.setUint32(p, type, true);
+    tv.setUint32(p + 4, off, true);
+    tv.setUint32(p + 8, size, true);
+  });
 }
 
 function extraSize(kind: number, vlen: number): number {

@@ -98,7 +98,15 @@ export function dataMapAttrs(objName: string, sec: BpfDataSection, btfFd: number
  * global data sections), fill and freeze the data maps. A map the kernel
  * refuses is returned with its errno; programs using it are not loaded.
  */
-export function createObjectMaps(obj: BpfObject, objName: string, btfFd: number | undefined, staticVars: Set<string>, fds: FdSet): CreatedMap[] {
+export function createObjectMaps(
+  obj: BpfObject,
+  objName: string,
+  btfFd: number | undefined,
+  staticVars: Set<string>,
+  fds: FdSet,
+  /** Contents that replace a section's bytes (the filled .kconfig). */
+  contents: ReadonlyMap<string, Uint8Array> = new Map(),
+): CreatedMap[] {
   const out: CreatedMap[] = [];
   for (const def of obj.maps) {
     const attrs = btfMapAttrs(def, btfFd);
@@ -112,14 +120,15 @@ export function createObjectMaps(obj: BpfObject, objName: string, btfFd: number 
     out.push(m);
   }
   for (const sec of obj.data) {
-    if (sec.size === 0) continue;
-    const attrs = dataMapAttrs(objName, sec, btfFd, staticVars);
+    const bytes = contents.get(sec.name) ?? sec.bytes;
+    if (bytes.length === 0) continue;
+    const attrs = { ...dataMapAttrs(objName, sec, btfFd, staticVars), valueSize: bytes.length };
     const m: CreatedMap = { name: attrs.name, source: sec.name, kind: sec.kind, attrs, frozen: false };
-    if (sec.kind !== 'bss') m.initial = sec.bytes;
+    if (sec.kind !== 'bss') m.initial = bytes;
     if (tryCreate(m, fds) && m.fd !== undefined) {
       try {
         // The kernel zero-fills a new array, so .bss needs no update (libbpf skips it too).
-        if (sec.kind !== 'bss') updateElem(m.fd, new Uint8Array(4), sec.bytes);
+        if (sec.kind !== 'bss') updateElem(m.fd, new Uint8Array(4), bytes);
         if (sec.kind === 'rodata' || sec.kind === 'kconfig') {
           freezeMap(m.fd);
           m.frozen = true;

@@ -14,6 +14,8 @@ import {
   insertProgramLog,
   insertRelocations,
   insertTestRun,
+  insertWarning,
+  type ExternRow,
   type RelocationRow,
 } from '../trace/load';
 import { sanitizeBtf } from './btf-sanitize';
@@ -28,6 +30,9 @@ import { moduleBtf, moduleBtfNames, openModuleBtfFd, vmlinuxBtf } from './vmlinu
 import { parseLogStats, closingError, type LogStats } from './log-stats';
 import { writeVerifierLog } from '../trace/verifier';
 import { mapTypeName } from '../object/maptypes';
+import { fillKconfig } from '../object/kconfig';
+import { readKernelConfig } from './kconfig';
+import { release } from 'node:os';
 
 export interface RecordOptions {
   /** Program names to load; all of the object's programs when empty. */
@@ -41,6 +46,8 @@ export interface RecordOptions {
   repeat?: number;
   /** First log buffer size (tests use a small one to exercise the growth). */
   initialLogSize?: number;
+  /** Called with what the recording works around (a refused BTF...). */
+  onWarning?: (text: string) => void;
   /** Called with each progress event (the CLI prints them as JSON lines). */
   onProgress?: (e: ProgressEvent) => void;
 }
@@ -101,6 +108,22 @@ export async function recordObject(db: TraceDb, path: string, opts: RecordOption
   const outcomes: ProgramOutcome[] = [];
   const loader = new StreamingProgLoader();
   try {
+    // __kconfig externs: filled from the running kernel's config into the .kconfig map.
+    const kcSec = obj.data.find((d) => d.kind === 'kconfig');
+    const contents = new Map<string, Uint8Array>();
+    let kconfigOffsets = new Map<string, number>();
+    const kconfigErrors: string[] = [];
+    const kconfigRows: ExternRow[] = [];
+    if (kcSec && obj.btf) {
+      const filled = fillKconfig(obj.externs, obj.btf, readKernelConfig(), release());
+      contents.set(kcSec.name, filled.bytes);
+      kconfigOffsets = filled.offsets;
+      for (const d of filled.decisions) {
+        const e = obj.externs.find((x) => x.name === d.name);
+        kconfigRows.push({ objectId, name: d.name, kind: 'kconfig', weak: e?.weak ?? false, value: d.written, error: d.error });
+        if (d.error) kconfigErrors.push(d.error);
+      }
+    }
     // BTF once per object: every program and map of it refers to the same type ids.
     let btfFd: number | undefined;
     let btfError: string | undefined;
@@ -109,7 +132,8 @@ export async function recordObject(db: TraceDb, path: string, opts: RecordOption
     if (btfSec && obj.btf) {
       let sanitized;
       try {
-        sanitized = sanitizeBtf(btfSec.data, obj.elf);
+        const kc = contents.get('.kconfig');
+        sanitized = sanitizeBtf(btfSec.data, obj.elf, kc ? { offsets: kconfigOffsets, size: kc.length } : undefined);
       } catch (err) {
         // Offsets from the sanitizer are inside .BTF; name the file and the file offset.
         if (err instanceof BpfscopeError && err.where && 'offset' in err.where) {
@@ -126,13 +150,21 @@ export async function recordObject(db: TraceDb, path: string, opts: RecordOption
     for (const e of externs.values()) {
       insertExtern(db, { objectId, name: e.name, kind: e.kind, weak: e.weak, btfId: e.btfId, btfObj: e.btfObj, error: e.error });
     }
+    for (const row of kconfigRows) insertExtern(db, row);
+    if (btfError) {
+      insertWarning(db, objectId, `the kernel refused the object's BTF (${btfError}); programs load without it: no source lines in the log, no BTF-typed maps`);
+      opts.onWarning?.(`the kernel refused the object's BTF (${btfError}); loading without it`);
+    }
     const fdArray = moduleFdArray(externs);
     const coreTargets = lazyCoreTargets();
     const objName = objectName(path);
 
     for (const [index, prog] of chosen.entries()) {
       opts.onProgress?.({ event: 'loading', program: prog.name, index, total: chosen.length });
-      const out = await recordProgram(db, { obj, objectId, objName, prog, logLevel, btfFd, btfError, staticVars, externs, fdArray, coreTargets, opts, loader });
+      const out = await recordProgram(db, {
+        obj, objectId, objName, prog, logLevel, btfFd, btfError, staticVars, externs, fdArray, coreTargets, opts, loader,
+        contents, kconfigOffsets, kconfigErrors,
+      });
       outcomes.push(out);
       opts.onProgress?.({
         event: 'program', program: prog.name, index, total: chosen.length, verdict: out.verdict, errno: out.errno,
@@ -221,6 +253,10 @@ interface ProgramJob {
   coreTargets: () => CoreTarget[];
   opts: RecordOptions;
   loader: StreamingProgLoader;
+  /** Section contents that replace the object's (.kconfig, filled). */
+  contents: Map<string, Uint8Array>;
+  kconfigOffsets: Map<string, number>;
+  kconfigErrors: string[];
 }
 
 async function recordProgram(db: TraceDb, j: ProgramJob): Promise<ProgramOutcome> {
@@ -250,7 +286,7 @@ async function recordProgram(db: TraceDb, j: ProgramJob): Promise<ProgramOutcome
   const mapFds = new FdSet();
   try {
     // Maps, fresh for this program.
-    const maps = createObjectMaps(obj, j.objName, j.btfFd, j.staticVars, mapFds);
+    const maps = createObjectMaps(obj, j.objName, j.btfFd, j.staticVars, mapFds, j.contents);
     for (const m of maps) recordMap(db, j.objectId, programId, m);
     const badMap = maps.find((m) => m.fd === undefined);
 
@@ -278,6 +314,10 @@ async function recordProgram(db: TraceDb, j: ProgramJob): Promise<ProgramOutcome
       maps: new Map(maps.filter((m) => m.kind === 'btf' && m.fd !== undefined).map((m) => [m.source, m.fd!])),
       dataMaps: new Map(maps.filter((m) => m.kind !== 'btf' && m.fd !== undefined).map((m) => [m.source, m.fd!])),
       externs: j.externs,
+      kconfig: (() => {
+        const kc = maps.find((m) => m.kind === 'kconfig' && m.fd !== undefined);
+        return kc ? { fd: kc.fd!, offsets: j.kconfigOffsets } : undefined;
+      })(),
     });
     const rows: RelocationRow[] = [
       ...linked.functions.slice(1).map((f) => ({ insnIdx: f.start, kind: 'subprog', symbol: f.name, target: `appended at ${f.start} (${f.insnCount} insns)` })),
@@ -292,6 +332,11 @@ async function recordProgram(db: TraceDb, j: ProgramJob): Promise<ProgramOutcome
     ];
     insertRelocations(db, programId, rows);
     const insnBytes = encodeRaw(reloc.insns);
+    // A config value the kernel lacks: libbpf 1.1 fails the object with -ESRCH.
+    const usedKconfigErrors = j.kconfigErrors.filter((e) => linked.relocations.some((r) => r.kind === 'extern' && e.includes(`'${r.name}'`)));
+    if (usedKconfigErrors.length > 0) {
+      return finish({ verdict: 'rejected', errno: 3, error: usedKconfigErrors.join('; '), stats: {}, logBytes: 0 }, insnBytes);
+    }
     if (reloc.errors.length > 0) {
       const usesBadMap = badMap && reloc.errors.some((e) => e.includes('was not created') || e.includes('has no map'));
       if (usesBadMap) return finish({ verdict: 'rejected', errno: badMap.errno ?? null, error: badMap.error ?? reloc.errors[0], stats: {}, logBytes: 0 }, insnBytes);

@@ -39,11 +39,13 @@ export interface RelocTargets {
   /** ELF data section name → its map's fd. */
   dataMaps: ReadonlyMap<string, number>;
   externs: ReadonlyMap<string, ResolvedExtern>;
+  /** The .kconfig map and where each `__kconfig` extern sits in it. */
+  kconfig?: { fd: number; offsets: ReadonlyMap<string, number> };
 }
 
 export interface AppliedRelocation {
   insnIdx: number;
-  kind: 'map' | 'map_value' | 'kfunc' | 'ksym';
+  kind: 'map' | 'map_value' | 'kfunc' | 'ksym' | 'kconfig';
   symbol: string;
   target: string;
   value: number;
@@ -106,6 +108,14 @@ export function relocateProgram(prog: LinkedProgram, insnsIn: readonly RawInsn[]
         break;
       }
       case 'extern': {
+        const kcOff = t.kconfig?.offsets.get(r.name);
+        if (kcOff !== undefined && t.kconfig) {
+          insn.src = BPF_PSEUDO_MAP_VALUE;
+          insn.imm = t.kconfig.fd;
+          if (insns[r.insnIdx + 1]) insns[r.insnIdx + 1].imm = kcOff;
+          applied.push({ insnIdx: r.insnIdx, kind: 'kconfig', symbol: r.name, target: `.kconfig + ${kcOff} (fd ${t.kconfig.fd})`, value: kcOff });
+          break;
+        }
         const e = t.externs.get(r.name);
         if (!e || e.btfId === undefined) {
           if (r.weak) {

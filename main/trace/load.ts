@@ -69,10 +69,11 @@ export const loadSchema: SchemaPart = {
       id INTEGER PRIMARY KEY,
       object_id INTEGER REFERENCES objects(id),
       name TEXT NOT NULL,
-      kind TEXT NOT NULL,                -- 'kfunc' | 'ksym'
+      kind TEXT NOT NULL,                -- 'kfunc' | 'ksym' | 'kconfig'
       weak INTEGER NOT NULL,
       btf_id INTEGER,                    -- in vmlinux or the module's BTF; NULL when unresolved
       btf_obj TEXT,                      -- 'vmlinux' or the module name
+      value TEXT,                        -- kconfig: the value written, in words
       error TEXT
     );
     -- The verifier log exactly as the kernel wrote it (bpfscope log prints it back byte for byte).
@@ -82,6 +83,10 @@ export const loadSchema: SchemaPart = {
       size INTEGER NOT NULL,             -- bytes of the log itself
       log BLOB NOT NULL,
       log_sizes TEXT                     -- the buffer sizes tried, JSON
+    );
+    CREATE TABLE IF NOT EXISTS load_warnings (
+      object_id INTEGER REFERENCES objects(id),
+      text TEXT NOT NULL
     );
     CREATE TABLE IF NOT EXISTS test_runs (
       id INTEGER PRIMARY KEY,
@@ -189,16 +194,17 @@ export function insertCoreRelos(db: TraceDb, programId: number, rows: readonly C
 export interface ExternRow {
   objectId: number;
   name: string;
-  kind: 'kfunc' | 'ksym';
+  kind: 'kfunc' | 'ksym' | 'kconfig';
   weak: boolean;
   btfId?: number;
   btfObj?: string;
+  value?: string;
   error?: string;
 }
 
 export function insertExtern(db: TraceDb, e: ExternRow): void {
-  db.prepare('INSERT INTO load_externs(object_id, name, kind, weak, btf_id, btf_obj, error) VALUES (?,?,?,?,?,?,?)').run(
-    e.objectId, e.name, e.kind, e.weak ? 1 : 0, e.btfId ?? null, e.btfObj ?? null, e.error ?? null,
+  db.prepare('INSERT INTO load_externs(object_id, name, kind, weak, btf_id, btf_obj, value, error) VALUES (?,?,?,?,?,?,?,?)').run(
+    e.objectId, e.name, e.kind, e.weak ? 1 : 0, e.btfId ?? null, e.btfObj ?? null, e.value ?? null, e.error ?? null,
   );
 }
 
@@ -208,6 +214,10 @@ const deflateRaw = promisify(zlib.deflateRaw);
  * Store a raw log. Level-2 logs compress about 10:1; deflate runs on libuv's
  * thread pool, so the caller can parse the same log meanwhile.
  */
+export function insertWarning(db: TraceDb, objectId: number, text: string): void {
+  db.prepare('INSERT INTO load_warnings(object_id, text) VALUES (?, ?)').run(objectId, text);
+}
+
 export async function insertProgramLog(db: TraceDb, programId: number, log: Uint8Array, logSizes: readonly number[]): Promise<void> {
   const packed = await deflateRaw(log, { level: 1 });
   db.prepare('INSERT OR REPLACE INTO program_logs(program_id, encoding, size, log, log_sizes) VALUES (?,?,?,?,?)').run(

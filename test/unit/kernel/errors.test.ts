@@ -63,6 +63,72 @@ char LICENSE[] SEC("license") = "GPL";
     db.close();
   });
 
+  it('typed ksym variables resolve to their vmlinux VAR id; the kernel answers both loaders alike', async () => {
+    const obj = compileBpf(work, 'ksym', `#include "bpfscope.h"
+extern const struct rq runqueues __ksym;
+extern const int bpf_no_such_ksym_var __ksym __weak;
+SEC("tc") int rq_cpu(struct __sk_buff *skb) {
+	struct rq *rq = (struct rq *)bpf_this_cpu_ptr(&runqueues);
+	if (&bpf_no_such_ksym_var) return -1;
+	return rq->cpu >= 0 ? 7 : 8;
+}
+char LICENSE[] SEC("license") = "GPL";
+`);
+    const { outcomes, db } = await record(obj, { logLevel: 2, run: true });
+    const ext = db.prepare('SELECT name, kind, weak, btf_id FROM load_externs ORDER BY name').all();
+    const dump = execFileSync('bpftool', ['btf', 'dump', 'file', '/sys/kernel/btf/vmlinux'], { encoding: 'utf8', maxBuffer: 256 << 20 });
+    const varId = Number(/^\[(\d+)\] VAR 'runqueues'/m.exec(dump)![1]);
+    expect(ext).toEqual([
+      { name: 'bpf_no_such_ksym_var', kind: 'ksym', weak: 1, btf_id: null },
+      { name: 'runqueues', kind: 'ksym', weak: 0, btf_id: varId },
+    ]);
+    const ref = await refLoad(obj, 'rq_cpu', { logLevel: 2, run: true });
+    expect(outcomes[0].verdict).toBe(ref.verdict);
+    expect(outcomes[0].errno ?? 0).toBe(ref.errno);
+    expect(normalizeLog(readProgramLog(db, outcomes[0].programId)!.toString())).toBe(normalizeLog(ref.log));
+    if (ref.verdict === 'accepted') expect(outcomes[0].retval).toBe(ref.retval);
+    db.close();
+  });
+
+  it('__kconfig externs get the values libbpf gives them from the kernel config; a missing one fails as in libbpf', async () => {
+    const obj = compileBpf(work, 'kconf', `#include "bpfscope.h"
+extern unsigned int LINUX_KERNEL_VERSION __kconfig;
+extern bool CONFIG_BPF_SYSCALL __kconfig;
+extern int CONFIG_HZ __kconfig;
+extern enum libbpf_tristate CONFIG_BPF_JIT __kconfig;
+extern char CONFIG_LOCALVERSION[8] __kconfig;
+extern bool CONFIG_NO_SUCH_OPTION_X __kconfig __weak;
+__u64 out[8];
+SEC("tc") int kc(struct __sk_buff *skb) {
+	out[0] = LINUX_KERNEL_VERSION;
+	out[1] = CONFIG_BPF_SYSCALL;
+	out[2] = CONFIG_HZ;
+	out[3] = CONFIG_BPF_JIT;
+	out[4] = CONFIG_LOCALVERSION[1];
+	out[5] = CONFIG_NO_SUCH_OPTION_X;
+	return CONFIG_HZ;
+}
+char LICENSE[] SEC("license") = "GPL";
+`);
+    const { outcomes, db } = await record(obj, { logLevel: 2, run: true });
+    const ref = await refLoad(obj, 'kc', { logLevel: 2, run: true, dumpMaps: true });
+    expect(outcomes[0].verdict).toBe('accepted');
+    expect(outcomes[0].retval).toBe(ref.retval);
+    const ours = Object.fromEntries((db.prepare('SELECT map, lower(hex(value)) AS v FROM test_run_maps').all() as { map: string; v: string }[]).map((r) => [r.map, r.v]));
+    expect(ours).toEqual(Object.fromEntries(Object.entries(ref.maps!).map(([k, v]) => [k, v[0].value])));
+    expect(normalizeLog(readProgramLog(db, outcomes[0].programId)!.toString())).toBe(normalizeLog(ref.log));
+    db.close();
+    const bad = compileBpf(work, 'kconfbad', `#include "bpfscope.h"
+extern bool CONFIG_NO_SUCH_OPTION_Y __kconfig;
+SEC("tc") int kcbad(struct __sk_buff *skb) { return CONFIG_NO_SUCH_OPTION_Y; }
+char LICENSE[] SEC("license") = "GPL";
+`);
+    const r2 = await record(bad);
+    const ref2 = await refLoad(bad, 'kcbad');
+    expect(r2.outcomes[0]).toMatchObject({ verdict: ref2.verdict, errno: ref2.errno, error: "extern (kcfg) 'CONFIG_NO_SUCH_OPTION_Y': not in the kernel config" });
+    r2.db.close();
+  });
+
   it('a CO-RE relocation against a missing field: poisoned as libbpf does, rejected with the same log', async () => {
     const obj = compileBpf(work, 'corebad', `#include "bpfscope.h"
 struct sk_buff___bad { int no_such_field; } __attribute__((preserve_access_index));

@@ -170,6 +170,7 @@ export function lexLine(line: string): LogLine {
   if (
     line.startsWith('libbpf: ') || /^={5,}\s*$/.test(line) || line === 'VERIFIER LOG:' ||
     line.startsWith('PROCESSING ') || line.startsWith("Processing '") || line.startsWith('Error: ') ||
+    /^-{5,}[- ]*$/.test(line) || /^File\s+Program\s+Verdict/.test(line) || /^Done\. Processed \d+ files/.test(line) ||
     line.startsWith('Warning: bpftool') || line.startsWith('If it used to work')
   ) {
     return { kind: 'wrapper', text: line };

@@ -5,7 +5,8 @@ import { applyCoreRelos, CORE_POISON_IMM, type CoreDecision, type CoreTarget } f
 import { linkProgram, type LinkedProgram } from '../object/link';
 import { parseObject, type BpfObject, type BpfProgram } from '../object/object';
 import { encodeRaw } from '../object/insn/raw';
-import { findKernelSymbol, relocateProgram, type ResolvedExtern } from '../object/relocate';
+import { attachTarget, findKernelSymbol, relocateProgram, type ResolvedExtern } from '../object/relocate';
+import { findAllByName } from '../object/btf/lookup';
 import type { TraceDb } from '../trace/db';
 import {
   insertCoreRelos,
@@ -343,6 +344,19 @@ async function recordProgram(db: TraceDb, j: ProgramJob): Promise<ProgramOutcome
       return finish({ verdict: 'rejected', errno: EXTERN_ERRNO, error: reloc.errors.join('; '), stats: {}, logBytes: 0 }, insnBytes);
     }
 
+    // Tracing, LSM and iterator programs name the kernel function they attach to by BTF id.
+    let attachBtfId: number | undefined;
+    const target = attachTarget(prog.expectedAttachType, prog.attachTo);
+    if (target) {
+      const vmlinux = vmlinuxBtf();
+      attachBtfId = findAllByName(vmlinux, target.name).find((t) => t.kind === target.kind)?.id;
+      insertRelocations(db, programId, [
+        { insnIdx: 0, kind: 'attach', symbol: prog.attachTo, target: attachBtfId !== undefined ? `vmlinux ${target.kind} '${target.name}' [${attachBtfId}]` : `no ${target.kind} '${target.name}' in vmlinux` },
+      ]);
+      if (attachBtfId === undefined) {
+        return finish({ verdict: 'rejected', errno: 3, error: `program '${prog.name}' attaches to '${prog.attachTo}', but vmlinux BTF has no ${target.kind} '${target.name}'`, stats: {}, logBytes: 0 }, insnBytes);
+      }
+    }
     const t0 = performance.now();
     // The verifier analysis reads the log while the kernel writes it (see StreamingProgLoader).
     const res = await j.loader.load(
@@ -358,6 +372,7 @@ async function recordProgram(db: TraceDb, j: ProgramJob): Promise<ProgramOutcome
         funcInfo: j.btfFd !== undefined ? funcInfoRecords(linked) : undefined,
         lineInfo: j.btfFd !== undefined && obj.btf ? lineInfoRecords(linked, obj) : undefined,
         fdArray: j.fdArray,
+        attachBtfId,
         logLevel: j.logLevel,
         initialLogSize: j.opts.initialLogSize,
       },
@@ -374,6 +389,10 @@ async function recordProgram(db: TraceDb, j: ProgramJob): Promise<ProgramOutcome
     const storeMs = performance.now() - t0 - loadMs; // what the log's storage and analysis added after the kernel was done
     if (res.fd === undefined) {
       let error = closingError(logTail) ?? `BPF_PROG_LOAD failed: ${res.errnoName} (${res.errnoText})${j.btfError ? `; ${j.btfError}` : ''}`;
+      if (res.errno === 1 && res.log.length === 0) {
+        // EPERM with no log although the probe found the capabilities: a policy, not a verdict.
+        error += `: this kernel refuses ${prog.progType} programs to this process (kernel lockdown, an LSM, or a sysctl); the verifier never ran`;
+      }
       // The verifier reached an instruction poisoned for an unresolvable CO-RE relocation: say which.
       const poisoned = decisions.find((d) => d.poisoned && logTail.includes(`${d.insnIdx}: (85) call unknown#${CORE_POISON_IMM}`));
       if (poisoned) {

@@ -146,3 +146,28 @@ export function findKernelSymbol(btf: Btf, name: string, kind: 'kfunc' | 'ksym')
   const own = btf.baseCount;
   return findAllByName(btf, name).find((x) => x.kind === want && x.id >= own)?.id;
 }
+
+/**
+ * The kernel BTF a tracing/LSM/iterator program attaches to, named as libbpf
+ * looks it up for `attach_btf_id`: fentry/fexit/fmod_ret → the FUNC itself,
+ * tp_btf → the `btf_trace_NAME` typedef, lsm → `bpf_lsm_NAME`, iter →
+ * `bpf_iter_NAME` (FUNCs). Undefined for programs that attach otherwise.
+ */
+export function attachTarget(expectedAttachType: string | undefined, attachTo: string | undefined): { name: string; kind: 'FUNC' | 'TYPEDEF' } | undefined {
+  if (!attachTo) return undefined;
+  switch (expectedAttachType) {
+    case 'trace_fentry':
+    case 'trace_fexit':
+    case 'modify_return':
+      return { name: attachTo, kind: 'FUNC' };
+    case 'trace_raw_tp':
+      return { name: `btf_trace_${attachTo}`, kind: 'TYPEDEF' };
+    case 'lsm_mac':
+    case 'lsm_cgroup':
+      return { name: `bpf_lsm_${attachTo}`, kind: 'FUNC' };
+    case 'trace_iter':
+      return { name: `bpf_iter_${attachTo}`, kind: 'FUNC' };
+    default:
+      return undefined;
+  }
+}

@@ -129,6 +129,29 @@ char LICENSE[] SEC("license") = "GPL";
     r2.db.close();
   });
 
+  it('tracing programs get their attach BTF id; the kernel answers both loaders alike (EPERM for fentry here)', async () => {
+    const obj = compileBpf(work, 'tracing', `#include "bpfscope.h"
+#include <bpf/bpf_tracing.h>
+SEC("fentry/do_unlinkat") int BPF_PROG(on_unlink, int dfd, struct filename *name) { return 0; }
+SEC("tp_btf/sched_switch") int BPF_PROG(on_switch, bool preempt, struct task_struct *prev) { return 0; }
+SEC("fentry/no_such_kernel_function_zz") int BPF_PROG(on_nothing) { return 0; }
+char LICENSE[] SEC("license") = "GPL";
+`);
+    const { outcomes, db } = await record(obj, { logLevel: 2 });
+    const dump = execFileSync('bpftool', ['btf', 'dump', 'file', '/sys/kernel/btf/vmlinux'], { encoding: 'utf8', maxBuffer: 256 << 20 });
+    const attach = db.prepare("SELECT p.name, r.target FROM load_relocations r JOIN programs p ON p.id = r.program_id WHERE r.kind = 'attach' ORDER BY p.id").all() as { name: string; target: string }[];
+    expect(attach[0].target).toContain(`[${/^\[(\d+)\] FUNC 'do_unlinkat'/m.exec(dump)![1]}]`);
+    expect(attach[1].target).toContain(`[${/^\[(\d+)\] TYPEDEF 'btf_trace_sched_switch'/m.exec(dump)![1]}]`);
+    for (const o of outcomes) {
+      const ref = await refLoad(obj, o.program, { logLevel: 2 });
+      expect([o.program, o.verdict, o.errno ?? 0]).toEqual([o.program, ref.verdict, ref.errno]);
+      const log = readProgramLog(db, o.programId);
+      expect(normalizeLog(log?.toString() ?? '')).toBe(normalizeLog(ref.log));
+    }
+    expect(outcomes.map((o) => o.verdict)).toContain('accepted');
+    db.close();
+  });
+
   it('a CO-RE relocation against a missing field: poisoned as libbpf does, rejected with the same log', async () => {
     const obj = compileBpf(work, 'corebad', `#include "bpfscope.h"
 struct sk_buff___bad { int no_such_field; } __attribute__((preserve_access_index));

@@ -51,22 +51,31 @@ const DEFLATE_WORKER = `
 const { parentPort } = require('node:worker_threads');
 const zlib = require('node:zlib');
 parentPort.on('message', (m) => {
-  const out = m.blocks.map((b) => {
-    const z = zlib.deflateRawSync(new Uint8Array(b), { level: 1 });
-    return z.buffer.slice(z.byteOffset, z.byteOffset + z.byteLength);
-  });
-  parentPort.postMessage({ id: m.id, blocks: out }, out);
+  const all = new Uint8Array(m.data);
+  const parts = [];
+  const sizes = [];
+  let at = 0;
+  for (const n of m.sizes) {
+    const z = zlib.deflateRawSync(all.subarray(at, at + n), { level: 1 });
+    parts.push(z);
+    sizes.push(z.length);
+    at += n;
+  }
+  const out = Buffer.concat(parts);
+  const ab = out.buffer.slice(out.byteOffset, out.byteOffset + out.byteLength);
+  parentPort.postMessage({ id: m.id, data: ab, sizes }, [ab]);
 });`;
 
 /**
- * Raw DEFLATE of log blocks on a worker thread, sent in batches (one message
- * per flush: a message per block costs more than its compression); falls
- * back to compressing here when a worker cannot start.
+ * Raw DEFLATE of log blocks on a worker thread. The blocks of one flush go
+ * in one buffer and come back in one (a message, or a transfer, per block
+ * costs more than compressing it); falls back to compressing here when a
+ * worker cannot start.
  */
 class Deflater {
   private worker: Worker | null = null;
   private next = 0;
-  private queue: { data: ArrayBuffer; resolve: (b: Buffer) => void; reject: (e: Error) => void }[] = [];
+  private queue: { bytes: Uint8Array; resolve: (b: Buffer) => void; reject: (e: Error) => void }[] = [];
   private readonly waiting = new Map<number, { resolve: (b: Buffer) => void; reject: (e: Error) => void }[]>();
 
   constructor() {
@@ -75,10 +84,15 @@ class Deflater {
       if (process.env.BPFSCOPE_SYNC_DEFLATE) throw new Error('deflate on the main thread');
       this.worker = new Worker(DEFLATE_WORKER, { eval: true });
       this.worker.unref();
-      this.worker.on('message', (m: { id: number; blocks: ArrayBuffer[] }) => {
+      this.worker.on('message', (m: { id: number; data: ArrayBuffer; sizes: number[] }) => {
         const ws = this.waiting.get(m.id) ?? [];
         this.waiting.delete(m.id);
-        ws.forEach((w, i) => w.resolve(Buffer.from(m.blocks[i])));
+        const all = Buffer.from(m.data);
+        let at = 0;
+        ws.forEach((w, i) => {
+          w.resolve(all.subarray(at, at + m.sizes[i]));
+          at += m.sizes[i];
+        });
       });
       this.worker.on('error', (e: Error) => {
         for (const ws of this.waiting.values()) for (const w of ws) w.reject(e);
@@ -90,24 +104,29 @@ class Deflater {
     }
   }
 
-  /** `bytes` must own its ArrayBuffer: it is transferred (moved, not copied) to the worker. */
   deflate(bytes: Uint8Array): Buffer | Promise<Buffer> {
     if (!this.worker) return zlib.deflateRawSync(bytes, { level: 1 });
-    const data = bytes.buffer as ArrayBuffer;
     return new Promise<Buffer>((resolve, reject) => {
-      this.queue.push({ data, resolve, reject });
+      this.queue.push({ bytes, resolve, reject });
     });
   }
 
-  /** Send what is queued. */
+  /** Send what is queued, packed in one transferred buffer. */
   send(): void {
     if (!this.worker || this.queue.length === 0) return;
     const id = this.next++;
     const q = this.queue;
     this.queue = [];
     this.waiting.set(id, q.map(({ resolve, reject }) => ({ resolve, reject })));
-    const blocks = q.map((x) => x.data);
-    this.worker.postMessage({ id, blocks }, blocks);
+    let size = 0;
+    for (const x of q) size += x.bytes.length;
+    const all = new Uint8Array(size);
+    let at = 0;
+    for (const x of q) {
+      all.set(x.bytes, at);
+      at += x.bytes.length;
+    }
+    this.worker.postMessage({ id, data: all.buffer, sizes: q.map((x) => x.bytes.length) }, [all.buffer]);
   }
 
   async close(): Promise<void> {
@@ -170,14 +189,17 @@ class TraceSink implements AnalysisSink {
 
   private endLogBlock(): void {
     if (this.blockLines === 0) return;
-    let size = 0;
-    for (const p of this.blockParts) size += p.length;
-    // A fresh buffer of our own: it is transferred to the worker, never pooled.
-    const bytes = new Uint8Array(size);
-    let at = 0;
-    for (const p of this.blockParts) {
-      bytes.set(p, at);
-      at += p.length;
+    let bytes: Uint8Array;
+    if (this.blockParts.length === 1) bytes = this.blockParts[0];
+    else {
+      let size = 0;
+      for (const p of this.blockParts) size += p.length;
+      bytes = new Uint8Array(size);
+      let at = 0;
+      for (const p of this.blockParts) {
+        bytes.set(p, at);
+        at += p.length;
+      }
     }
     this.pend.logBlocks.push([this.logBlock++, this.logFirst, this.blockLines, this.deflater.deflate(bytes)]);
     this.blockParts = [];
@@ -272,6 +294,10 @@ export async function writeVerifierLog(
 ): Promise<LogSummary> {
   const every = opts.checkpointEvery ?? CHECKPOINT_EVERY;
   db.transaction(() => clearProgram(db, programId))();
+  // No WAL checkpoints (each one copies pages and syncs) in the middle of an
+  // import: the connection checkpoints once, at the end, instead.
+  const autoCheckpoint = Number(db.pragma('wal_autocheckpoint', { simple: true }));
+  db.pragma('wal_autocheckpoint = 0');
   const deflater = new Deflater();
   const sink = new TraceSink(db, programId, deflater);
   const a = new LogAnalyzer(sink, { program: opts.program, checkpointEvery: every });
@@ -290,6 +316,7 @@ export async function writeVerifierLog(
     await sink.flush(true);
   } finally {
     await deflater.close();
+    db.pragma(`wal_autocheckpoint = ${Number.isFinite(autoCheckpoint) ? autoCheckpoint : 1000}`);
   }
   writeTail(db, programId, a, every);
   return {

@@ -402,7 +402,7 @@ export class LogAnalyzer {
     const frame = before.frames[before.frames.length - 1];
     if (delta) {
       let f = 0;
-      for (const it of parseStateText(delta)) {
+      for (const it of this.rec.lastDelta) {
         if (it.kind === 'frame') f = it.frame;
         if (it.kind === 'reg' && f === frame.frame) {
           skipRegs.add(it.reg);

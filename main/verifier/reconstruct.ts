@@ -61,6 +61,8 @@ const NO_RESULT: FeedResult = { step: null, mismatches: [], unknownItems: [] };
  */
 export class Reconstructor {
   m: MachineState;
+  /** The items of the last instruction line's delta (the importer reads them again for branches). */
+  lastDelta: StateItem[] = [];
 
   constructor(m: MachineState = initialMachine()) {
     this.m = m;
@@ -98,9 +100,11 @@ export class Reconstructor {
           }
         }
         let unknownItems: string[] = [];
+        this.lastDelta = [];
         if (line.delta !== null) {
           m.sawDelta = true;
-          unknownItems = this.applyDelta(parseStateText(line.delta), text.charCodeAt(0) === 99 /* c */ && LOCK_CALL.test(text));
+          this.lastDelta = parseStateText(line.delta);
+          unknownItems = this.applyDelta(this.lastDelta, text.charCodeAt(0) === 99 /* c */ && LOCK_CALL.test(text));
         }
         if (text.startsWith('*(u64')) this.crossFrameStore(text);
         return { step: { kind: 'insn', insn: line.insn, frame: this.curFrame }, mismatches: [], unknownItems };

@@ -18,6 +18,8 @@ export interface CreatedMap {
   fd?: number;
   errno?: number;
   error?: string;
+  /** What the loader worked around (a retry without BTF). */
+  note?: string;
 }
 
 export const BPF_F_RDONLY_PROG = 0x80;
@@ -147,6 +149,18 @@ function tryCreate(m: CreatedMap, fds: FdSet): boolean {
     m.fd = fds.own(createMap(m.attrs));
     return true;
   } catch (err) {
+    if (err instanceof BpfSyscallError && m.attrs.btfFd !== undefined) {
+      // libbpf retries a map the kernel refuses with BTF once without it.
+      const plain = { ...m.attrs, btfFd: undefined, btfKeyTypeId: undefined, btfValueTypeId: undefined };
+      try {
+        m.fd = fds.own(createMap(plain));
+        m.note = `created without BTF: with it, BPF_MAP_CREATE failed with ${errnoName(err.errno)}`;
+        m.attrs = plain;
+        return true;
+      } catch {
+        // fall through: report the first error
+      }
+    }
     setError(m, err, 'creating');
     return false;
   }

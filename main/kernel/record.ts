@@ -443,6 +443,7 @@ function recordMap(db: TraceDb, objectId: number, programId: number, m: CreatedM
     frozen: m.frozen,
     errno: m.errno,
     error: m.error,
+    note: m.note,
   });
 }
 

@@ -30,7 +30,8 @@ export const loadSchema: SchemaPart = {
       initial BLOB,                      -- initial contents for global data maps
       frozen INTEGER NOT NULL DEFAULT 0,
       errno INTEGER,                     -- set when BPF_MAP_CREATE failed
-      error TEXT
+      error TEXT,
+      note TEXT                          -- what the loader worked around (created without BTF)
     );
     CREATE TABLE IF NOT EXISTS load_relocations (
       id INTEGER PRIMARY KEY,
@@ -127,19 +128,20 @@ export interface MapRow {
   frozen: boolean;
   errno?: number;
   error?: string;
+  note?: string;
 }
 
 export function insertMap(db: TraceDb, m: MapRow): number {
   const r = db
     .prepare(
       `INSERT INTO load_maps(object_id, program_id, name, section, kind, map_type, map_type_name, key_size, value_size, max_entries,
-        map_flags, btf_key_type_id, btf_value_type_id, initial, frozen, errno, error)
-       VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+        map_flags, btf_key_type_id, btf_value_type_id, initial, frozen, errno, error, note)
+       VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
     )
     .run(
       m.objectId, m.programId ?? null, m.name, m.section ?? null, m.kind, m.mapType, m.mapTypeName ?? null, m.keySize, m.valueSize,
       m.maxEntries, m.mapFlags, m.btfKeyTypeId ?? null, m.btfValueTypeId ?? null,
-      m.initial ? Buffer.from(m.initial) : null, m.frozen ? 1 : 0, m.errno ?? null, m.error ?? null,
+      m.initial ? Buffer.from(m.initial) : null, m.frozen ? 1 : 0, m.errno ?? null, m.error ?? null, m.note ?? null,
     );
   return Number(r.lastInsertRowid);
 }

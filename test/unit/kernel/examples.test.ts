@@ -60,6 +60,9 @@ describe.skipIf(!!kernelSkipReason())(kernelTitle('record vs libbpf on every exa
         const row = db.prepare('SELECT processed_insns, insns FROM programs WHERE id = ?').get(o.programId) as { processed_insns: number; insns: Buffer };
         expect(row.processed_insns).toBe(Number(/processed (\d+) insns/.exec(ref.log)![1]));
         expect(row.insns.length % 8).toBe(0);
+        // Nothing was worked around: the kernel took the object's BTF and every map as built.
+        expect(db.prepare('SELECT text FROM load_warnings').all()).toEqual([]);
+        expect(db.prepare('SELECT name, note, error FROM load_maps WHERE note IS NOT NULL OR error IS NOT NULL').all()).toEqual([]);
         if (p.run) {
           // Programs that read what bpf_obj_new hands out unzeroed (a counter in a new
           // object, per-CPU memory) answer with whatever the allocator recycles, so one

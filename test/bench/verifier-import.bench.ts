@@ -16,6 +16,8 @@ const RANDOM_STEPS = 1000;
 
 interface ChildResult {
   readlineMs: number;
+  readlineAll: number[];
+  importAll: number[];
   lines: number;
   importMs: number;
   importCpuMs: number;
@@ -65,6 +67,8 @@ export async function run(): Promise<void> {
         `${r.mismatches} mismatches, ${r.unknownLines} unknown lines\n` +
         `   import: ${r.importMs.toFixed(0)} ms (CPU ${r.importCpuMs.toFixed(0)} ms, both threads); readline pass: ${r.readlineMs.toFixed(0)} ms; ` +
         `ratio ${ratio.toFixed(2)}x (target <= 3x) ${ratio <= 3 ? 'OK' : 'MISSED'}\n` +
+        `   (best of ${r.importAll.length} interleaved rounds each; import ${r.importAll.map((x) => x.toFixed(0)).join('/')} ms, ` +
+        `readline ${r.readlineAll.map((x) => x.toFixed(0)).join('/')} ms; load average ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} CPUs)\n` +
         `   peak RSS of the importing process: ${r.maxRssMB.toFixed(0)} MB (target < 300 MB) ${r.maxRssMB < 300 ? 'OK' : 'MISSED'}\n` +
         `   trace file: ${(statSync(trace).size / 1e6).toFixed(1)} MB\n`,
     );

@@ -403,15 +403,18 @@ export class TraceView {
     if (!this.hasTable('runtime_events')) return [];
     const p = this.stmtProgram.get(id) as { name: string; object_id: number | null } | undefined;
     if (!p) return [];
-    // Runs are their own programs rows (origin 'run'); match by name and object.
+    // Runs are their own programs rows (origin 'run', with their own copy of
+    // the object): match the program by name and the object by its hash.
     const rows = this.db
       .prepare(
         `SELECT e.seq, e.kind, e.object, e.insn, e.step, e.type, e.owner, e.detail FROM runtime_events e
          JOIN programs r ON r.id = e.program_id
-         WHERE e.program_id = ? OR (r.name = ? AND r.object_id IS ? AND r.origin = 'run')
+         LEFT JOIN objects ro ON ro.id = r.object_id
+         WHERE e.program_id = ? OR (r.origin = 'run' AND r.name = ? AND
+           ro.sha256 IS (SELECT o.sha256 FROM programs p LEFT JOIN objects o ON o.id = p.object_id WHERE p.id = ?))
          ORDER BY e.program_id, e.seq LIMIT 100000`,
       )
-      .all(id, p.name, p.object_id) as {
+      .all(id, p.name, id) as {
       seq: number;
       kind: string;
       object: number;
@@ -465,11 +468,17 @@ function flatten(
   }
 }
 
-/** Registers and slots of the current frame whose raw text differs from the previous step's. */
+/**
+ * Registers and slots of the current frame whose raw text differs from the
+ * previous step's on the same path. More than the kernel prints after ';'
+ * (it prints the registers the insn scratched): a NULL check also changes
+ * every register that shares the checked pointer's id.
+ */
 function changedSince(prev: StepState, cur: StepState): string[] {
   const a = prev.frames[prev.frames.length - 1];
   const b = cur.frames[cur.frames.length - 1];
-  if (!a || !b) return [];
+  // The first step of a path follows another path's last step in the log: nothing to compare with.
+  if (!a || !b || prev.path !== cur.path) return [];
   if (prev.frames.length !== cur.frames.length) return Object.keys(b.regs);
   const out: string[] = [];
   for (const [k, v] of Object.entries(b.regs)) if (a.regs[k]?.raw !== v.raw) out.push(k);

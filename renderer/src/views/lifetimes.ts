@@ -87,7 +87,7 @@ export class LifetimesView {
       .attr('class', 'lane-label')
       .attr('x', 4)
       .attr('y', LANE / 2 + 4)
-      .text((d) => `ref ${d.refObjId} ${d.type ?? ''}`.trim());
+      .text((d) => `${d.kind === 'lock' ? 'lock' : 'ref'} ${d.refObjId} ${d.type ?? ''}`.trim());
     // Owned from acquire to the first event that ends ownership on some path; the
     // lane continues (dashed) to the last event when other paths go on.
     const OWN_END = new Set(['dropped', 'released', 'stored', 'null_branch', 'leak', 'non_owning']);

@@ -187,7 +187,7 @@ export class ListingView {
     if (cur) el.setAttribute('aria-current', 'step');
     else el.removeAttribute('aria-current');
     const frac = r.visits > 0 ? Math.log1p(r.visits) / Math.log1p(this.maxVisits) : 0;
-    heat.style.width = `${Math.round(frac * 100)}%`;
+    heat.style.width = `${Math.max(r.visits ? 2 : 0, Math.round(frac * 56))}px`;
     heat.title = `${r.visits} visit(s)`;
     ln.textContent = `${r.insn}:`;
     st.textContent = r.visits ? `×${r.visits}` : '';

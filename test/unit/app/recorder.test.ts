@@ -1,0 +1,53 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { Progress } from '../../../main/api/contract';
+import { createHandlers } from '../../../main/api/handlers';
+import { progressOf, runToTrace } from '../../../main/app/recorder';
+import { kernelSkipReason, kernelTitle } from '../../helpers/kernel';
+
+/**
+ * The desktop app records through `bpfscope record --progress` in a child
+ * process: its JSON lines drive the progress bar, and the trace it writes
+ * opens in the views with every program of the object.
+ */
+const ROOT = join(import.meta.dirname, '../../..');
+const OBJ = join(ROOT, 'resources/progs/list.bpf.o');
+
+describe('progress lines', () => {
+  it('turns record events into a progress bar and ignores other lines', () => {
+    expect(progressOf('{"event":"loading","program":"a","index":0,"total":3}', 'record')).toEqual({ phase: 'loading', done: 0, total: 3, message: 'a' });
+    expect(progressOf('{"event":"program","program":"a","index":0,"total":3,"verdict":"accepted"}', 'record')).toEqual({ phase: 'program', done: 1, total: 3, message: 'a: accepted' });
+    expect(progressOf('list_push: accepted, 88 insns processed', 'record')).toBeNull();
+    expect(progressOf('42', 'record')).toBeNull();
+    expect(progressOf('null', 'record')).toBeNull();
+  });
+});
+
+describe.skipIf(!!kernelSkipReason())(kernelTitle('recording from the app'), () => {
+  it('the real `record --progress` output drives the bar to the end; the trace opens with every program', async () => {
+    const r = spawnSync(process.execPath, [join(ROOT, 'main/bin.mjs'), 'record', OBJ, '-o', '/dev/null', '--progress'], { encoding: 'utf8' });
+    const seen: Progress[] = [];
+    const trace = await runToTrace(ROOT, 'record', OBJ, (p) => seen.push(p), process.execPath);
+    const programs = r.stdout.split('\n').filter((l) => l.includes('"event":"program"')).length;
+    expect(programs).toBe(3);
+    const done = seen.filter((p) => p.phase === 'program');
+    expect(done.map((p) => p.done)).toEqual([1, 2, 3]);
+    expect(done.every((p) => p.total === 3)).toBe(true);
+    const h = createHandlers();
+    try {
+      const info = (await h.dispatch('trace:open', [trace])) as { programs: { name: string; verdict: string; steps: number }[] };
+      expect(info.programs.map((p) => p.name).sort()).toEqual(['list_mixed', 'list_pop', 'list_push']);
+      for (const p of info.programs) {
+        expect(p.verdict).toBe('accepted');
+        expect(p.steps).toBeGreaterThan(0);
+      }
+    } finally {
+      h.close();
+    }
+  }, 120_000);
+
+  it('a failing record is the CLI\'s sentence', async () => {
+    await expect(runToTrace(ROOT, 'record', join(ROOT, 'package.json'), () => undefined, process.execPath)).rejects.toThrow(/package\.json/);
+  }, 60_000);
+});

@@ -137,7 +137,7 @@ describe('bpfscope serve', () => {
     const answers = new Map<number, { result?: { programs: { name: string }[] }; error?: string }>();
     const done = new Promise<void>((resolve) =>
       lines.on('line', (l) => {
-        const m = JSON.parse(l) as { id: number };
+        const m = JSON.parse(l) as { id: number; result?: { programs: { name: string }[] }; error?: string };
         answers.set(m.id, m);
         if (answers.size === 2) resolve();
       }),

@@ -1,12 +1,15 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { release } from 'node:os';
 import { BpfscopeError, inFile } from '../errors';
-import { applyCoreRelos, CORE_POISON_IMM, type CoreDecision, type CoreTarget } from '../object/core';
-import { linkProgram, type LinkedProgram } from '../object/link';
-import { parseObject, type BpfObject, type BpfProgram } from '../object/object';
-import { encodeRaw } from '../object/insn/raw';
-import { attachTarget, findKernelSymbol, relocateProgram, type ResolvedExtern } from '../object/relocate';
 import { findAllByName } from '../object/btf/lookup';
+import { applyCoreRelos, CORE_POISON_IMM, type CoreDecision, type CoreTarget } from '../object/core';
+import { encodeRaw } from '../object/insn/raw';
+import { fillKconfig } from '../object/kconfig';
+import { linkProgram, type LinkedProgram } from '../object/link';
+import { mapTypeName } from '../object/maptypes';
+import { parseObject, type BpfObject, type BpfProgram } from '../object/object';
+import { attachTarget, relocateProgram, type ResolvedExtern } from '../object/relocate';
 import type { TraceDb } from '../trace/db';
 import {
   insertCoreRelos,
@@ -19,21 +22,18 @@ import {
   type ExternRow,
   type RelocationRow,
 } from '../trace/load';
-import { sanitizeBtf } from './btf-sanitize';
-import { loadBtf } from './btf-load';
-import { FdSet } from './fds';
-import { createObjectMaps, objectName, type CreatedMap } from './maps';
-import { lookupElem, mapKeys } from './map-ops';
-import { StreamingProgLoader, type InfoRecords } from './prog-load';
-import { errnoName, strerror, BpfSyscallError } from './syscall';
-import { DEFAULT_PACKET, testRun } from './test-run';
-import { moduleBtf, moduleBtfNames, openModuleBtfFd, vmlinuxBtf } from './vmlinux';
-import { parseLogStats, closingError, type LogStats } from './log-stats';
 import { writeVerifierLog } from '../trace/verifier';
-import { mapTypeName } from '../object/maptypes';
-import { fillKconfig } from '../object/kconfig';
+import { funcInfoRecords, lineInfoRecords } from './btf-info';
+import { loadBtf } from './btf-load';
+import { sanitizeBtf } from './btf-sanitize';
+import { moduleFdArray, resolveExterns } from './externs';
+import { FdSet } from './fds';
 import { readKernelConfig } from './kconfig';
-import { release } from 'node:os';
+import { closingError, parseLogStats, type LogStats } from './log-stats';
+import { runAndDump } from './map-dump';
+import { createObjectMaps, objectName, type CreatedMap } from './maps';
+import { StreamingProgLoader } from './prog-load';
+import { moduleBtf, moduleBtfNames, vmlinuxBtf } from './vmlinux';
 
 export interface RecordOptions {
   /** Program names to load; all of the object's programs when empty. */
@@ -78,7 +78,6 @@ export interface ProgramOutcome {
 
 /** libbpf 1.1 fails an object whose extern the kernel lacks with -EINVAL; so do we (same errno, same verdict). */
 const EXTERN_ERRNO = 22;
-const PACKET_PROG_TYPES = new Set(['socket_filter', 'sched_cls', 'sched_act', 'xdp', 'cgroup_skb', 'lwt_in', 'lwt_out', 'lwt_xmit', 'lwt_seg6local', 'flow_dissector', 'sk_skb']);
 
 /**
  * Record one object into a trace: load its BTF, then for each program (one at
@@ -188,51 +187,6 @@ function selectPrograms(obj: BpfObject, names: string[], path: string): BpfProgr
     if (!p) throw new BpfscopeError(`no program '${n}' (programs: ${obj.programs.map((x) => x.name).join(', ') || 'none'})`, path);
     return p;
   });
-}
-
-/** kfunc and ksym externs against vmlinux BTF, then module BTF (as libbpf's find_ksym_btf_id does). */
-function resolveExterns(obj: BpfObject, fds: FdSet): Map<string, ResolvedExtern> {
-  const out = new Map<string, ResolvedExtern>();
-  const wanted = obj.externs.filter((e) => e.kind === 'kfunc' || e.kind === 'ksym');
-  if (wanted.length === 0) return out;
-  const vmlinux = vmlinuxBtf();
-  let modules: { name: string; btf: ReturnType<typeof moduleBtf> }[] | undefined;
-  const moduleIdx = new Map<string, number>();
-  for (const e of wanted) {
-    const kind = e.kind as 'kfunc' | 'ksym';
-    const r: ResolvedExtern = { name: e.name, kind, weak: e.weak, fdIndex: 0 };
-    const id = findKernelSymbol(vmlinux, e.name, kind);
-    if (id !== undefined) {
-      r.btfId = id;
-      r.btfObj = 'vmlinux';
-    } else {
-      modules ??= moduleBtfNames().map((name) => ({ name, btf: moduleBtf(name) }));
-      for (const m of modules) {
-        const mid = findKernelSymbol(m.btf, e.name, kind);
-        if (mid === undefined) continue;
-        const fd = openModuleBtfFd(m.name, fds);
-        if (fd === undefined) continue;
-        r.btfId = mid;
-        r.btfObj = m.name;
-        r.btfObjFd = fd;
-        if (!moduleIdx.has(m.name)) moduleIdx.set(m.name, moduleIdx.size + 1);
-        r.fdIndex = moduleIdx.get(m.name)!;
-        break;
-      }
-    }
-    if (r.btfId === undefined) {
-      r.error = `extern ${kind === 'kfunc' ? 'kfunc' : 'variable'} '${e.name}' is not in this kernel's BTF (vmlinux${modules?.length ? ' or modules' : ''})${e.weak ? '; weak, so left unresolved' : ', so the program cannot be loaded'}`;
-    }
-    out.set(e.name, r);
-  }
-  return out;
-}
-
-/** fd_array for kfunc calls into modules: index 0 is vmlinux (unused), then each module's BTF fd. */
-function moduleFdArray(externs: Map<string, ResolvedExtern>): number[] | undefined {
-  const arr: number[] = [0];
-  for (const e of externs.values()) if (e.kind === 'kfunc' && e.btfObjFd !== undefined) arr[e.fdIndex] = e.btfObjFd;
-  return arr.length > 1 ? arr : undefined;
 }
 
 function lazyCoreTargets(): () => CoreTarget[] {
@@ -445,109 +399,6 @@ function recordMap(db: TraceDb, objectId: number, programId: number, m: CreatedM
     error: m.error,
     note: m.note,
   });
-}
-
-function funcInfoRecords(linked: LinkedProgram): InfoRecords | undefined {
-  if (linked.funcInfo.length === 0) return undefined;
-  const bytes = new Uint8Array(linked.funcInfo.length * 8);
-  const v = new DataView(bytes.buffer);
-  linked.funcInfo.forEach((f, i) => {
-    v.setUint32(i * 8, f.insnIdx, true);
-    v.setUint32(i * 8 + 4, f.typeId, true);
-  });
-  return { recSize: 8, count: linked.funcInfo.length, bytes };
-}
-
-const stringOffsets = new WeakMap<Uint8Array, Map<string, number>>();
-/** Offset of a whole string in a BTF string section (line_info names strings by offset). */
-function stringOffset(strings: Uint8Array, s: string): number | undefined {
-  let idx = stringOffsets.get(strings);
-  if (!idx) {
-    idx = new Map();
-    let start = 0;
-    for (let i = 0; i < strings.length; i++) {
-      if (strings[i] !== 0) continue;
-      const str = Buffer.from(strings.subarray(start, i)).toString('utf8');
-      if (!idx.has(str)) idx.set(str, start);
-      start = i + 1;
-    }
-    stringOffsets.set(strings, idx);
-  }
-  return idx.get(s);
-}
-
-function lineInfoRecords(linked: LinkedProgram, obj: BpfObject): InfoRecords | undefined {
-  if (linked.lineInfo.length === 0 || !obj.btf) return undefined;
-  const bytes = new Uint8Array(linked.lineInfo.length * 16);
-  const v = new DataView(bytes.buffer);
-  for (let i = 0; i < linked.lineInfo.length; i++) {
-    const l = linked.lineInfo[i];
-    const file = stringOffset(obj.btf.strings, l.fileName);
-    const line = stringOffset(obj.btf.strings, l.line);
-    if (file === undefined || line === undefined) return undefined;
-    v.setUint32(i * 16, l.linkedIdx, true);
-    v.setUint32(i * 16 + 4, file, true);
-    v.setUint32(i * 16 + 8, line, true);
-    v.setUint32(i * 16 + 12, ((l.lineNum << 10) | (l.column & 0x3ff)) >>> 0, true);
-  }
-  return { recSize: 16, count: linked.lineInfo.length, bytes };
-}
-
-function possibleCpus(): number {
-  try {
-    const text = readFileSync('/sys/devices/system/cpu/possible', 'utf8').trim();
-    let n = 0;
-    for (const part of text.split(',')) {
-      const [a, b] = part.split('-').map(Number);
-      n += b === undefined ? 1 : b - a + 1;
-    }
-    return n;
-  } catch {
-    return 1;
-  }
-}
-
-const PERCPU_TYPES = new Set([5, 6, 10, 21]);
-const NOT_ITERABLE = new Set([4, 27, 31, 22, 23]);
-const MAX_DUMP_ENTRIES = 4096;
-
-function runAndDump(progFd: number, prog: BpfProgram, maps: CreatedMap[], opts: RecordOptions) {
-  const packetType = PACKET_PROG_TYPES.has(prog.progType ?? '');
-  const dataIn = opts.data ?? (packetType ? DEFAULT_PACKET : undefined);
-  // Syscall programs run once, take no repeat count and write their context back in place (kernel/bpf/syscall.c's rules).
-  const syscallProg = prog.progType === 'syscall';
-  const r = testRun({
-    progFd,
-    dataIn,
-    ctxIn: opts.ctx,
-    repeat: syscallProg ? 0 : (opts.repeat ?? 1),
-    dataOutSize: dataIn ? dataIn.length + 4096 : undefined,
-    ctxOutSize: syscallProg ? 0 : undefined,
-  });
-  const dumped: { map: string; key: Uint8Array; value: Uint8Array }[] = [];
-  for (const m of maps) {
-    if (m.fd === undefined || NOT_ITERABLE.has(m.attrs.mapType)) continue;
-    const valueSize = PERCPU_TYPES.has(m.attrs.mapType) ? Math.ceil(m.attrs.valueSize / 8) * 8 * possibleCpus() : m.attrs.valueSize;
-    try {
-      for (const key of mapKeys(m.fd, m.attrs.keySize, MAX_DUMP_ENTRIES)) {
-        const value = lookupElem(m.fd, key, valueSize);
-        if (value) dumped.push({ map: m.name, key, value });
-      }
-    } catch (err) {
-      if (!(err instanceof BpfSyscallError)) throw err;
-    }
-  }
-  return {
-    repeat: syscallProg ? 1 : (opts.repeat ?? 1),
-    retval: r.retval,
-    durationNs: r.durationNs,
-    dataIn,
-    ctxIn: opts.ctx,
-    dataOut: r.dataOut,
-    errno: r.errno,
-    error: r.ok ? undefined : `BPF_PROG_TEST_RUN failed: ${errnoName(r.errno ?? 0)} (${strerror(r.errno ?? 0)})`,
-    maps: dumped,
-  };
 }
 
 function lastLine(s: string): string {

@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { CHANNELS, type DesktopEvents } from '../api/contract';
 import { validateArgs } from '../api/validate';
-import { CSP } from '../host/server';
+import { CSP } from '../host/csp';
 import { sniff } from '../host/sniff';
 import { DataProcess } from './dataProcess';
 import { RecentFiles } from './recent';

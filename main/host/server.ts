@@ -3,6 +3,9 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { extname, join, normalize, sep } from 'node:path';
 import { errorSentence, type Dispatch } from '../api/handlers';
+import { CSP } from './csp';
+
+export { CSP };
 
 /**
  * The browser host: the built renderer and the API over HTTP, on 127.0.0.1
@@ -39,11 +42,6 @@ const MIME: Record<string, string> = {
   '.json': 'application/json',
   '.woff2': 'font/woff2',
 };
-
-/** Same policy as the Electron window: nothing remote, no inline script. */
-export const CSP =
-  "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; " +
-  "font-src 'self'; connect-src 'self'; worker-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 const MAX_BODY = 64 * 1024;
 

@@ -150,6 +150,19 @@ describe('bpfscope serve', () => {
     expect(answers.get(2)!.error).toMatch(/whole number/);
   }, 120_000);
 
+  it('without a file, the bundled example trace opens (programs, verdicts, runtime events)', async () => {
+    const stdio = spawn(process.execPath, [BIN, 'serve', '--stdio'], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    const line = new Promise<string>((resolve) => createInterface({ input: stdio.stdout! }).once('line', resolve));
+    stdio.stdin!.write(JSON.stringify({ id: 1, channel: 'trace:default', args: [] }) + '\n');
+    const answer = JSON.parse(await line) as { result: { path: string; hasRuntime: boolean; programs: { name: string; verdict: string }[] } };
+    stdio.stdin!.end();
+    expect(answer.result.path).toBe(join(ROOT, 'resources/example.trace'));
+    expect(answer.result.hasRuntime).toBe(true);
+    expect(answer.result.programs.map((p) => `${p.name} ${p.verdict}`).sort()).toEqual([
+      'leak_on_branch rejected', 'list_mixed accepted', 'list_pop accepted', 'list_push accepted',
+    ]);
+  });
+
   it('a bad file is one sentence naming it', () => {
     const r = spawnSync(process.execPath, [BIN, 'serve', join(dir, 'missing.o')], { encoding: 'utf8' });
     expect(r.status).toBe(1);

@@ -14,6 +14,8 @@ import type { TraceDb } from '../trace/db';
 import {
   insertCoreRelos,
   insertExtern,
+  insertFunctions,
+  insertLineInfo,
   insertMap,
   insertProgramLog,
   insertRelocations,
@@ -286,6 +288,11 @@ async function recordProgram(db: TraceDb, j: ProgramJob): Promise<ProgramOutcome
       })),
     ];
     insertRelocations(db, programId, rows);
+    db.transaction(() => {
+      insertLineInfo(db, programId, linked.lineInfo.map((l) => ({ insnIdx: l.linkedIdx, file: l.fileName, lineNum: l.lineNum, col: l.column, line: l.line })));
+      const fi = new Map(linked.funcInfo.map((f) => [f.insnIdx, f.typeId]));
+      insertFunctions(db, programId, linked.functions.map((f) => ({ ...f, btfFuncId: fi.get(f.start) })));
+    })();
     const insnBytes = encodeRaw(reloc.insns);
     // A config value the kernel lacks: libbpf 1.1 fails the object with -ESRCH.
     const usedKconfigErrors = j.kconfigErrors.filter((e) => linked.relocations.some((r) => r.kind === 'extern' && e.includes(`'${r.name}'`)));

@@ -85,6 +85,26 @@ export const loadSchema: SchemaPart = {
       log BLOB NOT NULL,
       log_sizes TEXT                     -- the buffer sizes tried, JSON
     );
+    -- line_info as passed to the kernel: the source line of each instruction as loaded (after linking).
+    CREATE TABLE IF NOT EXISTS load_line_info (
+      program_id INTEGER NOT NULL REFERENCES programs(id),
+      insn_idx INTEGER NOT NULL,
+      file TEXT NOT NULL,
+      line_num INTEGER NOT NULL,
+      col INTEGER NOT NULL,
+      line TEXT NOT NULL,
+      PRIMARY KEY (program_id, insn_idx)
+    ) WITHOUT ROWID;
+    -- The functions of the program as loaded: the entry program, then each appended subprogram.
+    CREATE TABLE IF NOT EXISTS load_functions (
+      program_id INTEGER NOT NULL REFERENCES programs(id),
+      name TEXT NOT NULL,
+      section TEXT NOT NULL,
+      start INTEGER NOT NULL,
+      insn_count INTEGER NOT NULL,
+      btf_func_id INTEGER,
+      PRIMARY KEY (program_id, start)
+    ) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS load_warnings (
       object_id INTEGER REFERENCES objects(id),
       text TEXT NOT NULL
@@ -216,6 +236,32 @@ const deflateRaw = promisify(zlib.deflateRaw);
  * Store a raw log. Level-2 logs compress about 10:1; deflate runs on libuv's
  * thread pool, so the caller can parse the same log meanwhile.
  */
+export interface LineInfoRow {
+  insnIdx: number;
+  file: string;
+  lineNum: number;
+  col: number;
+  line: string;
+}
+
+export function insertLineInfo(db: TraceDb, programId: number, rows: readonly LineInfoRow[]): void {
+  const st = db.prepare('INSERT OR REPLACE INTO load_line_info(program_id, insn_idx, file, line_num, col, line) VALUES (?,?,?,?,?,?)');
+  for (const r of rows) st.run(programId, r.insnIdx, r.file, r.lineNum, r.col, r.line);
+}
+
+export interface FunctionRow {
+  name: string;
+  section: string;
+  start: number;
+  insnCount: number;
+  btfFuncId?: number;
+}
+
+export function insertFunctions(db: TraceDb, programId: number, rows: readonly FunctionRow[]): void {
+  const st = db.prepare('INSERT OR REPLACE INTO load_functions(program_id, name, section, start, insn_count, btf_func_id) VALUES (?,?,?,?,?,?)');
+  for (const r of rows) st.run(programId, r.name, r.section, r.start, r.insnCount, r.btfFuncId ?? null);
+}
+
 export function insertWarning(db: TraceDb, objectId: number, text: string): void {
   db.prepare('INSERT INTO load_warnings(object_id, text) VALUES (?, ?)').run(objectId, text);
 }

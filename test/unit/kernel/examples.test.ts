@@ -60,6 +60,24 @@ describe.skipIf(!!kernelSkipReason())(kernelTitle('record vs libbpf on every exa
         const row = db.prepare('SELECT processed_insns, insns FROM programs WHERE id = ?').get(o.programId) as { processed_insns: number; insns: Buffer };
         expect(row.processed_insns).toBe(Number(/processed (\d+) insns/.exec(ref.log)![1]));
         expect(row.insns.length % 8).toBe(0);
+        // line_info as loaded: where the kernel prints a source line before an instruction, the
+        // trace's line for that instruction is the same one.
+        const li = new Map((db.prepare('SELECT insn_idx, file, line_num, line FROM load_line_info WHERE program_id = ?').all(o.programId) as { insn_idx: number; file: string; line_num: number; line: string }[]).map((r) => [r.insn_idx, r]));
+        const logLines = log.split('\n');
+        let checked = 0;
+        for (let i = 0; i + 1 < logLines.length; i++) {
+          const src = /^; (.*) @ (\S+):(\d+)$/.exec(logLines[i]);
+          const insn = src && /^(\d+): \(/.exec(logLines[i + 1]);
+          if (!src || !insn) continue;
+          // The kernel prints the line_info record that covers the instruction: the last one at or before it.
+          let at = Number(insn[1]);
+          while (at >= 0 && !li.has(at)) at--;
+          const row = li.get(at);
+          expect(row, `line_info for insn ${insn[1]}`).toBeDefined();
+          expect([row!.line.trim(), path.basename(row!.file), row!.line_num]).toEqual([src[1].trim(), path.basename(src[2]), Number(src[3])]);
+          checked++;
+        }
+        expect(checked).toBeGreaterThan(0);
         // Nothing was worked around: the kernel took the object's BTF and every map as built.
         expect(db.prepare('SELECT text FROM load_warnings').all()).toEqual([]);
         expect(db.prepare('SELECT name, note, error FROM load_maps WHERE note IS NOT NULL OR error IS NOT NULL').all()).toEqual([]);

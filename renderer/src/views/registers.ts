@@ -45,6 +45,8 @@ export class RegistersView {
       tr.dataset.reg = name;
       if (current && changed.includes(name)) tr.classList.add('changed');
       tr.append(el('th', 'rn', name));
+      // Caller frames show only what they hold: the callee-saved registers and R10.
+      if (!r && !current) continue;
       if (!r) {
         tr.classList.add('uninit');
         tr.append(el('td', 'ty', 'not init'), el('td', 'viz'), el('td', 'raw', ''));

@@ -28,7 +28,7 @@ CAP_BPF + CAP_PERFMON or root ('bpfscope probe' says what is missing).`,
     const out = args.values.get('output');
     if (!out) throw new BpfscopeError("record needs -o TRACE, the trace file to write");
     const logLevel = intOption(args, 'log-level', 6);
-    if (logLevel < 1 || logLevel > 7) throw new BpfscopeError(`--log-level must be 1..7 (1 errors, 2 every instruction, +4 statistics), not ${logLevel}`);
+    if (logLevel > 7) throw new BpfscopeError(`--log-level must be 0..7 (0 none, 1 errors, 2 every instruction, +4 statistics), not ${logLevel}`);
     const repeat = intOption(args, 'repeat', 1);
     if (repeat < 1) throw new BpfscopeError('--repeat must be at least 1');
     const readInput = (name: string): Uint8Array | undefined => {

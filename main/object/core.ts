@@ -428,22 +428,22 @@ function candidates(local: BtfType, target: Btf): BtfType[] {
   return out;
 }
 
-function patchInsn(insns: RawInsn[], idx: number, value: number, kind: number, localValue?: number): RawInsn {
+function patchInsn(insns: RawInsn[], idx: number, value: number): RawInsn {
   const insn = { ...insns[idx] };
   const cls = insn.code & 0x07;
   if (insn.code === BPF_LD_IMM64) {
-    insn.imm = value | 0;
-    insn.imm64 = BigInt(value);
-    insns[idx + 1] = { ...insns[idx + 1], imm: 0 };
+    // 64-bit values (ENUM64) split over the two slots.
+    const v = BigInt.asUintN(64, BigInt(value));
+    insn.imm = Number(BigInt.asIntN(32, v & 0xffffffffn));
+    insn.imm64 = v;
+    if (insns[idx + 1]) insns[idx + 1] = { ...insns[idx + 1], imm: Number(BigInt.asIntN(32, v >> 32n)) };
   } else if ((cls === 0x04 || cls === 0x07) && (insn.code & 0x08) === 0) {
     // ALU/ALU64 with an immediate operand.
     insn.imm = value | 0;
   } else if (cls === 0x01 || cls === 0x02 || cls === 0x03) {
-    // LDX / ST / STX: the offset; and for a field whose size changed, the access size.
+    // LDX / ST / STX: the offset (the access size follows in applyCoreRelos).
     if (value > 32767 || value < -32768) throw new Error(`offset ${value} does not fit in an instruction`);
     insn.off = value;
-    void localValue;
-    void kind;
   } else {
     throw new Error(`instruction ${idx} (code 0x${insn.code.toString(16)}) cannot take a CO-RE value`);
   }
@@ -520,7 +520,7 @@ export function applyCoreRelos(
         poison(insns, relo.insnIdx);
       } else {
         d.value = value;
-        const patched = patchInsn(insns, relo.insnIdx, value, relo.kind, d.localValue);
+        const patched = patchInsn(insns, relo.insnIdx, value);
         // A field that changed size: the load/store width follows it (libbpf does the same for ints).
         const cls = patched.code & 0x07;
         if (relo.kind === 0 && targetSpec && (cls === 0x01 || cls === 0x02 || cls === 0x03)) {

@@ -80,6 +80,17 @@ export function callKfunc(m: Machine, name: string): void {
       setNode(m, m.objects.rbFirst(root, at));
       return;
     }
+    case 'bpf_rbtree_root':
+    case 'bpf_rbtree_left':
+    case 'bpf_rbtree_right': {
+      // 6.16+: non-owning pointers to the root, or a node's children.
+      const [root, at] = container(m, 1, name);
+      requireLock(m, name, root);
+      const dir = base === 'bpf_rbtree_root' ? 'root' : base === 'bpf_rbtree_left' ? 'left' : 'right';
+      const from = dir === 'root' ? undefined : m.objects.objectAt(m.hi[2], m.lo[2], name);
+      setNode(m, m.objects.rbWalk(root, at, from, dir));
+      return;
+    }
     case 'bpf_rbtree_remove': {
       const [root, at] = container(m, 1, name);
       requireLock(m, name, root);

@@ -3,6 +3,7 @@ import type { AllocEvent, AllocEventKind, AllocObject } from './events';
 import { fault } from './fault';
 import { Memory, hex64, type Region } from './memory';
 import type { SpecialField, TypeInfo } from './program';
+import { RbTree, type RbNode } from './rbtree';
 
 /** Where the event happened: set by the machine before each helper/kfunc call. */
 export interface EventClock {
@@ -36,7 +37,9 @@ export class ObjectModel {
   private readonly regionOfObject: Region[] = [];
   private readonly typeOfObject: TypeInfo[] = [];
   private readonly lists = new Map<string, GraphNode[]>();
-  private readonly trees = new Map<string, GraphNode[]>();
+  private readonly trees = new Map<string, RbTree<GraphNode>>();
+  /** `object:nodeOff` → its place in a tree. */
+  private readonly rbNodes = new Map<string, RbNode<GraphNode>>();
   /** object id → node offset → owner key (container address key). */
   private readonly nodeOwner = new Map<number, Map<number, string>>();
   private readonly containerLabel = new Map<string, string>();
@@ -145,11 +148,18 @@ export class ObjectModel {
       const key = `${r.id}:${at}`;
       if (f.kind === 'bpf_list_head' || f.kind === 'bpf_rb_root') {
         const isList = f.kind === 'bpf_list_head';
-        const nodes = (isList ? this.lists : this.trees).get(key) ?? [];
-        (isList ? this.lists : this.trees).delete(key);
+        let nodes: GraphNode[];
+        if (isList) {
+          nodes = this.lists.get(key) ?? [];
+          this.lists.delete(key);
+        } else {
+          nodes = this.trees.get(key)?.postorder() ?? [];
+          this.trees.delete(key);
+          for (const n of nodes) this.rbNodes.delete(`${n.object}:${n.nodeOff}`);
+        }
         // bpf_list_head_free detaches the whole list under the lock, then drops
         // every node's object in list order; bpf_rb_root_free walks the tree in
-        // post-order (modelled in key order).
+        // post-order.
         const label = this.containerName(r, at, isList);
         for (const n of nodes) {
           const obj = this.object(n.object);
@@ -230,7 +240,7 @@ export class ObjectModel {
     return front ? list[0] : list[list.length - 1];
   }
 
-  /** bpf_rbtree_add: `lessAt(i)` says whether the new node sorts before tree[i]. */
+  /** bpf_rbtree_add: `less(other)` says whether the new node sorts before `other` (the program's callback). */
   rbAdd(root: Region, rootAt: number, node: { obj: AllocObject; off: number }, less: (other: GraphNode) => boolean): number {
     const key = `${root.id}:${rootAt}`;
     const owners = this.owners(node.obj.id);
@@ -240,18 +250,25 @@ export class ObjectModel {
     }
     owners.set(node.off, key);
     let tree = this.trees.get(key);
-    if (!tree) this.trees.set(key, (tree = []));
-    // Equal keys go right of existing ones, as the kernel's walk does when less() is false.
-    let i = 0;
-    while (i < tree.length && !less(tree[i])) i++;
-    tree.splice(i, 0, { object: node.obj.id, nodeOff: node.off });
+    if (!tree) this.trees.set(key, (tree = new RbTree<GraphNode>()));
+    const rb = tree.insert({ object: node.obj.id, nodeOff: node.off }, less);
+    this.rbNodes.set(`${node.obj.id}:${node.off}`, rb);
     this.record('rb_add', node.obj, this.containerName(root, rootAt, false));
     return 0;
   }
 
   rbFirst(root: Region, rootAt: number): GraphNode | undefined {
+    return this.trees.get(`${root.id}:${rootAt}`)?.leftmost?.value;
+  }
+
+  /** bpf_rbtree_root/left/right: a node's place in the tree (non-owning). */
+  rbWalk(root: Region, rootAt: number, from: { obj: AllocObject; off: number } | undefined, dir: 'root' | 'left' | 'right'): GraphNode | undefined {
     const tree = this.trees.get(`${root.id}:${rootAt}`);
-    return tree && tree.length ? tree[0] : undefined;
+    if (!tree) return undefined;
+    if (dir === 'root') return tree.root?.value;
+    const n = from && this.rbNodes.get(`${from.obj.id}:${from.off}`);
+    if (!n || this.nodeOwner.get(from!.obj.id)?.get(from!.off) !== `${root.id}:${rootAt}`) return undefined;
+    return (dir === 'left' ? n.left : n.right)?.value;
   }
 
   /** bpf_rbtree_remove: the node, or undefined when it is not in this tree. */
@@ -259,11 +276,12 @@ export class ObjectModel {
     const key = `${root.id}:${rootAt}`;
     if (this.nodeOwner.get(node.obj.id)?.get(node.off) !== key) return undefined;
     const tree = this.trees.get(key)!;
-    const i = tree.findIndex((n) => n.object === node.obj.id && n.nodeOff === node.off);
-    const [n] = tree.splice(i, 1);
+    const rb = this.rbNodes.get(`${node.obj.id}:${node.off}`)!;
+    tree.erase(rb);
+    this.rbNodes.delete(`${node.obj.id}:${node.off}`);
     this.nodeOwner.get(node.obj.id)!.delete(node.off);
     this.record('rb_remove', node.obj, 'prog');
-    return n;
+    return rb.value;
   }
 
   /** bpf_refcount_acquire_impl: refcount_inc_not_zero; false = NULL. */

@@ -109,8 +109,8 @@ describe('object lifetimes', () => {
       'new#3@prog', 'rb_add#3@rb .data.rb[0]+8',
       'rb_remove#2@prog', 'drop#2@-', 'free#2@-',
     ]);
-    // In key order (5, 9) at the drain.
-    expect(events.filter((e) => e.startsWith('drain'))).toEqual(['drain#1@-', 'drain#3@-']);
+    // The tree is 5 with 9 as its right child: bpf_rb_root_free drains in post-order, 9 then 5.
+    expect(events.filter((e) => e.startsWith('drain'))).toEqual(['drain#3@-', 'drain#1@-']);
     expect(r.retval).toBe(DEFAULT_PACKET.length + 3);
   });
 

@@ -323,6 +323,16 @@ char LICENSE[] SEC("license") = "GPL";
       expect(rep.canRecord).toBe(false);
       expect(rep.caps.CAP_BPF).toBe(false);
       expect(rep.bpfSyscall.reachable).toBe(false);
+      // CAP_BPF alone: the sentence names what is still missing.
+      const asUser = (caps: string, ...args: string[]) =>
+        spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', `--inh-caps=-all,${caps}`, `--ambient-caps=${caps}`, process.execPath, path.join(REPO_ROOT, 'main/bin.mjs'), ...args], { encoding: 'utf8', env: { ...process.env, HOME: dir } });
+      const bpfOnly = asUser('+bpf', 'probe');
+      expect(bpfOnly.status).toBe(1);
+      expect(bpfOnly.stderr).toMatch(/^bpfscope probe: recording needs CAP_PERFMON, which this process lacks/);
+      // CAP_BPF + CAP_PERFMON + CAP_NET_ADMIN: a normal user records without root.
+      const ok = asUser('+bpf,+perfmon,+net_admin', 'record', path.join(PROGS_DIR, 'list.bpf.o'), '-p', 'list_push', '-o', path.join(dir, 'caps.trace'), '--run');
+      expect(ok.stderr).toBe('');
+      expect(ok.stdout).toMatch(/^list_push: accepted, \d+ insns processed, retval 3\n$/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -8,24 +8,25 @@ import type { SessionReport } from '../runtime/session';
 export const command: Command = {
   summary: "run a program in bpfscope's own BPF machine and record every allocator event",
   usage: `usage: bpfscope run OBJ -p PROG [--data FILE] [--ctx FILE] [--repeat N] [--free-maps]
-                    [--trace-insns] [--budget N] [--seed N] [-o TRACE] [--json]
+                    [--trace-insns [--trace-limit N]] [--budget N] [--seed N] [-o TRACE] [--json]
 
 Runs PROG of OBJ in bpfscope's interpreter, as BPF_PROG_TEST_RUN would: on
 the packet in --data (default: the same 64-byte UDP packet 'record --run'
-uses) and the context prefix in --ctx, --repeat times in a row on the same
-maps. Every allocator event is recorded (new, drop, push_front, push_back,
+uses) and the context in --ctx (a struct __sk_buff/xdp_md prefix, or a
+syscall program's whole context), --repeat times in a row on the same maps. Every allocator event is recorded (new, drop, push_front, push_back,
 pop_front, pop_back, rb_add, rb_remove, refcount_acquire, kptr_xchg, drain,
 free) with its instruction and the object's owner. --free-maps frees the
 maps after the runs as the kernel does when their last reference goes
 (list heads and rb roots drained, kptrs dropped). --trace-insns stores the
-registers after every instruction (up to 1,000,000 steps of the last run).
+registers after every instruction of the last run (up to --trace-limit
+steps, default 250,000).
 --budget stops a run after N instructions (default 50,000,000). --seed
 seeds bpf_get_prandom_u32. -o writes everything into TRACE (appending a
 program with origin 'run'); --json prints
 {retval, events, objects, maps, runs}. Exit 1 when a run faulted.`,
   async run(argv) {
     const args = parseArgs(argv, {
-      values: ['program', 'data', 'ctx', 'repeat', 'output', 'budget', 'seed'],
+      values: ['program', 'data', 'ctx', 'repeat', 'output', 'budget', 'seed', 'trace-limit'],
       switches: ['free-maps', 'trace-insns', 'json'],
       aliases: { o: 'output', p: 'program' },
     });
@@ -73,6 +74,7 @@ program with origin 'run'); --json prints
       repeat,
       freeMaps: args.switches.has('free-maps'),
       traceInsns: args.switches.has('trace-insns'),
+      traceLimit: intOption(args, 'trace-limit', 250_000),
       budget,
       seed,
       input: { data, ctx: readInput('ctx') },

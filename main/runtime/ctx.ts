@@ -44,7 +44,8 @@ export function buildCtx(memory: Memory, progType: string, input: RunInput): Bui
       const ctx = input.ctx ?? new Uint8Array(0);
       const region = memory.add('ctx', ctx.length, 'ctx');
       region.data.set(ctx);
-      return { region, dataOut: () => undefined };
+      // The kernel copies the context back to user space after the run (ctx_out).
+      return { region, dataOut: () => region.data.slice() };
     }
   }
 }

@@ -31,7 +31,7 @@ export interface MachineOptions {
   seed?: number;
   /** Record the registers after every instruction. */
   traceInsns?: boolean;
-  /** At most this many steps are traced per run (default 1,000,000). */
+  /** At most this many steps are traced per run (default 250,000). */
   traceLimit?: number;
 }
 
@@ -111,7 +111,7 @@ export class Machine {
     this.budget = opts.budget ?? 50_000_000;
     this.prandomState = (opts.seed ?? 0x2545f491) >>> 0 || 1;
     this.tracing = !!opts.traceInsns;
-    this.traceLimit = opts.traceLimit ?? 1_000_000;
+    this.traceLimit = opts.traceLimit ?? 250_000;
     this.objects = new ObjectModel(this.memory, this.clock);
     for (const spec of prog.maps) {
       this.maps.push(

@@ -139,6 +139,23 @@ SEC("tc") int ld_ind(struct __sk_buff *skb)
 	return load_half(skb, 14 + ihl) ^ load_word(skb, 14 + ihl + 4);
 }
 
+struct sys_args {
+	__u64 x;
+	__u32 y;
+	__u32 pad;
+	__u64 out;
+};
+
+SEC("syscall") int sys(struct sys_args *a)
+{
+	__u32 k = 0;
+	__u64 v = a->x * a->y;
+
+	a->out = v ^ 0x5555;
+	bpf_map_update_elem(&hmap, &k, &v, BPF_ANY);
+	return a->x + a->y;
+}
+
 char LICENSE[] SEC("license") = "GPL";
 `;
 
@@ -154,6 +171,19 @@ function build(): string {
 
 describe.skipIf(!!kernelSkipReason())(kernelTitle('helpers, atomics, calls and loops vs BPF_PROG_TEST_RUN'), () => {
   const obj = build();
+  it('a syscall program runs on its context and writes it back', async () => {
+    const args = Buffer.alloc(24);
+    args.writeBigUInt64LE(0x1234567n, 0);
+    args.writeUInt32LE(1000, 8);
+    const ref = await refLoad(obj, 'sys', { run: true, dumpMaps: true, data: args });
+    expect(ref.verdict, ref.log.slice(-800)).toBe('accepted');
+    const ours = runSession(loadExample(obj, 'sys'), { input: { ctx: args } });
+    expect(ours.runs[0].fault).toBeUndefined();
+    expect(ours.retval).toBe(ref.retval);
+    expect(ours.runs[0].dataOut).toBe(Buffer.from(ref.dataOut ?? []).toString('hex'));
+    const cmp = comparableMaps(ours.maps, ref.maps ?? {});
+    expect(cmp.ours).toEqual(cmp.theirs);
+  });
   for (const prog of ['hash_ops', 'percpu_atomics', 'loops_calls', 'ld_abs', 'ld_ind']) {
     for (const repeat of [1, 3]) {
       it(`${prog} x${repeat}`, async () => {

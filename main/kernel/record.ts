@@ -12,6 +12,7 @@ import { parseObject, type BpfObject, type BpfProgram } from '../object/object';
 import { attachTarget, relocateProgram, type ResolvedExtern } from '../object/relocate';
 import type { TraceDb } from '../trace/db';
 import {
+  insertBtf,
   insertCoreRelos,
   insertExtern,
   insertFunctions,
@@ -147,6 +148,7 @@ export async function recordObject(db: TraceDb, path: string, opts: RecordOption
       const r = loadBtf(sanitized.bytes);
       if (r.fd !== undefined) btfFd = fds.own(r.fd);
       else btfError = `BPF_BTF_LOAD failed: ${r.errnoName}${r.log ? `: ${lastLine(r.log)}` : ''}`;
+      insertBtf(db, objectId, sanitized.bytes, sanitized.fixes, r.fd !== undefined, btfError);
     }
     const externs = resolveExterns(obj, fds);
     for (const e of externs.values()) {

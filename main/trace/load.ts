@@ -105,6 +105,14 @@ export const loadSchema: SchemaPart = {
       btf_func_id INTEGER,
       PRIMARY KEY (program_id, start)
     ) WITHOUT ROWID;
+    -- The object's BTF as given to BPF_BTF_LOAD (after sanitizing) and what sanitizing changed.
+    CREATE TABLE IF NOT EXISTS load_btf (
+      object_id INTEGER PRIMARY KEY REFERENCES objects(id),
+      bytes BLOB NOT NULL,
+      fixes TEXT NOT NULL,               -- JSON array of sentences
+      loaded INTEGER NOT NULL,           -- 1 when the kernel took it
+      error TEXT
+    );
     CREATE TABLE IF NOT EXISTS load_warnings (
       object_id INTEGER REFERENCES objects(id),
       text TEXT NOT NULL
@@ -260,6 +268,12 @@ export interface FunctionRow {
 export function insertFunctions(db: TraceDb, programId: number, rows: readonly FunctionRow[]): void {
   const st = db.prepare('INSERT OR REPLACE INTO load_functions(program_id, name, section, start, insn_count, btf_func_id) VALUES (?,?,?,?,?,?)');
   for (const r of rows) st.run(programId, r.name, r.section, r.start, r.insnCount, r.btfFuncId ?? null);
+}
+
+export function insertBtf(db: TraceDb, objectId: number, bytes: Uint8Array, fixes: readonly string[], loaded: boolean, error?: string): void {
+  db.prepare('INSERT OR REPLACE INTO load_btf(object_id, bytes, fixes, loaded, error) VALUES (?,?,?,?,?)').run(
+    objectId, Buffer.from(bytes), JSON.stringify(fixes), loaded ? 1 : 0, error ?? null,
+  );
 }
 
 export function insertWarning(db: TraceDb, objectId: number, text: string): void {

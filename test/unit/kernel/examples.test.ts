@@ -80,6 +80,7 @@ describe.skipIf(!!kernelSkipReason())(kernelTitle('record vs libbpf on every exa
         expect(checked).toBeGreaterThan(0);
         // Nothing was worked around: the kernel took the object's BTF and every map as built.
         expect(db.prepare('SELECT text FROM load_warnings').all()).toEqual([]);
+        expect(db.prepare('SELECT loaded, error FROM load_btf').all()).toEqual([{ loaded: 1, error: null }]);
         expect(db.prepare('SELECT name, note, error FROM load_maps WHERE note IS NOT NULL OR error IS NOT NULL').all()).toEqual([]);
         if (p.run) {
           // Programs that read what bpf_obj_new hands out unzeroed (a counter in a new

@@ -1,15 +1,15 @@
-import { readFileSync } from 'node:fs';
 import type { Command } from './index';
 import { parseArgs } from './args';
 import { BpfscopeError } from '../errors';
 import { parseObject } from '../object/object';
+import { inFileOf, readObjectFile } from './read-file';
 import { parseBtf } from '../object/btf/parse';
 import { entryPrograms, linkProgram, type LinkedProgram } from '../object/link';
 import { programListing, kfuncIdsFromBtf, type ListingEntry } from '../object/insn/listing';
 
 export const command: Command = {
   summary: 'print the instructions of an object\'s programs as the verifier log prints them',
-  usage: `usage: bpfscope disasm OBJ [-p PROG] [--kernel-btf [FILE]] [--json]
+  usage: `usage: bpfscope disasm OBJ [-p PROG] [--kernel-btf FILE] [--json]
 
 Prints each program of OBJ linked as libbpf links it (the program, then the
 subprograms it calls, so indices equal the kernel's), one instruction per line
@@ -19,28 +19,29 @@ lines from line_info before the instructions they describe.
   -p, --program PROG   only this program (its function name)
   --kernel-btf FILE    resolve kfunc BTF ids against this kernel BTF
                        (e.g. /sys/kernel/btf/vmlinux); without it a kfunc call
-                       prints its name alone, since the id is the kernel's
+                       prints its name alone, since the id is the kernel's; a
+                       weak kfunc that BTF lacks prints 'call #0', as libbpf
+                       loads it
   --json               {programs: [{name, section, functions, lines, relocations}]}
 
-Map and global-data references print as map[NAME] / map[SECTION]+OFF: the
-kernel prints the map's address there.`,
+Map, global-data and __kconfig references print as map[NAME] /
+map[SECTION]+OFF (map[.kconfig]+OFF): the kernel prints the map's address
+there. Other extern variables (__ksym) print as ksym[NAME].`,
   async run(argv) {
     const args = parseArgs(argv, { values: ['program', 'kernel-btf'], switches: ['json'], aliases: { p: 'program' } });
     const [file, extra] = args.positional;
     if (file === undefined || extra !== undefined) throw new BpfscopeError('expected one object file (bpfscope help disasm)');
-    const obj = parseObject(readBytes(file), file);
+    const obj = parseObject(readObjectFile(file), file);
     const btfPath = args.values.get('kernel-btf');
-    const kfuncIds = btfPath === undefined ? undefined : kfuncIdsFromBtf(parseBtf(readBytes(btfPath)));
+    const kfuncIds = btfPath === undefined ? undefined : kfuncIdsFromBtf(inFileOf(btfPath, () => parseBtf(readObjectFile(btfPath))));
     const wanted = args.values.get('program');
     const names = wanted !== undefined ? [wanted] : entryPrograms(obj.elf).filter((p) => p.global).map((p) => p.name);
-    const programs = names.map((name) => {
-      try {
+    const programs = names.map((name) =>
+      inFileOf(file, () => {
         const linked = linkProgram(obj, name);
         return { linked, listing: programListing(linked, kfuncIds) };
-      } catch (err) {
-        throw err instanceof BpfscopeError && err.file === undefined ? new BpfscopeError(err.message, file, err.where) : err;
-      }
-    });
+      }),
+    );
     if (args.switches.has('json')) {
       process.stdout.write(JSON.stringify({ file, programs: programs.map(toJson) }, bigintReplacer, 2) + '\n');
       return 0;
@@ -54,15 +55,6 @@ kernel prints the map's address there.`,
     return 0;
   },
 };
-
-function readBytes(file: string): Uint8Array {
-  try {
-    return new Uint8Array(readFileSync(file));
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new BpfscopeError(code === 'ENOENT' ? 'no such file' : `cannot read: ${code ?? String(err)}`, file);
-  }
-}
 
 function toJson({ linked, listing }: { linked: LinkedProgram; listing: ListingEntry[] }): unknown {
   return {

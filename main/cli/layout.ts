@@ -3,7 +3,7 @@ import { parseArgs } from './args';
 import { BpfscopeError } from '../errors';
 import { parseObject } from '../object/object';
 import { parseBtf } from '../object/btf/parse';
-import { readObjectFile } from './read-file';
+import { inFileOf, readObjectFile } from './read-file';
 import { findAllByName } from '../object/btf/lookup';
 import type { Btf } from '../object/btf/types';
 import { formatLayout, objNewZeroedRanges, structLayout, type StructLayout } from '../object/layout';
@@ -46,15 +46,6 @@ OBJ may also be a raw BTF file such as /sys/kernel/btf/vmlinux.
     return 0;
   },
 };
-
-function inFileOf<T>(file: string, f: () => T): T {
-  try {
-    return f();
-  } catch (err) {
-    if (err instanceof BpfscopeError && err.file === undefined) throw new BpfscopeError(err.message, file, err.where);
-    throw err;
-  }
-}
 
 /** Find a struct/union by `name`, `struct name`, `union name` or `#id`. */
 export function findLayoutType(btf: Btf, spec: string): number {

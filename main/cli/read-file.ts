@@ -11,3 +11,13 @@ export function readObjectFile(file: string): Uint8Array {
     throw new BpfscopeError(why, file);
   }
 }
+
+/** Run a parser on a file's bytes: a BpfscopeError that names no file gets this one. */
+export function inFileOf<T>(file: string, f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    if (err instanceof BpfscopeError && err.file === undefined) throw new BpfscopeError(err.message, file, err.where);
+    throw err;
+  }
+}

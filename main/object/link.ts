@@ -45,6 +45,8 @@ export interface LinkSource {
   btfExt?: BtfExt;
   /** For `exception_callback:NAME` decl tags (bpf_throw's callback, appended like a subprogram). */
   btf?: Btf;
+  /** The object's externs: a `__kconfig` one is a load from the .kconfig map at its offset. */
+  externs?: readonly { name: string; kconfigOffset?: number }[];
 }
 
 /** A function in an executable section, as libbpf's `struct bpf_program`. */
@@ -71,8 +73,12 @@ export type LinkedReloc =
   | { kind: 'data'; insnIdx: number; section: string; offset: number; symbol: string }
   /** A call to an extern function: a kfunc (src = BPF_PSEUDO_KFUNC_CALL, imm = its BTF id, off = BTF fd index). */
   | { kind: 'kfunc'; insnIdx: number; name: string; weak: boolean }
-  /** ld_imm64 of an extern variable (.ksyms or .kconfig; libbpf RELO_EXTERN_LD64). */
-  | { kind: 'extern'; insnIdx: number; name: string; weak: boolean }
+  /**
+   * ld_imm64 of an extern variable (.ksyms or .kconfig; libbpf RELO_EXTERN_LD64).
+   * A `__kconfig` extern has `kconfigOffset`: libbpf makes it a map-value load
+   * (src = BPF_PSEUDO_MAP_VALUE, imm = the .kconfig map's fd, next.imm = this offset).
+   */
+  | { kind: 'extern'; insnIdx: number; name: string; weak: boolean; kconfigOffset?: number }
   /** A CO-RE record for this instruction (its accessor applies on the target BTF). */
   | { kind: 'core'; insnIdx: number; relo: CoreRelo };
 
@@ -340,9 +346,11 @@ export function linkProgram(obj: LinkSource, programName: string): LinkedProgram
           insn.imm = 0;
           relocations.push({ kind: 'kfunc', insnIdx: idx, name: relo.sym.name, weak });
           break;
-        case 'extern_ld64':
-          relocations.push({ kind: 'extern', insnIdx: idx, name: relo.sym.name, weak });
+        case 'extern_ld64': {
+          const kconfigOffset = obj.externs?.find((e) => e.name === relo.sym.name)?.kconfigOffset;
+          relocations.push({ kind: 'extern', insnIdx: idx, name: relo.sym.name, weak, ...(kconfigOffset !== undefined ? { kconfigOffset } : {}) });
           break;
+        }
         default: // calls and func pointers are done
           break;
       }
@@ -403,14 +411,18 @@ export function linkedNames(prog: LinkedProgram, kfuncIds?: (name: string) => nu
     call(insn) {
       const r = byIdx.get(insn.idx);
       if (r?.kind !== 'kfunc') return undefined;
+      const id = kfuncIds?.(r.name);
+      // A weak kfunc the kernel lacks: libbpf leaves imm 0 and the kernel prints `call #0`.
+      if (kfuncIds && id === undefined && r.weak && insn.imm === 0) return { name: '', id: 0 };
       // A loader that already patched the call carries the kernel's id in imm.
-      return { name: r.name, id: kfuncIds?.(r.name) ?? (insn.imm !== 0 ? insn.imm : null) };
+      return { name: r.name, id: id ?? (insn.imm !== 0 ? insn.imm : null) };
     },
     imm(insn) {
       const r = byIdx.get(insn.idx);
       if (r?.kind === 'map') return `map[${r.map}]`;
       if (r?.kind === 'data') return `map[${r.section}]+${r.offset}`;
-      if (r?.kind === 'extern') return `ksym[${r.name}]`;
+      // A kconfig value lives in the .kconfig map: the kernel prints that map value's address.
+      if (r?.kind === 'extern') return r.kconfigOffset !== undefined ? `map[.kconfig]+${r.kconfigOffset}` : `ksym[${r.name}]`;
       return undefined;
     },
   };

@@ -52,6 +52,16 @@ describe('bpfscope disasm', () => {
     expect(r.stdout.split('\n').filter((l) => /^\w+ \(\S+\):$/.test(l))).toEqual(['subprog_calls (tc):', 'subprog_alloc (tc):']);
   });
 
+  it('usage names --kernel-btf with the FILE it requires', async () => {
+    const r = await run(process.execPath, [join(REPO_ROOT, 'main/bin.mjs'), 'help', 'disasm'], { cwd: REPO_ROOT });
+    const text = r.stdout + r.stderr;
+    expect(text).toContain('[--kernel-btf FILE]');
+    expect(text).not.toContain('[FILE]]');
+    const bare = await disasm(objPath, '--kernel-btf');
+    expect(bare.code).toBe(1);
+    expect(bare.stderr).toMatch(/--kernel-btf needs a value/);
+  });
+
   it('bad input: one line naming the file, exit 1', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'bpfscope-disasm-'));
     const truncated = join(dir, 'truncated.o');
@@ -61,6 +71,9 @@ describe('bpfscope disasm', () => {
       [[truncated], /truncated\.o: /],
       [['/etc/hostname'], /\/etc\/hostname: at offset 0x0: /],
       [[objPath, '-p', 'nope'], /subprog\.bpf\.o: no program 'nope'/],
+      // --kernel-btf wants raw BTF: an object there is named, not a bare offset.
+      [[objPath, '--kernel-btf', objPath], /^bpfscope disasm: \S*subprog\.bpf\.o: at offset 0x0: BTF: bad magic/],
+      [[objPath, '--kernel-btf', join(dir, 'nobtf')], /nobtf: no such file/],
     ] as const) {
       const r = await disasm(...args);
       expect(r.code).toBe(1);

@@ -1,0 +1,103 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { kernelSkipReason, kernelTitle } from '../../helpers/kernel';
+import { ensureVmlinuxHeader, PROGS_DIR, refLoad } from '../../helpers/ref';
+import { parseObject, type BpfObject } from '../../../main/object/object';
+import { parseBtf } from '../../../main/object/btf/parse';
+import { linkProgram, type LinkedProgram } from '../../../main/object/link';
+import { kfuncIdsFromBtf, programListing } from '../../../main/object/insn/listing';
+import { parseLogInsns } from './kernel-log';
+
+/**
+ * What the example programs do not hold, against the kernel: -mcpu=v4
+ * instructions, __kconfig externs (libbpf turns them into loads from the
+ * .kconfig map, which the kernel prints as that map value's address), a
+ * weak kfunc the kernel lacks (libbpf leaves `call #0`), a bpf_loop callback
+ * and a global subprogram. Built from externs.bpf.c with clang-19.
+ */
+
+let objPath = '';
+let obj: BpfObject;
+
+beforeAll(() => {
+  ensureVmlinuxHeader();
+  objPath = join(mkdtempSync(join(tmpdir(), 'bpfscope-externs-')), 'externs.bpf.o');
+  execFileSync('clang-19', ['-g', '-O2', '-target', 'bpf', '-mcpu=v4', '-Wall', '-Werror', `-I${PROGS_DIR}`, '-c', join(__dirname, 'externs.bpf.c'), '-o', objPath], { stdio: 'pipe' });
+  obj = parseObject(new Uint8Array(readFileSync(objPath)), objPath);
+});
+
+/** Each ld_imm64 we print as map[NAME] / map[SECTION]+OFF: the map name and offset. */
+function mapRefs(linked: LinkedProgram): Map<number, { map: string; off: number }> {
+  const out = new Map<number, { map: string; off: number }>();
+  for (const e of programListing(linked)) {
+    const m = e.type === 'insn' ? /^(\d+): \(18\) r\d+ = map\[([^\]]+)\](?:\+(\d+))?$/.exec(e.text) : null;
+    if (m) out.set(Number(m[1]), { map: m[2], off: Number(m[3] ?? 0) });
+  }
+  return out;
+}
+
+describe('kconfig externs and v4 instructions, from the object alone', () => {
+  it('a __kconfig load prints as the .kconfig map value at libbpf\'s offset for it', () => {
+    const linked = linkProgram(obj, 'externs');
+    const refs = [...mapRefs(linked).values()].filter((r) => r.map === '.kconfig');
+    const offsets = new Map(obj.externs.filter((e) => e.kind === 'kconfig').map((e) => [e.name, e.kconfigOffset]));
+    // libbpf's order: alignment down, then size up, then name: CONFIG_HZ (8), LINUX_KERNEL_VERSION (4), CONFIG_BPF_SYSCALL (1).
+    expect(Object.fromEntries(offsets)).toEqual({ CONFIG_HZ: 0, LINUX_KERNEL_VERSION: 8, CONFIG_BPF_SYSCALL: 12 });
+    expect(refs.map((r) => r.off).sort((a, b) => a - b)).toEqual([0, 8, 12]);
+    for (const r of linked.relocations) if (r.kind === 'extern' && offsets.has(r.name)) expect(r.kconfigOffset).toBe(offsets.get(r.name));
+    expect(programListing(linked).some((e) => e.text.includes('ksym[LINUX_KERNEL_VERSION]'))).toBe(false);
+  });
+});
+
+describe.skipIf(!!kernelSkipReason())(kernelTitle('kconfig externs, a missing weak kfunc and v4 instructions equal what this kernel prints'), () => {
+  let kfuncIds: (name: string) => number | undefined = () => undefined;
+  beforeAll(() => {
+    kfuncIds = kfuncIdsFromBtf(parseBtf(new Uint8Array(readFileSync('/sys/kernel/btf/vmlinux'))));
+  });
+
+  for (const program of ['externs', 'v4_insns']) {
+    it(program, async () => {
+      const r = await refLoad(objPath, program, { logLevel: 2 });
+      expect(r.verdict).toBe('accepted');
+      const linked = linkProgram(obj, program);
+      const log = parseLogInsns(r.log);
+      const refs = mapRefs(linked);
+      const ksyms = new Set(linked.relocations.filter((x) => x.kind === 'extern' && x.kconfigOffset === undefined).map((x) => x.insnIdx));
+      let compared = 0;
+      for (const e of programListing(linked, kfuncIds)) {
+        if (e.type !== 'insn') continue;
+        const theirs = log.insns.get(e.idx);
+        expect(theirs, `instruction ${e.idx} in the kernel's log`).toBeDefined();
+        const ours = e.text.slice(e.text.indexOf(' ') + 1);
+        // The kernel prints a map's or map value's address where we print its name,
+        // and a ksym's resolved value (0 for a weak one it lacks) where we print ksym[NAME].
+        const norm = (t: string): string => (refs.has(e.idx) || ksyms.has(e.idx) ? t.replace(/ = .*$/, ' = <ptr>') : t);
+        for (const t of theirs!) expect({ idx: e.idx, text: norm(ours) }).toEqual({ idx: e.idx, text: norm(t) });
+        compared++;
+      }
+      expect(compared).toBe(log.insns.size);
+      expect(log.funcStarts).toEqual(linked.functions.map((f) => f.start).sort((a, b) => a - b));
+      // The register the load writes is, in the kernel's state after it, that map (value) at that offset:
+      // `R1=map_value(map=externs.kconfig,ks=4,vs=13,off=8)`, `R1=map_ptr(map=acc,ks=4,vs=8)`.
+      expect(refs.size).toBeGreaterThan(0);
+      for (const [idx, ref] of refs) {
+        const line = r.log.split('\n').find((l) => l.startsWith(`${idx}: (18) `) && l.includes(' ; R'));
+        expect(line, `state after ${idx}`).toBeDefined();
+        const m = /; R\d+=map_(value|ptr)\(map=([^,)]+)[^)]*?(?:,off=(\d+))?\)/.exec(line!);
+        expect(m, line).not.toBeNull();
+        // Internal maps are named '<object prefix>.<section>' (truncated to 15 characters).
+        const kernelName = m![2];
+        if (ref.map.startsWith('.')) expect(`${kernelName}`.endsWith(ref.map.slice(0, 15 - kernelName.indexOf('.'))), `${idx}: ${kernelName} vs ${ref.map}`).toBe(true);
+        else expect(kernelName).toBe(ref.map);
+        expect({ idx, off: Number(m![3] ?? 0) }).toEqual({ idx, off: ref.off });
+      }
+      if (program === 'externs') {
+        expect([...refs.values()].filter((x) => x.map === '.kconfig')).toHaveLength(3);
+        expect(programListing(linked, kfuncIds).some((e) => e.text.endsWith('(85) call #0'))).toBe(true);
+      }
+    });
+  }
+});

@@ -63,7 +63,7 @@ CAP_BPF + CAP_PERFMON or root ('bpfscope probe' says what is missing).`,
         ctx,
         repeat,
         onProgress: progress ? (e) => process.stdout.write(JSON.stringify(e) + '\n') : undefined,
-        onWarning: (text) => process.stderr.write(`bpfscope record: warning: ${text}\n`),
+        onWarning: progress ? undefined : (text) => process.stderr.write(`bpfscope record: warning: ${text}\n`),
       });
       if (!progress) {
         for (const o of outcomes) {

@@ -60,6 +60,7 @@ export type ProgressEvent =
   | { event: 'object'; path: string; programs: string[] }
   | { event: 'loading'; program: string; index: number; total: number }
   | { event: 'program'; program: string; index: number; total: number; verdict: 'accepted' | 'rejected'; errno: number | null; error: string | null; processedInsns: number | null; logBytes: number; retval?: number }
+  | { event: 'warning'; text: string }
   | { event: 'done'; programs: number; accepted: number; rejected: number };
 
 export interface ProgramOutcome {
@@ -157,7 +158,9 @@ export async function recordObject(db: TraceDb, path: string, opts: RecordOption
     for (const row of kconfigRows) insertExtern(db, row);
     if (btfError) {
       insertWarning(db, objectId, `the kernel refused the object's BTF (${btfError}); programs load without it: no source lines in the log, no BTF-typed maps`);
-      opts.onWarning?.(`the kernel refused the object's BTF (${btfError}); loading without it`);
+      const text = `the kernel refused the object's BTF (${btfError}); loading without it`;
+      opts.onWarning?.(text);
+      opts.onProgress?.({ event: 'warning', text });
     }
     const fdArray = moduleFdArray(externs);
     const coreTargets = lazyCoreTargets();

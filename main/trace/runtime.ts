@@ -114,7 +114,7 @@ export function listObjects(db: TraceDb, programId: number): AllocObject[] {
   const refcount = new Map<number, number>();
   for (const e of events) {
     lastOwner.set(e.object, e.owner);
-    const m = e.detail && /^refcount (\d+)$/.exec(e.detail);
+    const m = e.detail && /\brefcount (\d+)$/.exec(e.detail);
     if (m) refcount.set(e.object, Number(m[1]));
   }
   return rows.map((r) => ({

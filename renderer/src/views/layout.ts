@@ -92,8 +92,10 @@ export class LayoutView {
     // Each field is drawn as one rect per row it spans.
     const segs: { f: LayoutField; row: number; from: number; to: number; first: boolean }[] = [];
     for (const f of leaves) {
-      const start = f.offset;
-      const end = f.offset + Math.max(f.size, f.bitSize ? 1 : 0);
+      // A bit-field covers only the bytes its bits fall in, not its whole storage unit.
+      const bit0 = f.bitOffset ?? 0;
+      const start = f.bitSize !== null ? f.offset + Math.floor(bit0 / 8) : f.offset;
+      const end = f.bitSize !== null ? f.offset + Math.ceil((bit0 + f.bitSize) / 8) : f.offset + f.size;
       for (let b = start; b < end; ) {
         const row = Math.floor(b / BYTES_PER_ROW);
         const rowEnd = Math.min(end, (row + 1) * BYTES_PER_ROW);

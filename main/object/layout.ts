@@ -189,9 +189,12 @@ function layoutOf(btf: Btf, typeId: number, depth: number, ancestors: Set<number
     const start = m.bitsOffset;
     const end = bitSize ? start + bitSize : start + size * 8;
     if (prevBitfield && start > lastEnd) {
-      const bits = Math.min(start, unitEnd) - lastEnd;
+      // A bit-field that straddles its storage unit (packed structs) ends past
+      // it: the bits up to the next byte are then the unit's unused tail.
+      const tail = bitfieldTailEnd(unitEnd, lastEnd);
+      const bits = Math.min(start, tail) - lastEnd;
       if (bits > 0) bitHoles.push({ bitOffset: lastEnd, bits });
-      if (start > unitEnd && unitEnd >= lastEnd) pushHole(holes, unitEnd, start);
+      if (start > tail) pushHole(holes, tail, start);
     } else if (start > lastEnd) {
       if ((start - lastEnd) % 8 === 0) pushHole(holes, lastEnd, start);
       else bitHoles.push({ bitOffset: lastEnd, bits: start - lastEnd });
@@ -207,9 +210,12 @@ function layoutOf(btf: Btf, typeId: number, depth: number, ancestors: Set<number
   let padding = 0;
   let bitPadding = 0;
   if (!isUnion && members.length) {
-    const endBytes = Math.max(...members.map((m) => m.offset + m.size));
-    padding = Math.max(0, ct.size - endBytes);
-    if (prevBitfield && unitEnd > lastEnd) bitPadding = unitEnd - lastEnd;
+    // pahole: after a trailing bit-field, its unit's unused bits (never past
+    // the struct's end) are bit_padding and what follows the unit is padding;
+    // otherwise padding starts where the last member's bytes end.
+    const endBits = prevBitfield ? Math.min(bitfieldTailEnd(unitEnd, lastEnd), ct.size * 8) : Math.ceil(lastEnd / 8) * 8;
+    if (prevBitfield) bitPadding = Math.max(0, endBits - lastEnd);
+    padding = Math.max(0, ct.size - endBits / 8);
   }
   return {
     name: ct.name,
@@ -232,6 +238,11 @@ function isPacked(btf: Btf, t: BtfComposite): boolean {
   } catch {
     return false;
   }
+}
+
+/** Where the storage unit of the bit-fields just laid out ends, in bits: their unit, or the next byte when the last one ran past it. */
+function bitfieldTailEnd(unitEnd: number, lastEnd: number): number {
+  return Math.max(unitEnd, Math.ceil(lastEnd / 8) * 8);
 }
 
 function pushHole(holes: Hole[], fromBits: number, toBits: number): void {
@@ -361,20 +372,20 @@ export function layoutSummary(l: StructLayout, cacheline = 64): string[] {
     const sumMembers = l.members.filter((m) => m.bitSize === undefined).reduce((a, m) => a + m.size, 0);
     const sumHoles = l.holes.reduce((a, h) => a + h.size, 0);
     if (l.holes.length) out.push(`sum members: ${sumMembers}, holes: ${l.holes.length}, sum holes: ${sumHoles}`);
-    else if (l.bitHoles.length) out.push(`sum members: ${sumMembers}`);
+    else if (l.bitHoles.length && sumMembers) out.push(`sum members: ${sumMembers}`);
     const bits = l.members.reduce((a, m) => a + (m.bitSize ?? 0), 0);
     // pahole prints the sums only when there is something to pack.
     if (bits && (l.holes.length || l.bitHoles.length)) {
       const sumBitHoles = l.bitHoles.reduce((a, h) => a + h.bits, 0);
       let line = `sum bitfield members: ${bits} bits`;
       if (l.bitHoles.length) line += `, bit holes: ${l.bitHoles.length}, sum bit holes: ${sumBitHoles} bits`;
-      else if (bits % 8 === 0) line += ` (${bits / 8} bytes)`;
+      else line += ` (${Math.floor(bits / 8)} bytes)`;
       out.push(line);
     }
     if (l.padding) out.push(`padding: ${l.padding}`);
-    if (l.bitPadding) out.push(`bit_padding: ${l.bitPadding} bits`);
     const paddings = l.members.map(memberStructPadding).filter((p) => p > 0);
     if (paddings.length) out.push(`paddings: ${paddings.length}, sum paddings: ${paddings.reduce((a, b) => a + b, 0)}`);
+    if (l.bitPadding) out.push(`bit_padding: ${l.bitPadding} bits`);
   }
   if (l.size % cacheline) out.push(`last cacheline: ${l.size % cacheline} bytes`);
   return out;
@@ -385,6 +396,19 @@ function memberStructPadding(m: LayoutMember): number {
   if (!m.nested || m.nested.kind !== 'struct' || !m.nested.name || m.bitSize !== undefined) return 0;
   if (!/^struct /.test(m.type) && m.type !== m.decl.replace(` ${m.name}`, '')) return 0;
   return m.type.includes('*') || m.type.includes('[') ? 0 : m.nested.padding;
+}
+
+/**
+ * pahole's note when a member shares bytes with those before it through a
+ * bit-field's storage unit (`runEnd`: where the bytes of the run so far
+ * end): 'previous' when its unit starts at or before the previous member,
+ * 'next' when it starts inside the run. Bit-fields of one unit get no note.
+ */
+function combinedWith(prev: LayoutMember, runEnd: number, m: LayoutMember): 'previous' | 'next' | undefined {
+  if (m.bitSize === undefined && prev.bitSize === undefined) return undefined;
+  if (m.offset >= Math.max(runEnd, prev.offset + prev.size)) return undefined;
+  if (m.bitSize !== undefined && prev.bitSize !== undefined && m.offset === prev.offset) return undefined;
+  return m.offset <= prev.offset ? 'previous' : 'next';
 }
 
 /** Split a member's declaration into pahole's two columns: `void` | `(*fn)(int)`, `char` | `buf[16]`. */
@@ -427,8 +451,13 @@ export function formatLayout(l: StructLayout, opts: FormatOptions = {}): string 
     lines.push(`\t/* bpf_obj_new initialises: ${zeroed.map((z) => `${z.field} [${z.offset}, ${z.offset + z.size}) ${z.init}`).join('; ')}; other bytes uninitialised */`);
   }
   lines.push(l.packed ? '} __attribute__((__packed__));' : '};');
-  // Notes that meet (a hole after a padding note) share one blank line, as in pahole.
-  return lines.filter((line, i) => line !== '' || lines[i - 1] !== '').join('\n');
+  // Notes that meet share one blank line, as in pahole; a padding note runs
+  // straight into a hole note or the closing brace of an inlined member.
+  const lastStruct = /^\t+\/\* XXX last struct has /;
+  return lines
+    .filter((line, i) => line !== '' || lines[i - 1] !== '')
+    .filter((line, i, kept) => line !== '' || !lastStruct.test(kept[i - 1] ?? '') || !/^\t+(\/\* XXX |\})/.test(kept[i + 1] ?? ''))
+    .join('\n');
 }
 
 function emitMembers(l: StructLayout, depth: number, base: number, nameWidth: number, annotate: boolean, lines: string[], state: { cacheline: number }): void {
@@ -439,6 +468,8 @@ function emitMembers(l: StructLayout, depth: number, base: number, nameWidth: nu
   const holes = [...l.holes];
   const bitHoles = [...l.bitHoles];
   let prev: LayoutMember | undefined;
+  // Where the bytes of the members since the last clean break end (bit-field storage units included).
+  let runEnd = 0;
   for (const m of l.members) {
     const startBits = m.offset * 8 + (m.bitOffset ?? 0);
     // Holes before this member: bit holes first, then byte holes, one block (as pahole).
@@ -451,6 +482,9 @@ function emitMembers(l: StructLayout, depth: number, base: number, nameWidth: nu
       const h = holes.shift()!;
       notes.push(`${tabs}/* XXX ${h.size} byte${h.size === 1 ? '' : 's'} hole, try to pack */`);
     }
+    const combined = prev && l.kind === 'struct' ? combinedWith(prev, runEnd, m) : undefined;
+    runEnd = combined || m.offset < runEnd ? Math.max(runEnd, m.offset + m.size) : m.offset + m.size;
+    if (combined === 'next') notes.push(`${tabs}/* Bitfield combined with next fields */`);
     if (notes.length) lines.push('', ...notes, '');
     const abs = base + m.offset;
     if (l.kind === 'struct' && abs >= state.cacheline * 64) {
@@ -459,9 +493,7 @@ function emitMembers(l: StructLayout, depth: number, base: number, nameWidth: nu
       lines.push(`${tabs}/* --- cacheline ${n} boundary (${n * 64} bytes)${ago ? ` was ${ago} byte${ago === 1 ? '' : 's'} ago` : ''} --- */`);
       state.cacheline = n + 1;
     }
-    if (l.kind === 'struct' && m.bitSize !== undefined && prev && prev.bitSize === undefined && m.offset < prev.offset + prev.size) {
-      lines.push('', `${tabs}/* Bitfield combined with previous fields */`, '');
-    }
+    if (combined === 'previous') lines.push('', `${tabs}/* Bitfield combined with previous fields */`, '');
     prev = m;
     const pos =
       m.bitSize !== undefined
@@ -469,10 +501,13 @@ function emitMembers(l: StructLayout, depth: number, base: number, nameWidth: nu
         : `${String(abs).padStart(5)} ${String(m.size).padStart(5)}`;
     const extra = annotate ? [m.special ? `special: ${m.special}` : '', m.tags?.length ? `tags: ${m.tags.join(', ')}` : ''].filter(Boolean).join('; ') : '';
     const tail = `/* ${pos} */${extra ? `  /* ${extra} */` : ''}`;
-    if (m.nested && !m.nested.name && /^(struct|union)( |\[|$)/.test(m.type) && !m.type.includes('*')) {
-      // Anonymous struct/union type: printed inline, as pahole does.
-      lines.push(`${tabs}${m.nested.kind} {`);
-      emitMembers(m.nested, depth + 1, abs, nameWidth, annotate, lines, state);
+    const anon = m.nested && !m.nested.name && !m.type.includes('*') ? /^((?:(?:const|volatile|restrict) )*)(?:struct|union)(?: |\[|$)/.exec(m.type) : null;
+    if (m.nested && anon) {
+      // Anonymous struct/union type (const ones too): printed inline, as pahole does.
+      lines.push(`${tabs}${anon[1]}${m.nested.kind} {`);
+      // pahole follows cachelines through each arm of a union on its own, and
+      // after the union goes on as if it had not been inside.
+      emitMembers(m.nested, depth + 1, abs, nameWidth, annotate, lines, l.kind === 'union' ? { ...state } : state);
       const dims = m.type.slice(m.type.indexOf('[') >= 0 ? m.type.indexOf('[') : m.type.length);
       const close = `}${m.nested.packed ? ' __attribute__((__packed__))' : ''}${m.name ? ` ${m.name}` : ''}${dims};`;
       // (pahole does not pad the closing line of an inlined array element type)
@@ -488,8 +523,10 @@ function emitMembers(l: StructLayout, depth: number, base: number, nameWidth: nu
       continue;
     }
     const [type, cname] = columns(m);
-    // pahole writes a flexible array member (a zero-length array at the end) as `name[]`.
-    const name = depth === 1 && m === l.members[l.members.length - 1] ? cname.replace(/\[0\]/, '[]') : cname;
+    // pahole writes a flexible array member (a zero-length array ending a struct
+    // or union with other members, at most one level of nesting in) as `name[]`.
+    const flexible = depth <= 2 && l.members.length > 1 && m === l.members[l.members.length - 1];
+    const name = flexible ? cname.replace(/\[0\]/, '[]') : cname;
     const decl = `${name}${m.bitSize !== undefined ? `:${m.bitSize}` : ''};`;
     // A long type eats into the name column so that the comments stay aligned.
     const typeCol = type.padEnd(Math.abs(typeSpacing));

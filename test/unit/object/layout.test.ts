@@ -4,7 +4,7 @@ import { cdecl } from '../../../main/object/btf/cdecl';
 import { parseObject } from '../../../main/object/object';
 import { objNewZeroedRanges, structLayout } from '../../../main/object/layout';
 import type { BtfComposite } from '../../../main/object/btf/types';
-import { compileBpf, exampleObjects, sh, SHAPES_C } from './helpers';
+import { compileBpf, exampleObjects, PRELUDE, sh, SHAPES_C } from './helpers';
 import { parseBpftoolC, parseDwarfDeclTags, parsePahole } from './pahole';
 
 const objects = [...exampleObjects(), compileBpf('shapes', SHAPES_C)];
@@ -124,24 +124,27 @@ describe('special fields and decl tags', () => {
 
 describe('vmlinux layouts', () => {
   const path = '/sys/kernel/btf/vmlinux';
-  it('a sample of kernel structs equals pahole, and every member declaration equals bpftool format c', async () => {
+  it('every uniquely named kernel struct equals pahole, and every member declaration equals bpftool format c', async () => {
     const { parseBtf } = await import('../../../main/object/btf/parse');
     const btf = parseBtf(new Uint8Array(readFileSync(path)));
     const counts = new Map<string, number>();
     for (const t of btf.types) if ((t.kind === 'STRUCT' || t.kind === 'UNION') && t.name) counts.set(`${t.kind} ${t.name}`, (counts.get(`${t.kind} ${t.name}`) ?? 0) + 1);
     const unique = btf.types.filter((t): t is BtfComposite => (t.kind === 'STRUCT' || t.kind === 'UNION') && !!t.name && counts.get(`${t.kind} ${t.name}`) === 1);
 
-    // Every 400th struct, plus the allocator's own: pahole -C, one struct at a time.
-    const sample = unique.filter((t, i) => t.kind === 'STRUCT' && i % 400 === 0).map((t) => t.name);
-    sample.push('bpf_list_head', 'bpf_list_node', 'bpf_rb_node', 'bpf_spin_lock', 'bpf_mem_alloc', 'btf_record', 'sk_buff');
-    const text = sh('pahole', ['-F', 'btf', '-C', sample.join(','), path]);
-    const pahole = parsePahole(text);
-    expect(pahole.length).toBeGreaterThanOrEqual(sample.length - 1);
+    // Every struct with a unique name (pahole prints all of vmlinux in well under a second):
+    // bit-fields past their unit in packed structs (orc_entry), padding after a run
+    // of bit-fields that later members share (nft_meta) included.
+    const byName = new Map(unique.filter((t) => t.kind === 'STRUCT').map((t) => [t.name, t]));
+    const pahole = parsePahole(sh('pahole', ['-F', 'btf', path])).filter((p) => p.kind === 'struct' && byName.has(p.name));
+    expect(pahole.length).toBeGreaterThan(5000);
     for (const p of pahole) {
-      const t = unique.find((x) => x.name === p.name && x.kind === 'STRUCT')!;
-      const l = structLayout(btf, t.id);
-      expect(l.members.map((m) => [m.offset, m.size, m.bitOffset]), p.name).toEqual(p.members.map((m) => [m.offset, m.size, m.bit]));
-      expect([l.size, l.holes.map((h) => h.size), l.bitHoles.map((h) => h.bits), l.padding, l.bitPadding], p.name).toEqual([p.size, p.holes, p.bitHoles, p.padding, p.bitPadding]);
+      const l = structLayout(btf, byName.get(p.name)!.id);
+      const ours = [l.members.map((m) => [m.offset, m.size, m.bitOffset]), l.size, l.holes.map((h) => h.size), l.bitHoles.map((h) => h.bits), l.padding, l.bitPadding];
+      const theirs = [p.members.map((m) => [m.offset, m.size, m.bit]), p.size, p.holes, p.bitHoles, p.padding, p.bitPadding];
+      if (JSON.stringify(ours) !== JSON.stringify(theirs)) expect(ours, p.name).toEqual(theirs);
+    }
+    for (const name of ['bpf_list_head', 'bpf_list_node', 'bpf_rb_node', 'bpf_spin_lock', 'bpf_mem_alloc', 'btf_record', 'sk_buff', 'task_struct', 'orc_entry', 'nft_meta']) {
+      expect(pahole.some((p) => p.name === name), name).toBe(true);
     }
 
     const theirs = parseBpftoolC(sh('bpftool', ['btf', 'dump', 'file', path, 'format', 'c']));
@@ -204,8 +207,54 @@ describe('layout text equals pahole', () => {
     for (const t of vbtf.types) if (t.kind === 'STRUCT' && t.name) counts.set(t.name, (counts.get(t.name) ?? 0) + 1);
     const names = vbtf.types.filter((t) => t.kind === 'STRUCT' && t.name && counts.get(t.name) === 1).filter((_, i) => i % 40 === 0).map((t) => t.name);
     names.push('task_struct', 'sk_buff', 'bpf_map', 'bpf_prog_aux', 'btf_record', 'bpf_mem_alloc', 'inode', 'file', 'rq', 'net_device');
+    // Bit-fields sharing a unit with later members ("combined with next fields"), cachelines
+    // crossed inside a union's arm, flexible arrays in nested structs and alone, "(0 bytes)"
+    // bit-field sums, padding notes meeting hole notes.
+    names.push('dev_pm_info', 'key', 'kvm_run', 'kvm_cpuid', 'perf_cgroup_event', 'bpf_raw_tracepoint_args', 'nft_meta', 'cpuinfo_x86', 'leaf_0x2_reg', 'hw_perf_event', 'msqid_ds');
     check(vbtf, sh('pahole', ['-F', 'btf', '-C', names.join(','), vmlinux]), 'vmlinux');
     expect(whole).toBeGreaterThan(200);
     expect(summaries).toBeGreaterThan(250);
+  });
+
+  it('an anonymous const struct member is printed inline with its qualifier (struct vm_fault)', async () => {
+    const { formatLayout } = await import('../../../main/object/layout');
+    const { parseBtf } = await import('../../../main/object/btf/parse');
+    const vbtf = parseBtf(new Uint8Array(readFileSync(vmlinux)));
+    const vmFault = vbtf.types.find((t) => t.kind === 'STRUCT' && t.name === 'vm_fault')!;
+    const text = formatLayout(structLayout(vbtf, vmFault.id), { annotate: false });
+    // pahole -F btf prints `const struct {` here too (then lays the inner struct out as a separate one).
+    expect(sh('pahole', ['-F', 'btf', '-C', 'vm_fault', vmlinux])).toMatch(/^\tconst struct \{$/m);
+    expect(text).toMatch(/^\tconst struct \{\n\t\tstruct vm_area_struct \* vma;/m);
+    expect(text).not.toMatch(/struct\s+;/);
+  });
+});
+
+describe('bit-fields past their storage unit', () => {
+  // A packed struct whose 40- and 60-bit fields run past their 8-byte units,
+  // and a run of bit-fields that a later member shares bytes with.
+  const file = compileBpf('straddle', `${PRELUDE}
+struct straddle { unsigned int a:3; unsigned int b:30; unsigned long long c:40; char d; unsigned short e:9; unsigned long long f:60; } __attribute__((packed));
+struct tailrun { int x; unsigned int key:8; unsigned char dreg, sreg; };
+struct straddle straddle_g; struct tailrun tailrun_g;
+SEC("tc") int straddle_prog(void *ctx) { return straddle_g.b + tailrun_g.key; }
+`);
+  it('holes, bit holes, padding and bit_padding equal pahole -F btf; summary lines too', async () => {
+    const { layoutSummary } = await import('../../../main/object/layout');
+    const btf = load(file);
+    const text = sh('pahole', ['-F', 'btf', file]);
+    const pahole = parsePahole(text);
+    for (const name of ['straddle', 'tailrun']) {
+      const p = pahole.find((x) => x.name === name)!;
+      const t = btf.types.find((x) => x.kind === 'STRUCT' && x.name === name)!;
+      const l = structLayout(btf, t.id);
+      expect([l.size, l.holes.map((h) => h.size), l.bitHoles.map((h) => h.bits), l.padding, l.bitPadding], name).toEqual([p.size, p.holes, p.bitHoles, p.padding, p.bitPadding]);
+      const body = new RegExp(`^struct ${name} \\{[\\s\\S]*?\\n\\}`, 'm').exec(text)![0];
+      const theirSummary = [...body.matchAll(/^\t\/\* ((?:size|sum|padding|paddings|bit_padding|last cacheline)[^*]*) \*\/$/gm)].map((m) => m[1]);
+      expect(layoutSummary(l), name).toEqual(theirSummary);
+    }
+    // The 7 bits between c (ends at bit 73) and d (byte 10), and 3 bits after f (bit 157 of 160).
+    const l = structLayout(btf, btf.types.find((x) => x.kind === 'STRUCT' && x.name === 'straddle')!.id);
+    expect(l.bitHoles).toEqual([{ bitOffset: 73, bits: 7 }]);
+    expect([l.padding, l.bitPadding]).toEqual([0, 3]);
   });
 });

@@ -17,7 +17,12 @@ export function callKfunc(m: Machine, name: string): void {
     case 'bpf_obj_new':
     case 'bpf_percpu_obj_new': {
       const typeId = m.lo[1] >>> 0;
-      const type = m.prog.typeById(typeId);
+      let type;
+      try {
+        type = m.prog.typeById(typeId);
+      } catch (err) {
+        fault('bad_arg', `${name}: type id ${typeId}: ${err instanceof Error ? err.message : String(err)}`);
+      }
       if (!type || m.hi[1] !== 0) fault('bad_arg', `${name}: type id ${m.reg64(1)} is not a struct of the program's BTF`);
       const r = m.objects.newObject(type, base === 'bpf_percpu_obj_new');
       if (r) m.setR0(UNIT_HEADER, Memory.hiOf(r));

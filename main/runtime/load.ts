@@ -52,12 +52,14 @@ export function fromObject(obj: BpfObject, programName: string, opts: FromObject
       flags: m.flags,
       valueType: m.valueTypeId !== undefined ? typeInfo(m.valueTypeId) : undefined,
     });
+    checkFields(obj.file, `map '${m.name}'`, m.valueSize, maps[maps.length - 1].valueType?.fields ?? []);
   }
   const objName = objectName(obj.file);
   for (const d of obj.data) {
     if (d.kind === 'kconfig') continue;
     mapIndex.set(d.name, maps.length);
     const fields = btf && d.btfId ? datasecFields(btf, d.btfId, d.variables) : [];
+    checkFields(obj.file, `section '${d.name}'`, d.size, fields);
     maps.push({
       name: internalMapName(objName, d.name),
       type: 2,
@@ -127,7 +129,17 @@ export function structInfo(btf: Btf, id: number): TypeInfo | undefined {
   if (!t || t.kind !== 'STRUCT') return undefined;
   const layout = structLayout(btf, id);
   const fields = specialFields(layout).flatMap((f) => expand(btf, f.offset, f.size, f.field));
+  checkFields(undefined, `struct ${t.name}`, layout.size, fields);
   return { id, name: t.name, size: layout.size, fields: fields.sort((a, b) => a.offset - b.offset) };
+}
+
+/** Special fields must lie inside their value (BTF that says otherwise is corrupt). */
+function checkFields(file: string | undefined, what: string, size: number, fields: readonly SpecialField[]): void {
+  for (const f of fields) {
+    if (f.offset < 0 || f.size <= 0 || f.offset + f.size > size || !Number.isInteger(f.offset) || !Number.isInteger(f.size)) {
+      throw new BpfscopeError(`${what}: ${f.kind} at offset ${f.offset} (${f.size} bytes) does not fit in its ${size} bytes; the BTF is inconsistent`, file);
+    }
+  }
 }
 
 function expand(btf: Btf, offset: number, size: number, f: LayoutSpecial): SpecialField[] {

@@ -1,4 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { BpfscopeError } from '../../../main/errors';
+import { parseObject } from '../../../main/object/object';
+import { fromObject } from '../../../main/runtime/load';
 import type { RawInsn } from '../../../main/object/insn/raw';
 import { decodeRaw, encodeRaw } from '../../../main/object/insn/raw';
 import { runSession } from '../../../main/runtime/session';
@@ -48,5 +52,32 @@ describe('fuzz', () => {
         expect(r.mapFreeFault ?? '').not.toMatch(/internal/);
       }
     }
+  });
+
+  it('corrupted objects: a BpfscopeError naming the problem, or a run that ends or faults by name', () => {
+    const rnd = mulberry32(5);
+    const files = [...new Set(examplePrograms().filter((e) => e.run).map((e) => e.objectPath))];
+    const outcomes = new Map<string, number>();
+    for (let i = 0; i < 300; i++) {
+      const f = files[i % files.length];
+      const bytes = new Uint8Array(readFileSync(f));
+      const n = 1 + Math.floor(rnd() * 8);
+      for (let k = 0; k < n; k++) bytes[Math.floor(rnd() * bytes.length)] = Math.floor(rnd() * 256);
+      let outcome: string;
+      try {
+        const obj = parseObject(bytes, f);
+        for (const p of obj.programs) {
+          const r = runSession(fromObject(obj, p.name), { input: { data: DEFAULT_PACKET }, budget: 20000, freeMaps: true });
+          expect(r.runs[0].fault?.kind).not.toBe('internal');
+        }
+        outcome = 'ran';
+      } catch (err) {
+        expect(err).toBeInstanceOf(BpfscopeError);
+        outcome = 'error';
+      }
+      outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+    }
+    expect(outcomes.get('ran')).toBeGreaterThan(0);
+    expect(outcomes.get('error')).toBeGreaterThan(0);
   });
 });

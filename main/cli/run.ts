@@ -132,6 +132,7 @@ export function formatReport(r: SessionReport): string {
     if (run.fault) {
       const f = run.fault;
       lines.push(`run ${run.run}: FAULT at insn ${f.insn} (step ${f.step}): ${f.kind}: ${f.message}`);
+      if (f.text) lines.push(`  ${f.insn}: ${f.text}`);
       lines.push('  ' + f.regs.map((v, i) => `R${i}=${v}`).join(' '));
     } else {
       lines.push(`run ${run.run}: retval ${run.retval} (R0=${run.r0}), ${run.steps} instructions`);

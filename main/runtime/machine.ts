@@ -50,6 +50,8 @@ export interface FaultReport {
   step: number;
   /** R0..R10 as 0x hex strings at the faulting instruction. */
   regs: string[];
+  /** The faulting instruction as the verifier log prints it: `(79) r1 = *(u64 *)(r6 +8)`. */
+  text?: string;
 }
 
 /**

@@ -5,6 +5,7 @@ import { Memory } from './memory';
 import { buildCtx, type RunInput } from './ctx';
 import type { AllocEvent, AllocObject } from './events';
 import type { RuntimeProgram } from './program';
+import { printInsn } from '../object/insn/instruction';
 
 export interface SessionOptions extends MachineOptions {
   /** Runs in a row on the same maps (BPF_PROG_TEST_RUN called N times). */
@@ -127,6 +128,8 @@ function runOnce(m: Machine, prog: RuntimeProgram, input: RunInput, run: number)
   } catch (err) {
     if (err instanceof MachineFault) {
       out.fault = { kind: err.kind, message: err.message, insn: err.insn ?? -1, step: err.step ?? m.steps, regs: m.regsHex() };
+      const text = insnText(prog, out.fault.insn);
+      if (text) out.fault.text = text;
     } else {
       // A bug in the machine: reported as a fault of the run, never a crash.
       out.fault = { kind: 'internal', message: `internal error: ${err instanceof Error ? err.message : String(err)}`, insn: -1, step: m.steps, regs: m.regsHex() };
@@ -153,4 +156,20 @@ function dumpMaps(m: Machine): Record<string, MapDump> {
     if (map.spec.type === 27) out[map.spec.name].records = map.records.map((b) => hex(b));
   }
   return out;
+}
+
+/** The instruction as the kernel's log prints it, kfuncs by name; undefined when there is none. */
+function insnText(prog: RuntimeProgram, idx: number): string | undefined {
+  const insn = prog.insns[idx];
+  if (!insn) return undefined;
+  try {
+    return printInsn(insn, prog.insns[idx + 1], {
+      call: (i) => {
+        const name = prog.kfuncs.get(i.idx);
+        return name ? { name, id: null } : undefined;
+      },
+    });
+  } catch {
+    return undefined;
+  }
 }

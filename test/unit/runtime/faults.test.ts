@@ -91,6 +91,7 @@ describe('faults and the budget', () => {
     const { fault, prog } = faultOf(obj, 'null_value');
     expect(fault?.kind).toBe('null_deref');
     expect(fault?.message).toMatch(/read from NULL/);
+    expect(fault?.text).toMatch(/^\(79\) r\d = \*\(u64 \*\)\(r\d \+0\)$/);
     // The faulting instruction is a load from the lookup's result.
     expect(prog.insns[fault!.insn].code & 0x07).toBe(0x01);
   });

@@ -1,38 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { BpfscopeError } from '../../../main/errors';
 import { decodeInsns, disassemble } from '../../../main/object/insn/instruction';
 import { parseObject } from '../../../main/object/object';
 import { entryPrograms, linkProgram, linkedNames } from '../../../main/object/link';
 import { programListing } from '../../../main/object/insn/listing';
 import { examplePrograms } from '../../helpers/ref';
 import { FORMS } from './forms';
+import { onlyBpfscopeErrors, rng } from '../../helpers/fuzz';
 
 const CODES = [...new Set(FORMS.map((f) => f.slots[0][0]))];
-
-/** A small seeded PRNG (xorshift32) so that a failing input can be reproduced from its seed. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
-}
-
-/** Only a BpfscopeError may escape; anything else is a bug, reported with the seed. */
-function onlyBpfscopeErrors(seed: number, fn: () => void): 'ok' | 'error' {
-  try {
-    fn();
-    return 'ok';
-  } catch (err) {
-    if (err instanceof BpfscopeError) return 'error';
-    throw new Error(`seed ${seed}: ${err instanceof Error ? err.stack : String(err)}`);
-  }
-}
 
 describe('fuzz: random instruction bytes through decode and print', () => {
   it('10,000 random programs: every line is a kernel form, only BpfscopeErrors escape', () => {
@@ -52,7 +28,7 @@ describe('fuzz: random instruction bytes through decode and print', () => {
         call: () => (seed % 3 === 0 ? { name: 'kf', id: seed % 5 === 0 ? null : 7 } : undefined),
         imm: (_r: unknown, v: bigint) => (seed % 4 === 0 ? `v${v}` : undefined),
       };
-      const r = onlyBpfscopeErrors(seed, () => {
+      const ok = onlyBpfscopeErrors('disasm', seed, () => {
         const insns = decodeInsns(bytes);
         for (const line of disassemble(insns, names)) {
           if (!/^(\([0-9a-f]{2}\) \S.*|BUG_(ld_|ldx_|st_)?[0-9a-f]{2})$/.test(line.text)) {
@@ -61,7 +37,7 @@ describe('fuzz: random instruction bytes through decode and print', () => {
           printed++;
         }
       });
-      if (r === 'error') refused++;
+      if (!ok) refused++;
     }
     expect(printed).toBeGreaterThan(100_000);
     // Ragged lengths and cut-off ld_imm64s are refused, with a BpfscopeError.
@@ -78,10 +54,10 @@ describe('fuzz: mutated example objects through parseObject and linkProgram', ()
       const bytes = objects[seed % objects.length].slice();
       const flips = 1 + (next() % 8);
       for (let i = 0; i < flips; i++) bytes[next() % bytes.length] = next() & 0xff;
-      onlyBpfscopeErrors(seed, () => {
+      onlyBpfscopeErrors('object', seed, () => {
         const obj = parseObject(bytes, `mutant-${seed}.o`);
         for (const p of entryPrograms(obj.elf)) {
-          onlyBpfscopeErrors(seed, () => {
+          onlyBpfscopeErrors('link', seed, () => {
             const l = linkProgram(obj, p.name);
             disassemble(decodeInsns(l.insns), linkedNames(l));
             programListing(l, () => 1);

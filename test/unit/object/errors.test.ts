@@ -13,6 +13,7 @@ import { formatLayout, structLayout } from '../../../main/object/layout';
 import { alignOf } from '../../../main/object/btf/lookup';
 import { cdecl } from '../../../main/object/btf/cdecl';
 import { REPO, PROGS } from './helpers';
+import { onlyBpfscopeErrors, rng } from '../../helpers/fuzz';
 
 const LIST = path.join(PROGS, 'list.bpf.o');
 const listBytes = new Uint8Array(readFileSync(LIST));
@@ -117,19 +118,6 @@ describe('corrupt BTF that a compiler never writes', () => {
   });
 });
 
-/** A small seeded PRNG (xorshift32) so a failing input is reproducible from its seed. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
-}
-
 /** Flip bytes, write interesting values over u32 fields, cut the tail. */
 function mutate(src: Uint8Array, next: () => number, hot?: [number, number]): Uint8Array {
   const b = new Uint8Array(src);
@@ -156,17 +144,6 @@ function mutate(src: Uint8Array, next: () => number, hot?: [number, number]): Ui
     }
   }
   return next() % 10 === 0 ? b.subarray(0, next() % (b.length + 1)) : b;
-}
-
-function onlyBpfscopeErrors(what: string, seed: number, fn: () => void): boolean {
-  try {
-    fn();
-    return true;
-  } catch (err) {
-    // parseObject wraps a stray RangeError as 'internal error: ...': that is a bug too.
-    if (err instanceof BpfscopeError && !err.message.startsWith('internal error')) return false;
-    throw new Error(`${what} seed ${seed}: ${err instanceof Error ? err.stack : String(err)}`);
-  }
 }
 
 describe('fuzz: 10,000 mutated inputs per parser, nothing but BpfscopeError', () => {

@@ -236,8 +236,12 @@ export class Machine {
     }
     this.pushFrame(-1);
     const base = this.depth;
+    // Calls inside the callback move the clock; the caller's event keeps its own.
+    const { step, insn } = this.clock;
     this.exec(target, base);
     this.popFrame();
+    this.clock.step = step;
+    this.clock.insn = insn;
     const r0: [number, number] = [this.lo[0], this.hi[0]];
     this.lo.set(savedLo);
     this.hi.set(savedHi);

@@ -19,6 +19,9 @@ export class DataProcess {
   ) {}
 
   private start(): ChildProcessWithoutNullStreams {
+    // Each child has its own pending calls: a dying child fails only its own.
+    const pending = new Map<number, (r: { result?: unknown; error?: string }) => void>();
+    this.pending = pending;
     const child = spawn(this.node, [join(this.root, 'main/bin.mjs'), 'serve', '--stdio'], {
       cwd: this.root,
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -30,15 +33,15 @@ export class DataProcess {
       } catch {
         return;
       }
-      const done = this.pending.get(msg.id);
-      this.pending.delete(msg.id);
+      const done = pending.get(msg.id);
+      pending.delete(msg.id);
       done?.(msg);
     });
     child.stderr.on('data', (d: Buffer) => process.stderr.write(d));
     const fail = (why: string): void => {
-      for (const done of this.pending.values()) done({ error: `the trace data process ${why}` });
-      this.pending.clear();
-      this.child = null;
+      for (const done of pending.values()) done({ error: `the trace data process ${why}` });
+      pending.clear();
+      if (this.child === child) this.child = null;
     };
     child.on('exit', (code, signal) => fail(`exited (${code ?? signal})`));
     child.on('error', (err) => fail(`could not start '${this.node}': ${err.message}`));

@@ -53,6 +53,10 @@ test('opens a trace: programs with verdicts, step 0, every region', async ({ ope
   await pickProgram(page, 'list_push');
   await expect(step(page)).toHaveText('0');
   await page.screenshot({ path: info.outputPath('open.png') });
+  await page.getByTitle('Toggle dark/light theme').click();
+  await expect(page.locator('html')).toHaveAttribute('data-theme', 'light');
+  await page.screenshot({ path: info.outputPath('open-light.png') });
+  await page.getByTitle('Toggle dark/light theme').click();
 });
 
 test('steps with the keyboard; registers shown equal the kernel log text', async ({ openApp }, info) => {

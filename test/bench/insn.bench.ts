@@ -5,6 +5,7 @@ import { parseObject } from '../../main/object/object';
 import { linkProgram } from '../../main/object/link';
 import { encodeRaw, type RawInsn } from '../../main/object/insn/raw';
 import { decodeInsns, disassemble } from '../../main/object/insn/instruction';
+import { bestOf } from './object-timing';
 
 export const title = 'instruction decoding and kernel-syntax printing';
 
@@ -33,24 +34,15 @@ export async function run(): Promise<void> {
   for (let i = 0; i < copies; i++) big.set(unitBytes, i * unitBytes.length);
   const n = big.length / 8;
 
-  const best = (fn: () => void, reps = 3): number => {
-    let t = Infinity;
-    for (let i = 0; i < reps; i++) {
-      const t0 = performance.now();
-      fn();
-      t = Math.min(t, performance.now() - t0);
-    }
-    return t;
-  };
   let lines = 0;
-  const ms = best(() => {
+  const ms = bestOf(() => {
     lines = disassemble(decodeInsns(big)).length;
   });
   const rate = n / (ms / 1000);
   process.stdout.write(`   bpfscope: ${n} slots (${lines} lines) decoded and printed in ${ms.toFixed(0)} ms = ${Math.round(rate).toLocaleString('en')} insns/s\n`);
 
   let refInsns = 0;
-  const refMs = best(() => {
+  const refMs = bestOf(() => {
     const out = execFileSync('llvm-objdump-19', ['-d', ...objects], { maxBuffer: 1 << 26 }).toString();
     refInsns = out.split('\n').filter((l) => /^\s+[0-9a-f]+:\t/.test(l)).length;
   });

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { parseBtf } from '../../main/object/btf/parse';
 import { parseObject } from '../../main/object/object';
 import { structLayout } from '../../main/object/layout';
+import { bestOf } from './object-timing';
 
 export const title = 'object model: vmlinux BTF, every struct layout, example objects';
 
@@ -18,20 +19,11 @@ export const title = 'object model: vmlinux BTF, every struct layout, example ob
 export async function run(): Promise<void> {
   const vmlinux = '/sys/kernel/btf/vmlinux';
   const bytes = new Uint8Array(readFileSync(vmlinux));
-  const best = (fn: () => void, reps = 3): number => {
-    let t = Infinity;
-    for (let i = 0; i < reps; i++) {
-      const t0 = performance.now();
-      fn();
-      t = Math.min(t, performance.now() - t0);
-    }
-    return t;
-  };
   let types = 0;
   // CPU time as well as wall time: the machine is shared, and wall time under
   // load says more about the neighbours than about the parser.
   let parseCpuMs = Infinity;
-  const parseMs = best(() => {
+  const parseMs = bestOf(() => {
     const c0 = process.cpuUsage();
     types = parseBtf(bytes).types.length - 1;
     const c = process.cpuUsage(c0);
@@ -41,7 +33,7 @@ export async function run(): Promise<void> {
 
   const btf = parseBtf(bytes);
   let structs = 0;
-  const layoutMs = best(() => {
+  const layoutMs = bestOf(() => {
     structs = 0;
     for (const t of btf.types) {
       if (t.kind === 'STRUCT' || t.kind === 'UNION') {
@@ -52,11 +44,11 @@ export async function run(): Promise<void> {
   }, 1);
   process.stdout.write(`   bpfscope structLayout over every struct/union: ${structs.toLocaleString('en')} in ${layoutMs.toFixed(0)} ms\n`);
 
-  const refMs = best(() => {
+  const refMs = bestOf(() => {
     execFileSync('bpftool', ['btf', 'dump', 'file', vmlinux], { maxBuffer: 1 << 28, stdio: ['ignore', 'ignore', 'ignore'] });
   });
   process.stdout.write(`   reference bpftool btf dump file vmlinux: ${refMs.toFixed(0)} ms (parse and print, process start included)\n`);
-  const paholeMs = best(() => {
+  const paholeMs = bestOf(() => {
     execFileSync('pahole', ['-F', 'btf', vmlinux], { maxBuffer: 1 << 28, stdio: ['ignore', 'ignore', 'ignore'] });
   }, 1);
   process.stdout.write(`   reference pahole -F btf vmlinux (every struct layout): ${paholeMs.toFixed(0)} ms\n`);
@@ -64,7 +56,7 @@ export async function run(): Promise<void> {
   const progs = path.resolve(import.meta.dirname, '../../resources/progs');
   const files = readdirSync(progs).filter((f) => f.endsWith('.bpf.o'));
   const objs = files.map((f) => new Uint8Array(readFileSync(path.join(progs, f))));
-  const objMs = best(() => {
+  const objMs = bestOf(() => {
     objs.forEach((b, i) => parseObject(b, files[i]));
   });
   process.stdout.write(`   bpfscope parseObject over ${files.length} example objects: ${objMs.toFixed(1)} ms\n`);

@@ -51,6 +51,15 @@ CAP_BPF + CAP_PERFMON or root ('bpfscope probe' says what is missing).`,
 
     const { createTrace } = await import('../trace/db');
     const { recordObject } = await import('../kernel/record');
+    // A bad object must not cost the user an existing trace: check it before replacing anything.
+    const { parseObject } = await import('../object/object');
+    let objBytes: Uint8Array;
+    try {
+      objBytes = readFileSync(objPath);
+    } catch (err) {
+      throw new BpfscopeError(`cannot read object: ${err instanceof Error ? err.message : String(err)}`, objPath);
+    }
+    parseObject(objBytes, objPath);
     // A trace is one recording: start from an empty file (and its WAL).
     for (const f of [out, `${out}-wal`, `${out}-shm`]) if (existsSync(f)) rmSync(f);
     const db = createTrace(out);

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -77,6 +77,17 @@ describe.skipIf(!!kernelSkipReason())(kernelTitle('bpfscope record / log / runs 
     expect(p.canRecord).toBe(true);
     expect(p.kernelRelease).toBe(os.release());
     expect(p.vmlinuxBtf.present).toBe(true);
+  });
+
+  it('a bad object leaves an existing trace alone', () => {
+    const junk = path.join(work, 'junk.o');
+    writeFileSync(junk, 'not an object');
+    const before = readFileSync(trace);
+    const r = cli('record', junk, '-o', trace);
+    expect(r.status).toBe(1);
+    expect(r.stderr.startsWith(`bpfscope record: ${junk}: at offset 0x0: `)).toBe(true);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(readFileSync(trace).equals(before)).toBe(true);
   });
 
   it('usage errors and bad files are one line each, exit 1', () => {

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { kernelSkipReason, kernelTitle } from '../../helpers/kernel';
 import { PROGS_DIR, REPO_ROOT, refLoad } from '../../helpers/ref';
+import { createTrace } from '../../../main/trace/db';
 
 /** The CLI as users and the app's recorder child process run it. */
 const work = mkdtempSync(path.join(os.tmpdir(), 'bpfscope-f-cli-'));
@@ -82,12 +83,14 @@ describe.skipIf(!!kernelSkipReason())(kernelTitle('bpfscope record / log / runs 
   it('a bad object leaves an existing trace alone', () => {
     const junk = path.join(work, 'junk.o');
     writeFileSync(junk, 'not an object');
-    const before = readFileSync(trace);
-    const r = cli('record', junk, '-o', trace);
+    const kept = path.join(work, 'kept.trace');
+    createTrace(kept).close();
+    const before = readFileSync(kept);
+    const r = cli('record', junk, '-o', kept);
     expect(r.status).toBe(1);
     expect(r.stderr.startsWith(`bpfscope record: ${junk}: at offset 0x0: `)).toBe(true);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(readFileSync(trace).equals(before)).toBe(true);
+    expect(readFileSync(kept).equals(before)).toBe(true);
   });
 
   it('usage errors and bad files are one line each, exit 1', () => {

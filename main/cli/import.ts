@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import type { Command } from './index';
 import { parseArgs } from './args';
 import { BpfscopeError, inFile } from '../errors';
 import { createTrace, type TraceDb } from '../trace/db';
-import { writeVerifierLog, type LogSummary } from '../trace/verifier';
+import { logFileChunks, writeVerifierLog, type LogSummary } from '../trace/verifier';
 import { lexLine } from '../verifier/lexer';
 import { splitLines } from '../verifier/lines';
 
@@ -20,7 +20,7 @@ the reconstructed state at every step. LOG may be '-' for standard input.
 /** The program names of a wrapped log (`prog 'x': -- BEGIN PROG LOAD LOG --`), streamed. */
 async function wrappedPrograms(path: string): Promise<string[]> {
   const names: string[] = [];
-  for await (const batch of splitLines(createReadStream(path, { highWaterMark: 1 << 20 }))) {
+  for await (const batch of splitLines(logFileChunks(path))) {
     for (const text of batch.texts) {
       if (!text.includes('-- BEGIN')) continue;
       const t = lexLine(text);
@@ -90,7 +90,7 @@ export const command: Command = {
         const pid = Number(db.prepare(`INSERT INTO programs(object_id, name, section, prog_type, origin, created_at)
             VALUES (?, ?, ?, ?, 'import', ?)`).run(objectId, fallback, info?.section ?? null, info?.progType ?? null,
           new Date().toISOString()).lastInsertRowid);
-        const input = log === '-' ? process.stdin : createReadStream(log, { highWaterMark: 1 << 20 });
+        const input = log === '-' ? process.stdin : logFileChunks(log);
         let s: LogSummary;
         try {
           s = await writeVerifierLog(db, pid, input, { program: name });

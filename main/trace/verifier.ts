@@ -1,3 +1,4 @@
+import { closeSync, openSync, readSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import zlib from 'node:zlib';
 export { verifierSchema } from './verifierSchema';
@@ -66,17 +67,22 @@ parentPort.on('message', (m) => {
   parentPort.postMessage({ id: m.id, data: ab, sizes }, [ab]);
 });`;
 
+/** Deflated blocks of one flush: their bytes back to back, and each one's size. */
+interface Deflated {
+  data: Buffer;
+  sizes: number[];
+}
+
 /**
- * Raw DEFLATE of log blocks on a worker thread. The blocks of one flush go
- * in one buffer and come back in one (a message, or a transfer, per block
- * costs more than compressing it); falls back to compressing here when a
- * worker cannot start.
+ * Raw DEFLATE of log blocks on a worker thread. The blocks of one flush are
+ * already back to back in one buffer, which is transferred (not copied) and
+ * comes back as one (a message, or a copy, per block costs more than
+ * compressing it); falls back to compressing here when a worker cannot start.
  */
 class Deflater {
   private worker: Worker | null = null;
   private next = 0;
-  private queue: { bytes: Uint8Array; resolve: (b: Buffer) => void; reject: (e: Error) => void }[] = [];
-  private readonly waiting = new Map<number, { resolve: (b: Buffer) => void; reject: (e: Error) => void }[]>();
+  private readonly waiting = new Map<number, { resolve: (d: Deflated) => void; reject: (e: Error) => void }>();
 
   constructor() {
     try {
@@ -85,17 +91,12 @@ class Deflater {
       this.worker = new Worker(DEFLATE_WORKER, { eval: true });
       this.worker.unref();
       this.worker.on('message', (m: { id: number; data: ArrayBuffer; sizes: number[] }) => {
-        const ws = this.waiting.get(m.id) ?? [];
+        const w = this.waiting.get(m.id);
         this.waiting.delete(m.id);
-        const all = Buffer.from(m.data);
-        let at = 0;
-        ws.forEach((w, i) => {
-          w.resolve(all.subarray(at, at + m.sizes[i]));
-          at += m.sizes[i];
-        });
+        w?.resolve({ data: Buffer.from(m.data), sizes: m.sizes });
       });
       this.worker.on('error', (e: Error) => {
-        for (const ws of this.waiting.values()) for (const w of ws) w.reject(e);
+        for (const w of this.waiting.values()) w.reject(e);
         this.waiting.clear();
         this.worker = null;
       });
@@ -104,29 +105,23 @@ class Deflater {
     }
   }
 
-  deflate(bytes: Uint8Array): Buffer | Promise<Buffer> {
-    if (!this.worker) return zlib.deflateRawSync(bytes, { level: 1 });
-    return new Promise<Buffer>((resolve, reject) => {
-      this.queue.push({ bytes, resolve, reject });
-    });
-  }
-
-  /** Send what is queued, packed in one transferred buffer. */
-  send(): void {
-    if (!this.worker || this.queue.length === 0) return;
-    const id = this.next++;
-    const q = this.queue;
-    this.queue = [];
-    this.waiting.set(id, q.map(({ resolve, reject }) => ({ resolve, reject })));
-    let size = 0;
-    for (const x of q) size += x.bytes.length;
-    const all = new Uint8Array(size);
-    let at = 0;
-    for (const x of q) {
-      all.set(x.bytes, at);
-      at += x.bytes.length;
+  /** Deflate each of `sizes` consecutive blocks of `buf` (which is handed over: the caller must not touch it again). */
+  deflate(buf: Uint8Array, sizes: number[]): Deflated | Promise<Deflated> {
+    if (!this.worker) {
+      const parts: Buffer[] = [];
+      let at = 0;
+      for (const n of sizes) {
+        parts.push(zlib.deflateRawSync(buf.subarray(at, at + n), { level: 1 }));
+        at += n;
+      }
+      return { data: Buffer.concat(parts), sizes: parts.map((x) => x.length) };
     }
-    this.worker.postMessage({ id, data: all.buffer, sizes: q.map((x) => x.bytes.length) }, [all.buffer]);
+    const id = this.next++;
+    const worker = this.worker;
+    return new Promise<Deflated>((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      worker.postMessage({ id, data: buf.buffer, sizes }, [buf.buffer as ArrayBuffer]);
+    });
   }
 
   async close(): Promise<void> {
@@ -136,9 +131,24 @@ class Deflater {
   }
 }
 
+/** A flush's log blocks: [block, first line, line count] each, and their deflated bytes. */
+interface LogBlocksOut {
+  meta: [number, number, number][];
+  data: Deflated | Promise<Deflated>;
+}
+
 class TraceSink implements AnalysisSink {
-  private inFlight: [number, number, number, Buffer | Promise<Buffer>][] = [];
-  private blockParts: Uint8Array[] = [];
+  private inFlight: LogBlocksOut | null = null;
+  /**
+   * The log bytes of this flush's whole blocks and of the open block, back to
+   * back, in a buffer of its own (it is transferred to the deflate worker).
+   */
+  private buf: Uint8Array = Buffer.allocUnsafeSlow(1 << 22);
+  private len = 0;
+  /** Where the open block starts in `buf`. */
+  private blockStart = 0;
+  private blockSizes: number[] = [];
+  private blockMeta: [number, number, number][] = [];
   private blockLines = 0;
   private logFirst = 1;
   private logBlock = 0;
@@ -146,7 +156,6 @@ class TraceSink implements AnalysisSink {
   private stepN = 0;
   private stepBlock = 0;
   private pend = {
-    logBlocks: [] as [number, number, number, Buffer | Promise<Buffer>][],
     stepBlocks: [] as [number, number, number, Buffer][],
     checkpoints: [] as [number, number, string][],
     messages: [] as LogMessage[],
@@ -164,46 +173,61 @@ class TraceSink implements AnalysisSink {
     };
   }
 
-  /** Lines in log order, with their bytes when the splitter has them (no re-encoding then). */
+  private reserve(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    const grown = Buffer.allocUnsafeSlow(Math.max(this.buf.length * 2, this.len + n));
+    grown.set(this.buf.subarray(0, this.len), 0);
+    this.buf = grown;
+  }
+
+  /** Lines in log order, with their bytes when the splitter has them (copied once, not re-encoded). */
   rawBatch(b: LineBatch): void {
     const raw = b.raw;
-    let off = 0;
-    let segStart = 0;
-    for (let i = 0; i < b.texts.length; i++) {
-      const text = b.texts[i];
+    const texts = b.texts;
+    if (raw) {
+      this.reserve(raw.length);
+      this.buf.set(raw, this.len);
+    }
+    let at = this.len;
+    for (let i = 0; i < texts.length; i++) {
+      const text = texts[i];
       if (this.blockLines === 0) this.logFirst = b.firstNo + i;
       if (raw) {
         // ASCII-exact bytes (the splitter checked): the line is text.length + 1 bytes.
-        off += text.length + 1;
+        at += text.length + 1;
       } else {
-        this.blockParts.push(Buffer.from(`${text}\n`));
+        const n = Buffer.byteLength(text) + 1;
+        this.reserve(n);
+        at += (this.buf as Buffer).write(text, at);
+        this.buf[at++] = 10;
+        this.len = at;
       }
-      if (++this.blockLines === LOG_BLOCK) {
-        if (raw) this.blockParts.push(raw.subarray(segStart, off));
-        segStart = off;
-        this.endLogBlock();
-      }
+      if (++this.blockLines === LOG_BLOCK) this.endLogBlock(at);
     }
-    if (raw && off > segStart) this.blockParts.push(raw.subarray(segStart, off));
+    this.len = at;
   }
 
-  private endLogBlock(): void {
+  private endLogBlock(end: number): void {
     if (this.blockLines === 0) return;
-    let bytes: Uint8Array;
-    if (this.blockParts.length === 1) bytes = this.blockParts[0];
-    else {
-      let size = 0;
-      for (const p of this.blockParts) size += p.length;
-      bytes = new Uint8Array(size);
-      let at = 0;
-      for (const p of this.blockParts) {
-        bytes.set(p, at);
-        at += p.length;
-      }
-    }
-    this.pend.logBlocks.push([this.logBlock++, this.logFirst, this.blockLines, this.deflater.deflate(bytes)]);
-    this.blockParts = [];
+    this.blockSizes.push(end - this.blockStart);
+    this.blockMeta.push([this.logBlock++, this.logFirst, this.blockLines]);
+    this.blockStart = end;
     this.blockLines = 0;
+  }
+
+  /** Hand this flush's whole blocks to the deflater; the open block's bytes move to a new buffer. */
+  private takeLogBlocks(): LogBlocksOut | null {
+    if (this.blockMeta.length === 0) return null;
+    const whole = this.blockStart;
+    const next = Buffer.allocUnsafeSlow(Math.max(1 << 22, (this.len - whole) * 2));
+    next.set(this.buf.subarray(whole, this.len), 0);
+    const out = { meta: this.blockMeta, data: this.deflater.deflate(this.buf, this.blockSizes) };
+    this.buf = next;
+    this.len -= whole;
+    this.blockStart = 0;
+    this.blockMeta = [];
+    this.blockSizes = [];
+    return out;
   }
 
   step(s: StepRecord): void {
@@ -251,17 +275,25 @@ class TraceSink implements AnalysisSink {
   /** Write what is pending, in one transaction. `final` also writes the partial blocks. */
   async flush(final: boolean): Promise<void> {
     if (final) {
-      this.endLogBlock();
+      this.endLogBlock(this.len);
       this.endStepBlock();
     }
     const p = this.pend;
     // Pipelined: the blocks sent at the previous flush were compressed while
     // this one's lines were parsed; this flush's go out now and land next time.
-    this.deflater.send();
-    const ready = final ? [...this.inFlight, ...p.logBlocks] : this.inFlight;
-    this.inFlight = final ? [] : p.logBlocks;
+    const sent = this.takeLogBlocks();
+    const ready = final ? [this.inFlight, sent] : [this.inFlight];
+    this.inFlight = final ? null : sent;
     const logBlocks: [number, number, number, Buffer][] = [];
-    for (const [b, first, n, data] of ready) logBlocks.push([b, first, n, await data]);
+    for (const r of ready) {
+      if (!r) continue;
+      const d = await r.data;
+      let at = 0;
+      r.meta.forEach((m, i) => {
+        logBlocks.push([m[0], m[1], m[2], d.data.subarray(at, at + d.sizes[i])]);
+        at += d.sizes[i];
+      });
+    }
     const s = this.stmts;
     const pid = this.pid;
     this.db.transaction(() => {
@@ -271,11 +303,31 @@ class TraceSink implements AnalysisSink {
       for (const m of p.messages) s.msg.run(pid, m.severity, m.step, m.line, m.text);
       for (const [insn, live] of p.live) s.live.run(pid, insn, live);
     })();
-    p.logBlocks = [];
     p.stepBlocks = [];
     p.checkpoints = [];
     p.messages = [];
     p.live = [];
+  }
+}
+
+/**
+ * A log file as chunks of `size` bytes, read synchronously. Each read is a
+ * copy from the page cache on this thread: a stream would hand every chunk
+ * over from the thread pool, and on a loaded machine each hand-over waits for
+ * a CPU twice (the pool thread, then this one), which cost more than the
+ * parsing. Each chunk is a buffer of its own.
+ */
+export async function* logFileChunks(path: string, size = 1 << 20): AsyncGenerator<Uint8Array> {
+  const fd = openSync(path, 'r');
+  try {
+    for (;;) {
+      const buf = Buffer.allocUnsafeSlow(size);
+      const n = readSync(fd, buf, 0, size, null);
+      if (n === 0) return;
+      yield n === size ? buf : buf.subarray(0, n);
+    }
+  } finally {
+    closeSync(fd);
   }
 }
 

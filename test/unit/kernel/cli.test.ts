@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kernelSkipReason, kernelTitle } from '../../helpers/kernel';
 import { PROGS_DIR, REPO_ROOT, refLoad } from '../../helpers/ref';
 import { createTrace } from '../../../main/trace/db';
@@ -20,8 +20,14 @@ describe.skipIf(!!kernelSkipReason())(kernelTitle('bpfscope record / log / runs 
   const list = path.join(PROGS_DIR, 'list.bpf.o');
   const trace = path.join(work, 'list.trace');
 
+  let recorded: ReturnType<typeof cli>;
+  beforeAll(() => {
+    // One recording the tests below read (log, runs), whatever subset of them runs.
+    recorded = cli('record', list, '-o', trace, '--run', '--log-level', '2');
+  });
+
   it('record prints one line per program and exits 0 with rejected programs too', () => {
-    const r = cli('record', list, '-o', trace, '--run', '--log-level', '2');
+    const r = recorded;
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     const lines = r.stdout.trim().split('\n');

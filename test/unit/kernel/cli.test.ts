@@ -21,9 +21,11 @@ describe.skipIf(!!kernelSkipReason())(kernelTitle('bpfscope record / log / runs 
   const trace = path.join(work, 'list.trace');
 
   let recorded: ReturnType<typeof cli>;
+  let rejected: ReturnType<typeof cli>;
   beforeAll(() => {
-    // One recording the tests below read (log, runs), whatever subset of them runs.
+    // The recordings the tests below read (log, runs), whatever subset of them runs.
     recorded = cli('record', list, '-o', trace, '--run', '--log-level', '2');
+    rejected = cli('record', path.join(PROGS_DIR, 'reject_leak.bpf.o'), '-o', path.join(work, 'leak.trace'));
   });
 
   it('record prints one line per program and exits 0 with rejected programs too', () => {
@@ -36,7 +38,7 @@ describe.skipIf(!!kernelSkipReason())(kernelTitle('bpfscope record / log / runs 
       expect.stringMatching(/^list_pop: accepted, \d+ insns processed, retval \d+$/),
       expect.stringMatching(/^list_mixed: accepted, \d+ insns processed, retval \d+$/),
     ]);
-    const rej = cli('record', path.join(PROGS_DIR, 'reject_leak.bpf.o'), '-o', path.join(work, 'leak.trace'));
+    const rej = rejected;
     expect(rej.status).toBe(0);
     expect(rej.stdout).toMatch(/^leak_on_branch: rejected, \d+ insns processed: Unreleased reference id=\d+ alloc_insn=\d+ \/ BPF_EXIT instruction in main prog would lead to reference leak\n$/);
   });

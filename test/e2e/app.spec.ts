@@ -114,6 +114,24 @@ test('go to, next visit of the same insn, search', async ({ openApp }) => {
   await expect(region(page, 'Listing').locator('.vrow.marked .tx')).toContainText('bpf_list_push_back');
 });
 
+test('clicking a register jumps to the step whose kernel line last set it', async ({ openApp }) => {
+  const page = await openApp(trace);
+  await pickProgram(page, 'list_push');
+  await page.getByLabel('Go to').fill('i21');
+  await page.getByLabel('Go to').press('Enter');
+  await expect(page.locator('#step-where')).toContainText('insn 21 ');
+  const before = Number(await step(page).textContent());
+  const r8 = region(page, 'Registers').locator('.frame.current tr[data-reg=R8] td.raw');
+  const raw = await r8.textContent();
+  await r8.click();
+  await expect(step(page)).not.toHaveText(String(before));
+  const now = Number(await step(page).textContent());
+  expect(now).toBeLessThan(before);
+  // The kernel printed R8 with that very text on the line of the step we landed on.
+  const line = await region(page, 'Listing').getByLabel('Verifier log').locator('.vrow[aria-current=step] .tx').textContent();
+  expect(line).toContain(`R8=${raw}`);
+});
+
 test('struct layout equals pahole', async ({ openApp }, info) => {
   const page = await openApp(trace);
   await pickProgram(page, 'list_push');

@@ -2,7 +2,7 @@ import { hex } from './maps';
 import { MachineFault } from './fault';
 import { Machine, type FaultReport, type InsnStep, type MachineOptions } from './machine';
 import { Memory } from './memory';
-import { buildCtx, type RunInput } from './ctx';
+import { buildCtx, type BuiltCtx, type RunInput } from './ctx';
 import type { AllocEvent, AllocObject } from './events';
 import type { RuntimeProgram } from './program';
 import { printInsn } from '../object/insn/instruction';
@@ -72,9 +72,20 @@ export function runSession(prog: RuntimeProgram, opts: SessionOptions = {}): Ses
   }
   const runs: RunOutcome[] = [];
   const repeat = Math.max(1, opts.repeat ?? 1);
+  // BPF_PROG_TEST_RUN builds the context (skb, xdp_buff) once and runs the
+  // program `repeat` times on it: packet and context writes carry over.
+  let ctx: BuiltCtx | MachineFault | undefined;
   for (let run = 0; run < repeat; run++) {
     m.clock.run = run;
-    runs.push(runOnce(m, prog, opts.input ?? {}, run));
+    if (ctx === undefined) {
+      try {
+        ctx = buildCtx(m.memory, prog.progType, opts.input ?? {});
+      } catch (err) {
+        if (!(err instanceof MachineFault)) throw err;
+        ctx = err;
+      }
+    }
+    runs.push(runOnce(m, prog, ctx, run));
     // Between two runs, an RCU grace period lets freed units be reused.
     m.objects.globalMa.gracePeriod();
     m.objects.percpuMa.gracePeriod();
@@ -109,14 +120,10 @@ export function runSession(prog: RuntimeProgram, opts: SessionOptions = {}): Ses
   };
 }
 
-function runOnce(m: Machine, prog: RuntimeProgram, input: RunInput, run: number): RunOutcome {
+function runOnce(m: Machine, prog: RuntimeProgram, ctx: BuiltCtx | MachineFault, run: number): RunOutcome {
   const printkStart = m.printk.length;
-  let ctx;
-  try {
-    ctx = buildCtx(m.memory, prog.progType, input);
-  } catch (err) {
-    if (!(err instanceof MachineFault)) throw err;
-    return { run, retval: null, r0: '0x0', steps: 0, fault: { kind: err.kind, message: err.message, insn: -1, step: 0, regs: [] }, printk: [], leaked: [] };
+  if (ctx instanceof MachineFault) {
+    return { run, retval: null, r0: '0x0', steps: 0, fault: { kind: ctx.kind, message: ctx.message, insn: -1, step: 0, regs: [] }, printk: [], leaked: [] };
   }
   m.packet = ctx.packet;
   const out: RunOutcome = { run, retval: null, r0: '0x0', steps: 0, printk: [], leaked: [] };

@@ -139,6 +139,19 @@ SEC("tc") int ld_ind(struct __sk_buff *skb)
 	return load_half(skb, 14 + ihl) ^ load_word(skb, 14 + ihl + 4);
 }
 
+SEC("tc") int packet_inc(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	__u8 *b = data + 20;
+
+	if ((void *)(b + 1) > end)
+		return 1;
+	*b += 1;
+	skb->mark += 5;
+	return *b + skb->mark;
+}
+
 struct sys_args {
 	__u64 x;
 	__u32 y;
@@ -184,7 +197,7 @@ describe.skipIf(!!kernelSkipReason())(kernelTitle('helpers, atomics, calls and l
     const cmp = comparableMaps(ours.maps, ref.maps ?? {});
     expect(cmp.ours).toEqual(cmp.theirs);
   });
-  for (const prog of ['hash_ops', 'percpu_atomics', 'loops_calls', 'ld_abs', 'ld_ind']) {
+  for (const prog of ['hash_ops', 'percpu_atomics', 'loops_calls', 'ld_abs', 'ld_ind', 'packet_inc']) {
     for (const repeat of [1, 3]) {
       it(`${prog} x${repeat}`, async () => {
         const ref = await refLoad(obj, prog, { run: true, dumpMaps: true, repeat, data: DEFAULT_PACKET });

@@ -267,7 +267,14 @@ async function recordProgram(db: TraceDb, j: ProgramJob): Promise<ProgramOutcome
     let insns = linked.insns;
     let decisions: CoreDecision[] = [];
     if (coreRelos.length > 0 && obj.btf) {
-      const res = applyCoreRelos(insns, coreRelos, obj.btf, coreRelos.some((c) => c.kind !== 6) ? j.coreTargets() : []);
+      let res;
+      try {
+        res = applyCoreRelos(insns, coreRelos, obj.btf, coreRelos.some((c) => c.kind !== 6) ? j.coreTargets() : []);
+      } catch (err) {
+        // A malformed CO-RE record costs this program, not the recording.
+        if (err instanceof BpfscopeError) return reject(22, err.message);
+        throw err;
+      }
       insns = res.insns;
       decisions = res.decisions;
       insertCoreRelos(db, programId, decisions);

@@ -85,6 +85,15 @@ char LICENSE[] SEC("license") = "GPL";
     expect(essentialName('____x')).toBe('____x');
   });
 
+  it('malformed relocation records: poisoned with the reason, or one BpfscopeError', () => {
+    const idx = relos[0].insnIdx;
+    const bad = applyCoreRelos(linked.insns, [{ ...relos[0], accessStr: '0:999' }, { ...relos[0], accessStr: 'x' }], parsed.btf!, [{ name: 'vmlinux', btf: vmlinux }]);
+    expect(bad.decisions.map((d) => [d.poisoned, d.error !== undefined])).toEqual([[true, true], [true, true]]);
+    expect(bad.insns[idx]).toMatchObject({ code: 0x85, imm: 195896080 });
+    expect(() => applyCoreRelos(linked.insns, [{ ...relos[0], kind: 99 }], parsed.btf!, [])).toThrow(BpfscopeError);
+    expect(() => applyCoreRelos(linked.insns, [{ ...relos[0], insnIdx: 1e6 }], parsed.btf!, [])).toThrow(BpfscopeError);
+  });
+
   it('enum values and type ids equal bpftool', () => {
     const dump = execFileSync('bpftool', ['btf', 'dump', 'file', '/sys/kernel/btf/vmlinux'], { encoding: 'utf8', maxBuffer: 256 << 20 });
     expect(find('ENUMVAL_VALUE', 'enum bpf_map_type::BPF_MAP_TYPE_RINGBUF').value).toBe(Number(/'BPF_MAP_TYPE_RINGBUF' val=(\d+)/.exec(dump)![1]));

@@ -1,9 +1,11 @@
 import type { Command } from './index';
 import { parseArgs } from './args';
 import { BpfscopeError } from '../errors';
-import { parseObject } from '../object/object';
+import { parseObject, type BpfObject } from '../object/object';
 import { inFileOf, readObjectFile } from './read-file';
 import { parseBtf } from '../object/btf/parse';
+import type { Btf } from '../object/btf/types';
+import { applyCoreRelos } from '../object/core';
 import { entryPrograms, linkProgram, type LinkedProgram } from '../object/link';
 import { programListing, kfuncIdsFromBtf, type ListingEntry } from '../object/insn/listing';
 
@@ -17,8 +19,11 @@ as the verifier log prints it: 'IDX: (OP) TEXT', with '; source @ file:line'
 lines from line_info before the instructions they describe.
 
   -p, --program PROG   only this program (its function name)
-  --kernel-btf FILE    resolve kfunc BTF ids against this kernel BTF
-                       (e.g. /sys/kernel/btf/vmlinux); without it a kfunc call
+  --kernel-btf FILE    resolve against this kernel BTF (e.g.
+                       /sys/kernel/btf/vmlinux) as libbpf does: CO-RE
+                       relocations (field offsets, sizes, type and enum
+                       facts) and kfunc BTF ids; without it CO-RE'd
+                       instructions print as compiled and a kfunc call
                        prints its name alone, since the id is the kernel's; a
                        weak kfunc that BTF lacks prints 'call #0', as libbpf
                        loads it
@@ -33,13 +38,15 @@ there. Other extern variables (__ksym) print as ksym[NAME].`,
     if (file === undefined || extra !== undefined) throw new BpfscopeError('expected one object file (bpfscope help disasm)');
     const obj = parseObject(readObjectFile(file), file);
     const btfPath = args.values.get('kernel-btf');
-    const kfuncIds = btfPath === undefined ? undefined : kfuncIdsFromBtf(inFileOf(btfPath, () => parseBtf(readObjectFile(btfPath))));
+    const kernelBtf = btfPath === undefined ? undefined : inFileOf(btfPath, () => parseBtf(readObjectFile(btfPath)));
+    const kfuncIds = kernelBtf && kfuncIdsFromBtf(kernelBtf);
     const wanted = args.values.get('program');
     const names = wanted !== undefined ? [wanted] : entryPrograms(obj.elf).filter((p) => p.global).map((p) => p.name);
     const programs = names.map((name) =>
       inFileOf(file, () => {
         const linked = linkProgram(obj, name);
-        return { linked, listing: programListing(linked, kfuncIds) };
+        const shown = kernelBtf ? withCoreApplied(obj, linked, kernelBtf) : linked;
+        return { linked: shown, listing: programListing(shown, kfuncIds) };
       }),
     );
     if (args.switches.has('json')) {
@@ -55,6 +62,13 @@ there. Other extern variables (__ksym) print as ksym[NAME].`,
     return 0;
   },
 };
+
+/** The program as libbpf hands it to the kernel after CO-RE against `target` (the object's own BTF is the local side). */
+function withCoreApplied(obj: BpfObject, linked: LinkedProgram, target: Btf): LinkedProgram {
+  const relos = linked.relocations.flatMap((r) => (r.kind === 'core' ? [{ ...r.relo, insnIdx: r.insnIdx }] : []));
+  if (!relos.length || !obj.btf) return linked;
+  return { ...linked, insns: applyCoreRelos(linked.insns, relos, obj.btf, [{ name: 'vmlinux', btf: target }]).insns };
+}
 
 function toJson({ linked, listing }: { linked: LinkedProgram; listing: ListingEntry[] }): unknown {
   return {

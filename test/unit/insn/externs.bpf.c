@@ -2,8 +2,8 @@
 /* Instructions the example programs do not have, for comparing bpfscope's
  * listing with the verifier log: -mcpu=v4 forms (sign-extending loads and
  * moves, sdiv/smod, bswap), kconfig externs (map-value loads of .kconfig),
- * a weak kfunc this kernel lacks, a bpf_loop callback and a
- * global subprogram. Built by test/unit/insn/externs.test.ts
+ * a weak kfunc this kernel lacks, a bpf_loop callback, a global
+ * subprogram and CO-RE relocations against this kernel's struct rq. Built by test/unit/insn/externs.test.ts
  * (clang-19 -mcpu=v4). */
 #include "bpfscope.h"
 
@@ -73,3 +73,19 @@ int v4_insns(struct __sk_buff *skb)
 }
 
 char LICENSE[] SEC("license") = "GPL";
+
+/* CO-RE against the running kernel: a local flavour of struct rq whose
+ * layout is not the kernel's, so the offsets libbpf patches in differ from
+ * the ones clang wrote. */
+struct rq___local {
+	int pad;
+	unsigned int cpu;
+	char name[3];
+} __attribute__((preserve_access_index));
+
+SEC("tc")
+int core_offsets(struct __sk_buff *skb)
+{
+	return bpf_core_field_offset(struct rq___local, cpu) + bpf_core_type_size(struct rq___local) +
+	       bpf_core_field_exists(struct rq___local, name);
+}

@@ -1,10 +1,11 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { kernelSkipReason, kernelTitle } from '../../helpers/kernel';
-import { ensureVmlinuxHeader, PROGS_DIR, refLoad } from '../../helpers/ref';
+import { ensureVmlinuxHeader, PROGS_DIR, REPO_ROOT, refLoad } from '../../helpers/ref';
 import { parseObject, type BpfObject } from '../../../main/object/object';
 import { parseBtf } from '../../../main/object/btf/parse';
 import { linkProgram, type LinkedProgram } from '../../../main/object/link';
@@ -15,10 +16,13 @@ import { parseLogInsns } from './kernel-log';
  * What the example programs do not hold, against the kernel: -mcpu=v4
  * instructions, __kconfig externs (libbpf turns them into loads from the
  * .kconfig map, which the kernel prints as that map value's address), a
- * weak kfunc the kernel lacks (libbpf leaves `call #0`), a bpf_loop callback
- * and a global subprogram. Built from externs.bpf.c with clang-19.
+ * weak kfunc the kernel lacks (libbpf leaves `call #0`), a bpf_loop callback,
+ * a global subprogram, and CO-RE relocations whose local offsets are not the
+ * kernel's (`disasm --kernel-btf` applies them). Built from externs.bpf.c
+ * with clang-19.
  */
 
+const run = promisify(execFile);
 let objPath = '';
 let obj: BpfObject;
 
@@ -52,17 +56,28 @@ describe('kconfig externs and v4 instructions, from the object alone', () => {
   });
 });
 
-describe.skipIf(!!kernelSkipReason())(kernelTitle('kconfig externs, a missing weak kfunc and v4 instructions equal what this kernel prints'), () => {
+describe.skipIf(!!kernelSkipReason())(kernelTitle('kconfig externs, a missing weak kfunc, v4 instructions and CO-RE (disasm --kernel-btf) equal what this kernel prints'), () => {
   let kfuncIds: (name: string) => number | undefined = () => undefined;
+  let rqCpuOffset = -1;
   beforeAll(() => {
-    kfuncIds = kfuncIdsFromBtf(parseBtf(new Uint8Array(readFileSync('/sys/kernel/btf/vmlinux'))));
+    const vmlinux = parseBtf(new Uint8Array(readFileSync('/sys/kernel/btf/vmlinux')));
+    kfuncIds = kfuncIdsFromBtf(vmlinux);
+    const rq = vmlinux.types.find((t) => t.kind === 'STRUCT' && t.name === 'rq');
+    const cpu = rq && rq.kind === 'STRUCT' ? rq.members.find((m) => m.name === 'cpu') : undefined;
+    rqCpuOffset = cpu ? cpu.bitsOffset / 8 : -1;
   });
 
-  for (const program of ['externs', 'v4_insns']) {
+  for (const program of ['externs', 'v4_insns', 'core_offsets']) {
     it(program, async () => {
       const r = await refLoad(objPath, program, { logLevel: 2 });
       expect(r.verdict).toBe('accepted');
       const linked = linkProgram(obj, program);
+      // What `bpfscope disasm --kernel-btf` prints: CO-RE applied against this kernel, as libbpf does.
+      const cli = await run(process.execPath, [join(REPO_ROOT, 'main/bin.mjs'), 'disasm', objPath, '-p', program, '--kernel-btf', '/sys/kernel/btf/vmlinux'], { maxBuffer: 16 << 20 });
+      const printed = new Map(cli.stdout.split('\n').flatMap((l) => {
+        const m = /^(\d+): (.*)$/.exec(l);
+        return m ? [[Number(m[1]), m[2]] as const] : [];
+      }));
       const log = parseLogInsns(r.log);
       const refs = mapRefs(linked);
       const ksyms = new Set(linked.relocations.filter((x) => x.kind === 'extern' && x.kconfigOffset === undefined).map((x) => x.insnIdx));
@@ -72,17 +87,22 @@ describe.skipIf(!!kernelSkipReason())(kernelTitle('kconfig externs, a missing we
         const theirs = log.insns.get(e.idx);
         expect(theirs, `instruction ${e.idx} in the kernel's log`).toBeDefined();
         const ours = e.text.slice(e.text.indexOf(' ') + 1);
+        // CO-RE'd instructions are the kernel's only after --kernel-btf; the others print the same either way.
+        const core = linked.relocations.some((x) => x.kind === 'core' && x.insnIdx === e.idx && x.relo.kind !== 6);
+        const shown = printed.get(e.idx);
+        expect(shown, `disasm --kernel-btf prints ${e.idx}`).toBeDefined();
+        if (!core) expect(shown).toBe(ours);
         // The kernel prints a map's or map value's address where we print its name,
         // and a ksym's resolved value (0 for a weak one it lacks) where we print ksym[NAME].
         const norm = (t: string): string => (refs.has(e.idx) || ksyms.has(e.idx) ? t.replace(/ = .*$/, ' = <ptr>') : t);
-        for (const t of theirs!) expect({ idx: e.idx, text: norm(ours) }).toEqual({ idx: e.idx, text: norm(t) });
+        for (const t of theirs!) expect({ idx: e.idx, text: norm(shown!) }).toEqual({ idx: e.idx, text: norm(t) });
         compared++;
       }
       expect(compared).toBe(log.insns.size);
       expect(log.funcStarts).toEqual(linked.functions.map((f) => f.start).sort((a, b) => a - b));
       // The register the load writes is, in the kernel's state after it, that map (value) at that offset:
       // `R1=map_value(map=externs.kconfig,ks=4,vs=13,off=8)`, `R1=map_ptr(map=acc,ks=4,vs=8)`.
-      expect(refs.size).toBeGreaterThan(0);
+      if (program !== 'core_offsets') expect(refs.size).toBeGreaterThan(0);
       for (const [idx, ref] of refs) {
         const line = r.log.split('\n').find((l) => l.startsWith(`${idx}: (18) `) && l.includes(' ; R'));
         expect(line, `state after ${idx}`).toBeDefined();
@@ -93,6 +113,11 @@ describe.skipIf(!!kernelSkipReason())(kernelTitle('kconfig externs, a missing we
         if (ref.map.startsWith('.')) expect(`${kernelName}`.endsWith(ref.map.slice(0, 15 - kernelName.indexOf('.'))), `${idx}: ${kernelName} vs ${ref.map}`).toBe(true);
         else expect(kernelName).toBe(ref.map);
         expect({ idx, off: Number(m![3] ?? 0) }).toEqual({ idx, off: ref.off });
+      }
+      if (program === 'core_offsets') {
+        // From the object alone the listing keeps clang's local offsets, which are not this kernel's.
+        expect(log.insns.get(0)).toEqual(new Set([`(b7) r1 = ${rqCpuOffset}`]));
+        expect(programListing(linked).find((e) => e.type === 'insn' && e.idx === 0)?.text).toBe('0: (b7) r1 = 4');
       }
       if (program === 'externs') {
         expect([...refs.values()].filter((x) => x.map === '.kconfig')).toHaveLength(3);

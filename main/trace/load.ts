@@ -346,3 +346,49 @@ export function runSummaries(db: TraceDb): RunSummary[] {
     return s;
   });
 }
+
+/** Everything the loader decided for one program, for the app's "how was this loaded" view. */
+export interface LoadReport {
+  maps: { name: string; section: string | null; kind: string; mapType: string | null; keySize: number; valueSize: number; maxEntries: number; mapFlags: number; frozen: boolean; btfValueTypeId: number | null; errno: number | null; error: string | null; note: string | null }[];
+  relocations: { insnIdx: number; kind: string; symbol: string | null; target: string | null; value: number | null }[];
+  core: {
+    insnIdx: number; kind: string; localType: string; accessStr: string; localSpec: string; localValue: number | null; value: number | null; poisoned: boolean; error: string | null;
+    candidates: { target: string; typeId: number; typeName: string; matched: boolean; chosen: boolean; detail: string; value: number | null }[];
+  }[];
+  externs: { name: string; kind: string; weak: boolean; btfId: number | null; btfObj: string | null; value: string | null; error: string | null }[];
+  functions: { name: string; section: string; start: number; insnCount: number; btfFuncId: number | null }[];
+  warnings: string[];
+  btfFixes: string[];
+}
+
+export function loadReport(db: TraceDb, programId: number): LoadReport {
+  const objectId = (db.prepare('SELECT object_id FROM programs WHERE id = ?').get(programId) as { object_id: number | null } | undefined)?.object_id ?? null;
+  type Row = Record<string, unknown>;
+  const all = (sql: string, ...args: unknown[]): Row[] => db.prepare(sql).all(...args) as Row[];
+  const maps = all('SELECT * FROM load_maps WHERE program_id = ? ORDER BY id', programId).map((m) => ({
+    name: m.name as string, section: m.section as string | null, kind: m.kind as string, mapType: m.map_type_name as string | null,
+    keySize: m.key_size as number, valueSize: m.value_size as number, maxEntries: m.max_entries as number, mapFlags: m.map_flags as number,
+    frozen: m.frozen === 1, btfValueTypeId: m.btf_value_type_id as number | null, errno: m.errno as number | null, error: m.error as string | null, note: m.note as string | null,
+  }));
+  const relocations = all('SELECT insn_idx, kind, symbol, target, value FROM load_relocations WHERE program_id = ? ORDER BY insn_idx, id', programId).map((r) => ({
+    insnIdx: r.insn_idx as number, kind: r.kind as string, symbol: r.symbol as string | null, target: r.target as string | null, value: r.value as number | null,
+  }));
+  const core = all('SELECT * FROM load_core_relos WHERE program_id = ? ORDER BY insn_idx, id', programId).map((c) => ({
+    insnIdx: c.insn_idx as number, kind: c.kind as string, localType: c.local_type as string, accessStr: c.access_str as string, localSpec: c.local_spec as string,
+    localValue: c.local_value as number | null, value: c.value as number | null, poisoned: c.poisoned === 1, error: c.error as string | null,
+    candidates: all('SELECT * FROM load_core_candidates WHERE relo_id = ? ORDER BY rowid', c.id).map((k) => ({
+      target: k.target as string, typeId: k.type_id as number, typeName: k.type_name as string, matched: k.matched === 1, chosen: k.chosen === 1,
+      detail: k.detail as string, value: k.value as number | null,
+    })),
+  }));
+  const externs = objectId === null ? [] : all('SELECT * FROM load_externs WHERE object_id = ? ORDER BY id', objectId).map((e) => ({
+    name: e.name as string, kind: e.kind as string, weak: e.weak === 1, btfId: e.btf_id as number | null, btfObj: e.btf_obj as string | null,
+    value: e.value as string | null, error: e.error as string | null,
+  }));
+  const functions = all('SELECT * FROM load_functions WHERE program_id = ? ORDER BY start', programId).map((f) => ({
+    name: f.name as string, section: f.section as string, start: f.start as number, insnCount: f.insn_count as number, btfFuncId: f.btf_func_id as number | null,
+  }));
+  const warnings = objectId === null ? [] : all('SELECT text FROM load_warnings WHERE object_id = ?', objectId).map((w) => w.text as string);
+  const btf = objectId === null ? undefined : (db.prepare('SELECT fixes FROM load_btf WHERE object_id = ?').get(objectId) as { fixes: string } | undefined);
+  return { maps, relocations, core, externs, functions, warnings, btfFixes: btf ? (JSON.parse(btf.fixes) as string[]) : [] };
+}

@@ -3,10 +3,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { kernelSkipReason, kernelTitle } from '../../helpers/kernel';
-import { examplePrograms, normalizeLog, refLoad, type RefResult } from '../../helpers/ref';
+import { examplePrograms, normalizeLog, PROGS_DIR, refLoad, type RefResult } from '../../helpers/ref';
 import { createTrace } from '../../../main/trace/db';
 import { recordObject } from '../../../main/kernel/record';
-import { readProgramLog } from '../../../main/trace/load';
+import { loadReport, readProgramLog } from '../../../main/trace/load';
 
 /**
  * bpfscope's loader against libbpf 1.1 (test/ref/refload) on every example
@@ -45,6 +45,27 @@ function refDump(r: RefResult): Dump {
 }
 
 describe.skipIf(!!kernelSkipReason())(kernelTitle('record vs libbpf on every example program'), () => {
+  it('the load report of list_push: maps, kfuncs resolved, CO-RE with the candidate chosen, functions', async () => {
+    const db = createTrace(path.join(work, 'report.trace'));
+    try {
+      const [o] = await recordObject(db, path.join(PROGS_DIR, 'list.bpf.o'), { programs: ['list_push'], logLevel: 1 });
+      const r = loadReport(db, o.programId);
+      expect(r.maps.map((m) => [m.name, m.mapType, m.error])).toEqual([['holders', 'array', null]]);
+      expect(r.functions[0]).toMatchObject({ name: 'list_push', section: 'tc', start: 0 });
+      const kfuncs = r.relocations.filter((x) => x.kind === 'kfunc');
+      expect(kfuncs.length).toBeGreaterThan(0);
+      for (const k of kfuncs) expect(r.externs.find((e) => e.name === k.symbol)?.btfId).toBe(k.value);
+      expect(r.relocations.some((x) => x.kind === 'map' && x.symbol === 'holders')).toBe(true);
+      const skbLen = r.core.find((c) => c.localSpec.startsWith('struct __sk_buff.len '));
+      expect(skbLen).toBeDefined();
+      expect(skbLen!.candidates.filter((c) => c.chosen)).toEqual([expect.objectContaining({ target: 'vmlinux', typeName: 'struct __sk_buff', matched: true })]);
+      expect(r.btfFixes.length).toBeGreaterThan(0);
+      expect(r.warnings).toEqual([]);
+    } finally {
+      db.close();
+    }
+  });
+
   for (const p of examplePrograms()) {
     it(`${p.object} ${p.program}: verdict, log${p.run ? ', retval, maps' : ''}`, async () => {
       const db = createTrace(path.join(work, `${p.program}.trace`));

@@ -6,6 +6,7 @@ import type { TraceDb } from './db';
 import { LogAnalyzer, type AnalysisSink, type LogMessage, type PathInfo, type RefInfo, type StepRecord } from '../verifier/analyze';
 import { splitLines, type LineBatch } from '../verifier/lines';
 import { STEP_KINDS } from '../verifier/reconstruct';
+import { forgetProgram } from './verifierCache';
 
 export const LOG_BLOCK = 512;
 export const STEP_BLOCK = 1024;
@@ -345,6 +346,7 @@ export async function writeVerifierLog(
   opts: WriteLogOptions = {},
 ): Promise<LogSummary> {
   const every = opts.checkpointEvery ?? CHECKPOINT_EVERY;
+  forgetProgram(db, programId);
   db.transaction(() => clearProgram(db, programId))();
   // No WAL checkpoints (each one copies pages and syncs) in the middle of an
   // import: the connection checkpoints once, at the end, instead.
@@ -371,6 +373,7 @@ export async function writeVerifierLog(
     db.pragma(`wal_autocheckpoint = ${Number.isFinite(autoCheckpoint) ? autoCheckpoint : 1000}`);
   }
   writeTail(db, programId, a, every);
+  forgetProgram(db, programId);
   return {
     programId, lines: a.lines, steps: a.steps, paths: a.paths.length, refs: a.refs.size,
     errors: a.errors, warnings: a.warnings, mismatches: a.mismatches, unknownLines: a.unknownLines,

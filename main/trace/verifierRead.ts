@@ -2,6 +2,7 @@ import zlib from 'node:zlib';
 import type Database from 'better-sqlite3';
 import type { TraceDb } from './db';
 import { BpfscopeError } from '../errors';
+import { programCache } from './verifierCache';
 import { LOG_BLOCK, STEP_BLOCK, STEP_FIELDS } from './verifier';
 import type { LogMessage, PathEnd, PathInfo, RefEventKind, RefEvent, RefInfo } from '../verifier/analyze';
 import { expandLine, lexLine, type MarkPrecise } from '../verifier/lexer';
@@ -108,7 +109,9 @@ export interface LogInfo {
 
 /** What the import stored about a program's log; undefined when it has none. */
 export function logInfo(db: TraceDb, programId: number): LogInfo | undefined {
-  return stmts(db).info.get(programId) as LogInfo | undefined;
+  const c = programCache(db, programId);
+  if (c.info === undefined) c.info = (stmts(db).info.get(programId) as LogInfo | undefined) ?? null;
+  return (c.info as LogInfo | null) ?? undefined;
 }
 
 export function stepCount(db: TraceDb, programId: number): number {
@@ -133,6 +136,8 @@ export function readLogLines(db: TraceDb, programId: number, fromLine: number, c
   return out;
 }
 
+const MARK_PRECISE = Buffer.from('mark_precise: ');
+
 /**
  * One block of the log, inflated and kept as bytes with its line offsets:
  * a replay reads a few lines of it, so only those become strings.
@@ -151,6 +156,22 @@ class LogBlock {
     this.starts[lineCount] = at;
   }
 
+  /**
+   * Lines a replay passes over without reading them (as the import does):
+   * `mark_precise: ` backtracking, `; ` source lines, blank lines. Checked on
+   * the bytes: no string is made for them.
+   */
+  skippable(i: number): boolean {
+    const at = this.starts[i];
+    const b = this.bytes;
+    const c0 = b[at];
+    if (c0 === 10 || at >= this.starts[i + 1]) return true;
+    if (c0 === 59 /* ; */) return b[at + 1] === 32;
+    if (c0 !== 109 /* m */ || at + MARK_PRECISE.length > this.starts[i + 1]) return false;
+    for (let k = 1; k < MARK_PRECISE.length; k++) if (b[at + k] !== MARK_PRECISE[k]) return false;
+    return true;
+  }
+
   line(i: number): string {
     let end = this.starts[i + 1];
     // Blocks end each line with a newline; a '\r' before it is not part of the line (the import dropped it too).
@@ -160,12 +181,14 @@ class LogBlock {
   }
 }
 
-const lineCache = new WeakMap<TraceDb, Map<string, LogBlock>>();
+/** Inflated log blocks kept per program (about 40 kB each for a level-2 log). */
+const LOG_BLOCKS_KEPT = 64;
+/** Step blocks kept per program (20 kB each): a random step is then mostly one array read. */
+const STEP_BLOCKS_KEPT = 512;
 
 function logBlock(db: TraceDb, s: Stmts, programId: number, block: number): LogBlock | undefined {
-  let m = lineCache.get(db);
-  if (!m) lineCache.set(db, (m = new Map()));
-  const key = `${programId}:${block}`;
+  const m = programCache(db, programId).log as Map<number, LogBlock>;
+  const key = block;
   const hit = m.get(key);
   if (hit) return hit;
   const row = s.logBlock.get(programId, block) as { first_line: number; line_count: number; data: Buffer } | undefined;
@@ -177,24 +200,21 @@ function logBlock(db: TraceDb, s: Stmts, programId: number, block: number): LogB
     throw new BpfscopeError(`log block ${block} of program ${programId} is corrupt`);
   }
   const out = new LogBlock(row.first_line, row.line_count, bytes);
-  if (m.size >= 16) m.delete(m.keys().next().value as string);
+  if (m.size >= LOG_BLOCKS_KEPT) m.delete(m.keys().next().value as number);
   m.set(key, out);
   return out;
 }
 
-const blockCache = new WeakMap<TraceDb, Map<string, Int32Array>>();
-
 function stepBlock(db: TraceDb, programId: number, block: number): Int32Array | undefined {
-  let m = blockCache.get(db);
-  if (!m) blockCache.set(db, (m = new Map()));
-  const key = `${programId}:${block}`;
+  const m = programCache(db, programId).steps;
+  const key = block;
   const hit = m.get(key);
   if (hit) return hit;
   const row = stmts(db).stepBlock.get(programId, block) as { data: Buffer } | undefined;
   if (!row) return undefined;
   const copy = new Int32Array(row.data.byteLength / 4);
   new Uint8Array(copy.buffer).set(row.data);
-  if (m.size > 64) m.clear();
+  if (m.size >= STEP_BLOCKS_KEPT) m.delete(m.keys().next().value as number);
   m.set(key, copy);
   return copy;
 }
@@ -222,8 +242,14 @@ export function readSteps(db: TraceDb, programId: number, from: number, count: n
 export function readStep(db: TraceDb, programId: number, step: number): StepRow | undefined {
   if (step < 0 || step >= stepCount(db, programId)) return undefined;
   const b = Math.floor(step / STEP_BLOCK);
-  const cached = blockCache.get(db)?.get(`${programId}:${b}`);
-  if (cached) return readSteps(db, programId, step, 1)[0];
+  const data = stepBlock(db, programId, b);
+  if (data) {
+    const o = (step - b * STEP_BLOCK) * STEP_FIELDS;
+    if (o + STEP_FIELDS > data.length) return undefined;
+    return {
+      step, line: data[o], insn: data[o + 1], frame: data[o + 2], kind: STEP_KINDS[data[o + 3]] ?? 'state', path: data[o + 4],
+    };
+  }
   const row = stmts(db).stepOne.get(((step - b * STEP_BLOCK) * STEP_FIELDS * 4) + 1, STEP_FIELDS * 4, programId, b) as
     | { d: Buffer }
     | undefined;
@@ -251,13 +277,21 @@ export function machineAtStep(db: TraceDb, programId: number, step: number): { r
   const rec = new Reconstructor(saved);
   if (ck.step === step) return { row, state: rec.m };
   let at = ck.step;
-  const lines = readLogLines(db, programId, ck.line + 1, row.line - ck.line);
-  outer: for (const l of lines) {
-    if (l.text.startsWith('mark_precise: ')) continue;
-    for (const one of expandLine(lexLine(l.text))) {
-      const res = rec.feed(one);
-      if (res.step) at++;
-      if (at === step) break outer;
+  const s = stmts(db);
+  // Lines ck.line+1 .. row.line, straight from the inflated blocks.
+  const end = row.line + 1;
+  outer: for (let no = ck.line + 1, b = Math.floor(ck.line / LOG_BLOCK); no < end; b++) {
+    const blk = logBlock(db, s, programId, b);
+    if (!blk) break;
+    const to = Math.min(end, blk.firstLine + blk.lineCount);
+    for (; no < to; no++) {
+      const i = no - blk.firstLine;
+      if (i < 0 || blk.skippable(i)) continue;
+      for (const one of expandLine(lexLine(blk.line(i)))) {
+        const res = rec.feed(one);
+        if (res.step) at++;
+        if (at === step) break outer;
+      }
     }
   }
   return { row, state: rec.m };

@@ -13,6 +13,9 @@ export const title =
 /** resources/progs/bench/loop.bpf.c with 6000 iterations: ~110 MB, ~1.5 M lines at level 2 on 6.18. */
 const ITERS = 6000;
 const RANDOM_STEPS = 1000;
+const WARMUP_STEPS = 50;
+/** Idle time before each paced request (a user or the app asks for one step at a time). */
+const PACE_MS = 2;
 
 interface ChildResult {
   readlineMs: number;
@@ -79,26 +82,49 @@ export async function run(): Promise<void> {
     const db = openTrace(trace);
     try {
       const n = stepCount(db, r.programId);
-      const rand = lcg(42);
-      const times: number[] = [];
-      const cpuTimes: number[] = [];
-      stateAtStep(db, r.programId, 0);
-      for (let i = 0; i < RANDOM_STEPS; i++) {
-        const step = Math.floor(rand() * n);
-        const c0 = process.cpuUsage();
-        const t0 = performance.now();
-        stateAtStep(db, r.programId, step);
-        times.push(performance.now() - t0);
-        const c = process.cpuUsage(c0);
-        cpuTimes.push((c.user + c.system) / 1000);
-      }
-      const med = pct(times, 0.5);
-      const p99 = pct(times, 0.99);
+      // The first calls in a process compile the reader's code: timed apart, not in the sample.
+      const w0 = performance.now();
+      stateAtStep(db, r.programId, Math.floor(n / 2));
+      const firstMs = performance.now() - w0;
+      const warm = lcg(7);
+      for (let i = 0; i < WARMUP_STEPS; i++) stateAtStep(db, r.programId, Math.floor(warm() * n));
+      /**
+       * Two ways: back to back (the process never sleeps, so on a loaded machine
+       * a call is often the one the scheduler preempts), and paced as a user or
+       * the app asks (one step, then idle until the next request).
+       */
+      const sample = async (paceMs: number): Promise<{ wall: number[]; cpu: number[] }> => {
+        const rand = lcg(42);
+        const wall: number[] = [];
+        const cpu: number[] = [];
+        for (let i = 0; i < RANDOM_STEPS; i++) {
+          const step = Math.floor(rand() * n);
+          if (paceMs > 0) await new Promise((res) => setTimeout(res, paceMs));
+          const c0 = process.cpuUsage();
+          const t0 = performance.now();
+          stateAtStep(db, r.programId, step);
+          wall.push(performance.now() - t0);
+          const c = process.cpuUsage(c0);
+          cpu.push((c.user + c.system) / 1000);
+        }
+        return { wall, cpu };
+      };
+      const line = (label: string, x: { wall: number[]; cpu: number[] }): string => {
+        const med = pct(x.wall, 0.5);
+        const p99 = pct(x.wall, 0.99);
+        return (
+          `   ${label}: median ${med.toFixed(3)} ms (target < 1) ${med < 1 ? 'OK' : 'MISSED'}, ` +
+          `p99 ${p99.toFixed(3)} ms (target < 5) ${p99 < 5 ? 'OK' : 'MISSED'}, max ${Math.max(...x.wall).toFixed(3)} ms; ` +
+          `CPU time median ${pct(x.cpu, 0.5).toFixed(3)} ms, p99 ${pct(x.cpu, 0.99).toFixed(3)} ms\n`
+        );
+      };
+      const b2b = await sample(0);
+      const paced = await sample(PACE_MS);
       process.stdout.write(
-        `   state at ${RANDOM_STEPS} random steps of ${n}: median ${med.toFixed(3)} ms (target < 1) ${med < 1 ? 'OK' : 'MISSED'}, ` +
-          `p99 ${p99.toFixed(3)} ms (target < 5) ${p99 < 5 ? 'OK' : 'MISSED'}, max ${Math.max(...times).toFixed(3)} ms\n` +
-          `   (CPU time of the same calls: median ${pct(cpuTimes, 0.5).toFixed(3)} ms, p99 ${pct(cpuTimes, 0.99).toFixed(3)} ms; ` +
-          `load average during the run ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} CPUs)\n`,
+        `   state at ${RANDOM_STEPS} random steps of ${n} (after a first call of ${firstMs.toFixed(1)} ms and ${WARMUP_STEPS} warm-up calls):\n` +
+          line('back to back', b2b) +
+          line(`one request every ${PACE_MS} ms`, paced) +
+          `   (load average ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} CPUs)\n`,
       );
     } finally {
       db.close();

@@ -3,8 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTrace, type TraceDb } from '../../../main/trace/db';
-import { writeVerifierLog } from '../../../main/trace/verifier';
-import { errorsAndWarnings, readLogLines, readSteps, stateAtStep } from '../../../main/trace/verifierRead';
+import { logFileChunks, writeVerifierLog } from '../../../main/trace/verifier';
+import { errorsAndWarnings, logInfo, readLogLines, readStep, readSteps, stateAtStep } from '../../../main/trace/verifierRead';
 import { MAX_LINE } from '../../../main/verifier/lines';
 import { BpfscopeError } from '../../../main/errors';
 import { main } from '../../../main/cli/index';
@@ -98,7 +98,40 @@ describe('damaged traces', () => {
   });
 });
 
+describe('re-import on the same connection', () => {
+  it('the readers drop what they decoded from the old log', async () => {
+    const { db, pid } = program();
+    const first = readFileSync(path.resolve(__dirname, '../../fixtures/logs/new_drop.new_drop.log'), 'utf8');
+    const a = await writeVerifierLog(db, pid, first, { checkpointEvery: 4 });
+    const before = Array.from({ length: a.steps }, (_, i) => stateAtStep(db, pid, i));
+    expect(logInfo(db, pid)?.stepCount).toBe(a.steps);
+    const b = await writeVerifierLog(db, pid, readFileSync(FIXTURE, 'utf8'), { checkpointEvery: 4 });
+    expect(b.steps).not.toBe(a.steps);
+    expect(logInfo(db, pid)?.stepCount).toBe(b.steps);
+    const fresh = createTrace(path.join(tmp, `t${n - 1}.trace`));
+    for (let i = 0; i < b.steps; i++) expect(stateAtStep(db, pid, i)).toEqual(stateAtStep(fresh, pid, i));
+    expect(readStep(db, pid, a.steps - 1)).toEqual(readStep(fresh, pid, a.steps - 1));
+    expect(before.length).toBe(a.steps);
+    fresh.close();
+    db.close();
+  }, 60000);
+});
+
 describe('line splitting', () => {
+  it('a log file read in small synchronous chunks stores the same trace as the whole text', async () => {
+    const file = path.join(tmp, 'chunks.log');
+    writeFileSync(file, readFileSync(FIXTURE));
+    const text = program();
+    const chunks = program();
+    const s1 = await writeVerifierLog(text.db, text.pid, readFileSync(FIXTURE, 'utf8'));
+    const s2 = await writeVerifierLog(chunks.db, chunks.pid, logFileChunks(file, 777));
+    expect({ ...s2, programId: 0 }).toEqual({ ...s1, programId: 0 });
+    expect(readLogLines(chunks.db, chunks.pid, 1, s2.lines)).toEqual(readLogLines(text.db, text.pid, 1, s1.lines));
+    for (let i = 0; i < s1.steps; i++) expect(stateAtStep(chunks.db, chunks.pid, i)).toEqual(stateAtStep(text.db, text.pid, i));
+    text.db.close();
+    chunks.db.close();
+  }, 60000);
+
   it('a long line in byte chunks is cut too, and the lines after it are intact', async () => {
     const mb = Buffer.alloc(1 << 20, 0x78);
     async function* bytes(): AsyncGenerator<Uint8Array> {

@@ -103,7 +103,12 @@ export function parseBtf(bytes: Uint8Array, opts: ParseBtfOptions = {}): Btf {
         break;
       }
       case 2:
-        t = { id, name, kind: 'PTR', type: sizeOrType };
+      case 8:
+      case 9:
+      case 10:
+      case 11:
+        // PTR, TYPEDEF, VOLATILE, CONST, RESTRICT: a name and the one type they refer to.
+        t = { id, name, kind: REF_KINDS[kindNum], type: sizeOrType };
         break;
       case 3:
         need(12);
@@ -149,18 +154,6 @@ export function parseBtf(bytes: Uint8Array, opts: ParseBtfOptions = {}): Btf {
       }
       case 7:
         t = { id, name, kind: 'FWD', union: kflag };
-        break;
-      case 8:
-        t = { id, name, kind: 'TYPEDEF', type: sizeOrType };
-        break;
-      case 9:
-        t = { id, name, kind: 'VOLATILE', type: sizeOrType };
-        break;
-      case 10:
-        t = { id, name, kind: 'CONST', type: sizeOrType };
-        break;
-      case 11:
-        t = { id, name, kind: 'RESTRICT', type: sizeOrType };
         break;
       case 12:
         t = { id, name, kind: 'FUNC', type: sizeOrType, linkage: vlen };
@@ -287,6 +280,9 @@ export function btfString(btf: Btf, off: number): string {
   if (o < 0 || o >= btf.strings.length) throw new BpfscopeError(`BTF: string offset ${off} is outside the string section (${btf.baseStrLen + btf.strings.length} bytes)`);
   return readZ(btf.strings, o);
 }
+
+/** The kinds that are a name and one referred-to type, by BTF kind number. */
+const REF_KINDS: Record<number, 'PTR' | 'TYPEDEF' | 'VOLATILE' | 'CONST' | 'RESTRICT'> = { 2: 'PTR', 8: 'TYPEDEF', 9: 'VOLATILE', 10: 'CONST', 11: 'RESTRICT' };
 
 const dec = new TextDecoder('utf-8');
 function readZ(s: Uint8Array, o: number): string {

@@ -1,4 +1,4 @@
-import { BpfscopeError } from '../errors';
+import { BpfscopeError, inFile } from '../errors';
 import type { Calls, Channel } from './contract';
 import { TraceSession } from './session';
 import { validateArgs } from './validate';
@@ -36,9 +36,16 @@ export function createHandlers(opts: HandlerOptions = {}): { table: Handlers; di
     'alloc:events': (t, p) => session.get(t).allocEvents(p),
   };
   const dispatch: Dispatch = async (channel, args) => {
-    const valid = validateArgs(channel as Channel, args);
+    const valid = validateArgs(channel as Channel, args) as unknown[];
     const fn = table[channel as Channel] as (...a: unknown[]) => unknown;
-    return fn(...(valid as unknown[]));
+    try {
+      return await fn(...valid);
+    } catch (err) {
+      // A damaged trace makes SQLite or a reader throw: name the file, keep the reason.
+      const path = channel === 'trace:open' ? String(valid[0]) : session.pathOf(valid[0]);
+      if (err instanceof BpfscopeError) throw path !== undefined ? inFile(err, path) : err;
+      throw new BpfscopeError(`cannot read the trace: ${err instanceof Error ? err.message : String(err)}`, path);
+    }
   };
   return { table, dispatch, close: () => session.closeAll() };
 }

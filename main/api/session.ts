@@ -45,6 +45,11 @@ export class TraceSession {
     return view;
   }
 
+  /** The file behind a trace id, for error messages. */
+  pathOf(id: unknown): string | undefined {
+    return typeof id === 'number' ? this.byId.get(id)?.path : undefined;
+  }
+
   closeAll(): void {
     for (const v of this.byId.values()) v.close();
     this.byId.clear();

@@ -358,7 +358,14 @@ export class TraceView {
       .prepare('SELECT o.path, o.bytes FROM programs p JOIN objects o ON o.id = p.object_id WHERE p.id = ?')
       .get(id) as { path: string; bytes: Buffer } | undefined;
     let btf: Btf | null = null;
-    if (row) btf = parseObject(new Uint8Array(row.bytes), row.path).btf ?? null;
+    if (row) {
+      try {
+        btf = parseObject(new Uint8Array(row.bytes), row.path).btf ?? null;
+      } catch (err) {
+        const why = err instanceof BpfscopeError ? err.describe() : String(err);
+        throw new BpfscopeError(`the object stored in this trace is damaged: ${why}`, this.path);
+      }
+    }
     this.btfs.set(id, btf);
     return btf;
   }

@@ -1,10 +1,11 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TraceInfo } from '../../../main/api/contract';
 import { createHandlers } from '../../../main/api/handlers';
+import { BpfscopeError } from '../../../main/errors';
 
 /**
  * The handler table on traces imported (with `bpfscope import`, as a user
@@ -249,5 +250,38 @@ describe('handler table on imported kernel logs', () => {
     await expect(call('layout:get', info.traceId, id, 'no_such_struct')).rejects.toThrow(/no struct or union 'no_such_struct'/);
     await expect(call('steps:state', 999, id, 0)).rejects.toThrow(/no open trace with id 999/);
     await expect(call('trace:open', '/nonexistent.trace')).rejects.toThrow(/no such trace file/);
+  });
+
+  it('a damaged trace gives sentences naming the file, never a crash', async () => {
+    const bytes = readFileSync(info.path);
+    const dir = mkdtempSync(join(tmpdir(), 'bpfscope-bad-'));
+    let seed = 7;
+    const rnd = (): number => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    for (let i = 0; i < 12; i++) {
+      const bad = Buffer.from(bytes);
+      const file = join(dir, `bad${i}.trace`);
+      if (i % 3 === 0) writeFileSync(file, bad.subarray(0, Math.floor(rnd() * bad.length)));
+      else {
+        for (let k = 0; k < 64; k++) bad[100 + Math.floor(rnd() * (bad.length - 100))] = Math.floor(rnd() * 256);
+        writeFileSync(file, bad);
+      }
+      const hh = createHandlers();
+      try {
+        const t = (await hh.dispatch('trace:open', [file])) as TraceInfo;
+        for (const p of t.programs) {
+          for (const [ch, args] of [['steps:state', [0]], ['log:lines', [1, 50]], ['insns:listing', []], ['refs:list', []], ['layout:types', []]] as const) {
+            await hh.dispatch(ch, [t.traceId, p.id, ...args]).catch((err: unknown) => {
+              expect(err).toBeInstanceOf(BpfscopeError);
+              expect((err as BpfscopeError).describe()).toContain(file);
+            });
+          }
+        }
+      } catch (err) {
+        expect(err).toBeInstanceOf(BpfscopeError);
+        expect((err as BpfscopeError).describe()).toContain(file);
+      } finally {
+        hh.close();
+      }
+    }
   });
 });

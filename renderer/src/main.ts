@@ -75,6 +75,8 @@ let bannerTimer = 0;
 store.on('error', () => {
   banner.hidden = !store.cursor.error;
   banner.textContent = store.cursor.error ?? '';
+  banner.className = store.noteKind;
+  banner.setAttribute('role', store.noteKind === 'error' ? 'alert' : 'status');
   clearTimeout(bannerTimer);
   if (store.cursor.error) bannerTimer = window.setTimeout(() => store.clearError(), 8000);
 });
@@ -119,7 +121,7 @@ async function search(backwards: boolean): Promise<void> {
   const from = searchFrom >= 0 ? searchFrom : (state?.line ?? 0);
   try {
     const hit = await api.searchLog(trace.traceId, program.id, q, regex, backwards ? Math.max(0, from - 1) : from + 1, backwards);
-    if (!hit) return store.fail(`'${q}' not found ${backwards ? 'before' : 'after'} line ${from}`);
+    if (!hit) return store.fail(`'${q}' not found ${backwards ? 'before' : 'after'} line ${from}`, 'note');
     searchFrom = hit.line;
     listing.showLine(hit.line);
     if (hit.step !== null) await store.setStep(hit.step);
@@ -133,7 +135,7 @@ store.on('step', () => {
 
 // ---- help
 $('#help').addEventListener('click', () =>
-  store.fail('keys: ↓/j ↑/k step · PgDn/PgUp ±20 · n/N next/prev visit of this insn · b branch that started this path · e first error · g go to · / search · l log/instructions'),
+  store.fail('keys: ↓/j ↑/k step · PgDn/PgUp ±20 · n/N next/prev visit of this insn · b branch that started this path · e first error · g go to · / search · l log/instructions · click a register: the step that last wrote it', 'note'),
 );
 
 // ---- opening traces

@@ -45,10 +45,14 @@ class Store {
     }
   }
 
-  fail(err: unknown): void {
+  /** Show a sentence in the banner: an error (default) or a note (help, nothing found). */
+  fail(err: unknown, kind: 'error' | 'note' = 'error'): void {
     this.cursor.error = err instanceof Error ? err.message : String(err);
+    this.noteKind = kind;
     this.emit('error');
   }
+
+  noteKind: 'error' | 'note' = 'error';
 
   clearError(): void {
     this.cursor.error = null;

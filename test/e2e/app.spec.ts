@@ -132,6 +132,24 @@ test('clicking a register jumps to the step whose kernel line last set it', asyn
   expect(line).toContain(`R8=${raw}`);
 });
 
+test('b jumps to the branch that started the path: the insn of the kernel\'s "from X to Y" line', async ({ openApp }) => {
+  const page = await openApp(trace);
+  await pickProgram(page, 'list_push');
+  const log = readFileSync(join(ROOT, LIST_LOG), 'utf8').split('\n');
+  const at = log.findIndex((l) => /^from \d+ to \d+: R/.test(l));
+  const [, from, to] = /^from (\d+) to (\d+)/.exec(log[at])!;
+  await page.getByLabel('Go to').fill(`L${at + 1}`);
+  await page.getByLabel('Go to').press('Enter');
+  await page.keyboard.press('j');
+  await page.keyboard.press('j');
+  await expect(page.locator('#step-where')).not.toContainText(`insn ${from} `);
+  await page.keyboard.press('b');
+  await expect(page.locator('#step-where')).toContainText(`insn ${from} `);
+  const line = await region(page, 'Listing').getByLabel('Verifier log').locator('.vrow[aria-current=step] .tx').textContent();
+  expect(line).toMatch(new RegExp(`^${from}: \\([0-9a-f]{2}\\) if .* goto pc[+-]\\d+`));
+  expect(Number(to)).toBeGreaterThan(0);
+});
+
 test('struct layout equals pahole', async ({ openApp }, info) => {
   const page = await openApp(trace);
   await pickProgram(page, 'list_push');

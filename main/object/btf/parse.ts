@@ -203,44 +203,23 @@ export function parseBtf(bytes: Uint8Array, opts: ParseBtfOptions = {}): Btf {
   const n = types.length;
   const bad = (i: number, ref: number): never =>
     fail(`type [${i}] ${types[i].kind} refers to type ${ref}, but there are only ${n - 1}`, start);
-  for (let i = baseCount || 1; i < n; i++) {
-    const t = types[i];
-    switch (t.kind) {
-      case 'STRUCT':
-      case 'UNION':
-        for (const m of t.members) if (m.type >= n) bad(i, m.type);
-        break;
-      case 'FUNC_PROTO':
-        if (t.returnType >= n) bad(i, t.returnType);
-        for (const q of t.params) if (q.type >= n) bad(i, q.type);
-        break;
-      case 'DATASEC':
-        for (const v of t.vars) if (v.type >= n) bad(i, v.type);
-        break;
-      case 'ARRAY':
-        if (t.type >= n) bad(i, t.type);
-        if (t.indexType >= n) bad(i, t.indexType);
-        break;
-      case 'PTR':
-      case 'TYPEDEF':
-      case 'VOLATILE':
-      case 'CONST':
-      case 'RESTRICT':
-      case 'TYPE_TAG':
-      case 'FUNC':
-      case 'VAR':
-      case 'DECL_TAG':
-        if (t.type >= n) bad(i, t.type);
-        break;
-      default:
-        break;
-    }
-  }
+  let checking = 0;
+  const check = (ref: number): void => {
+    if (ref >= n) bad(checking, ref);
+  };
+  for (checking = baseCount || 1; checking < n; checking++) forEachReferencedId(types[checking], check);
   return { header, types, strings, baseCount, baseStrLen, baseStrings: base ? base.strings : undefined };
 }
 
-/** Every type id a type refers to (for validation and for walking the graph). */
+/** Every type id a type refers to (for walking the graph). */
 export function referencedIds(t: BtfType): number[] {
+  const out: number[] = [];
+  forEachReferencedId(t, (id) => out.push(id));
+  return out;
+}
+
+/** Call `f` with each type id `t` refers to, in order (no array: the parser checks 130k types with it). */
+export function forEachReferencedId(t: BtfType, f: (id: number) => void): void {
   switch (t.kind) {
     case 'PTR':
     case 'TYPEDEF':
@@ -251,18 +230,25 @@ export function referencedIds(t: BtfType): number[] {
     case 'FUNC':
     case 'VAR':
     case 'DECL_TAG':
-      return [t.type];
+      f(t.type);
+      break;
     case 'ARRAY':
-      return [t.type, t.indexType];
+      f(t.type);
+      f(t.indexType);
+      break;
     case 'STRUCT':
     case 'UNION':
-      return t.members.map((m) => m.type);
+      for (const m of t.members) f(m.type);
+      break;
     case 'FUNC_PROTO':
-      return [t.returnType, ...t.params.map((q) => q.type)];
+      f(t.returnType);
+      for (const q of t.params) f(q.type);
+      break;
     case 'DATASEC':
-      return t.vars.map((v) => v.type);
+      for (const v of t.vars) f(v.type);
+      break;
     default:
-      return [];
+      break;
   }
 }
 

@@ -66,14 +66,56 @@ const LEAK = /^Unreleased reference id=(\d+) alloc_insn=(\d+)/;
 const BEGIN = /^(?:libbpf: )?(?:prog '([^']*)': )?-- BEGIN (?:PROG LOAD|DUMP) LOG ---?$/;
 const END = /^(?:libbpf: )?-- END (?:PROG LOAD )?LOG --$/;
 
+/** Characters `.` in a regex does not match: a line with one is left to the INSN regex, as before. */
+const LINE_BREAKS = /[\r\u2028\u2029]/;
+
+/**
+ * `N: (xx) rest` as INSN matches it, without the regex (most lines that carry
+ * state in a level-2 log are these): the index where `rest` starts, -1 when
+ * the line is not one. The insn number is left in `insnNo`.
+ */
+let insnNo = 0;
+function insnHead(line: string): number {
+  let i = 0;
+  let n = 0;
+  for (; i < line.length; i++) {
+    const d = line.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) break;
+    n = n * 10 + d;
+  }
+  if (i === 0 || i > 15 || line.length < i + 7) return -1;
+  if (line.charCodeAt(i) !== 58 /* : */ || line.charCodeAt(i + 1) !== 32 || line.charCodeAt(i + 2) !== 40 /* ( */) return -1;
+  if (!isLowerHex(line.charCodeAt(i + 3)) || !isLowerHex(line.charCodeAt(i + 4))) return -1;
+  if (line.charCodeAt(i + 5) !== 41 /* ) */ || line.charCodeAt(i + 6) !== 32) return -1;
+  insnNo = i > 9 ? Number(line.slice(0, i)) : n;
+  return i + 7;
+}
+
+function isLowerHex(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 97 && c <= 102);
+}
+
 export function lexLine(line: string): LogLine {
-  if (line.length === 0 || /^\s*$/.test(line)) return { kind: 'blank' };
+  if (line.length === 0) return { kind: 'blank' };
   const c0 = line.charCodeAt(0);
   if (c0 >= 48 && c0 <= 57) {
+    const at = insnHead(line);
+    if (at > 0 && !LINE_BREAKS.test(line)) {
+      const insn = insnNo;
+      const opcode = line.slice(at - 4, at - 2);
+      const semi = topLevelSemicolon(line, at);
+      if (semi < 0) {
+        const rest = line.slice(at);
+        const t = TRAILING.exec(rest);
+        if (t) return { kind: 'insn', insn, opcode, text: t[1], delta: null, trailing: { insn: Number(t[2]), text: t[3] } };
+        return { kind: 'insn', insn, opcode, text: rest.trimEnd(), delta: null };
+      }
+      return { kind: 'insn', insn, opcode, text: line.slice(at, semi).trimEnd(), delta: line.slice(semi + 1).trim() };
+    }
     const i = INSN.exec(line);
     if (i) {
       const rest = i[3];
-      const semi = topLevelSemicolon(rest);
+      const semi = topLevelSemicolon(rest, 0);
       if (semi < 0) {
         const t = TRAILING.exec(rest);
         if (t) return { kind: 'insn', insn: Number(i[1]), opcode: i[2], text: t[1], delta: null, trailing: { insn: Number(t[2]), text: t[3] } };
@@ -90,6 +132,7 @@ export function lexLine(line: string): LogLine {
       return { kind: 'state', insn: Number(s[1]), text: s[2].trim() };
     }
   }
+  if ((c0 === 32 || c0 === 9 || c0 < 32 || c0 > 126) && /^\s*$/.test(line)) return { kind: 'blank' };
   if (c0 === 59 /* ; */) {
     const m = SOURCE.exec(line);
     if (m) return { kind: 'source', text: m[1], file: m[2] ?? null, line: m[3] !== undefined ? Number(m[3]) : null };
@@ -207,19 +250,19 @@ export function expandLine(line: LogLine): LogLine[] {
 }
 
 /** The first `;` outside parentheses (`var_off=(0x0; 0xff)` has one inside). */
-function topLevelSemicolon(text: string): number {
+function topLevelSemicolon(text: string, from: number): number {
   // Usually the first ';' is the delta's: check only the short insn text before it.
-  const first = text.indexOf(';');
+  const first = text.indexOf(';', from);
   if (first < 0) return -1;
   let open = 0;
-  for (let i = 0; i < first; i++) {
+  for (let i = from; i < first; i++) {
     const c = text.charCodeAt(i);
     if (c === 40) open++;
     else if (c === 41) open--;
   }
   if (open === 0) return first;
   let depth = 0;
-  for (let i = 0; i < text.length; i++) {
+  for (let i = from; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === 40) depth++;
     else if (c === 41) depth = depth > 0 ? depth - 1 : 0;

@@ -241,7 +241,9 @@ export class Reconstructor {
     let refs: number[] = [];
     const unknown: string[] = [];
     for (const it of items) if (it.kind === 'refs') refs = it.ids;
-    if (m.sawDelta) this.invalidateReleased(m.refs.filter((id) => !refs.includes(id) && id !== m.lockId));
+    if (m.sawDelta && (m.refs.length > 0 || m.lastInsnText.startsWith('call '))) {
+      this.invalidateReleased(m.refs.filter((id) => !refs.includes(id) && id !== m.lockId));
+    }
     for (const it of items) {
       switch (it.kind) {
         case 'frame':
@@ -291,10 +293,11 @@ export class Reconstructor {
    */
   private invalidateReleased(ids: number[]): void {
     const m = this.m;
+    const unlock = m.lastInsnText.startsWith('call ') && UNLOCK_CALL.test(m.lastInsnText);
+    // Most steps release nothing: leave before any regex.
+    if (ids.length === 0 && !unlock) return;
     const call = /^call ([A-Za-z0-9_]+)#/.exec(m.lastInsnText)?.[1] ?? '';
     const nonOwning = /^(bpf_list_push_(front|back)|bpf_rbtree_add)/.test(call);
-    const unlock = m.lastInsnText.startsWith('call ') && UNLOCK_CALL.test(m.lastInsnText);
-    if (ids.length === 0 && !unlock) return;
     const pats = ids.map((id) => new RegExp(`[(,]ref_obj_id=${id}[,)]`));
     const rewrite = (raw: string | null): string | null => {
       if (raw === null) return raw;

@@ -43,6 +43,7 @@ import type {
  */
 const STATE_CACHE = 64;
 const SEARCH_CHUNK = 4096;
+const LAST_WRITE_BUDGET = 4000;
 
 export class TraceView {
   private states = new Map<string, StepState>();
@@ -231,20 +232,32 @@ export class TraceView {
     return stepsForInsn(this.db, id, insn);
   }
 
-  /** The last step at or before `step` on which `reg` of `frame` changed its raw text. */
+  /**
+   * The step that last changed `reg` of `frame` on the way to `step`: walks
+   * back along the verifier's own history of this state (the current path,
+   * then the branch that pushed it, and so on), not through other paths that
+   * merely come earlier in the log. Bounded: a register that has not changed
+   * for LAST_WRITE_BUDGET steps of history answers null.
+   */
   lastWrite(id: number, step: number, frame: number, reg: string): number | null {
     const read = (st: StepState): string | undefined => {
       const f = st.frames.find((x) => x.frame === frame);
       if (!f) return undefined;
       return reg.startsWith('fp') ? f.stack[reg.slice(2)]?.raw : f.regs[reg]?.raw;
     };
+    const pathStmt = this.db.prepare('SELECT start_step s, pushed_step p FROM verifier_paths WHERE program_id = ? AND path = ?');
     const now = read(this.stateAt(id, step));
-    // Walk back; states come from checkpoints plus a short replay, so each is cheap.
-    for (let s = step; s > 0 && step - s < 20_000; s--) {
-      const prev = read(this.rawState(id, s - 1));
-      if (prev !== now) return s;
+    let cur = step;
+    for (let budget = LAST_WRITE_BUDGET; budget > 0; budget--) {
+      const row = readSteps(this.db, id, cur, 1)[0];
+      if (!row) return null;
+      const path = pathStmt.get(id, row.path) as { s: number; p: number | null } | undefined;
+      const prev = path && cur <= path.s ? path.p : cur - 1;
+      if (prev === null || prev < 0) return now === undefined ? null : cur;
+      if (read(this.rawState(id, prev)) !== now) return cur;
+      cur = prev;
     }
-    return now === undefined ? null : 0;
+    return null;
   }
 
   firstError(id: number): number | null {

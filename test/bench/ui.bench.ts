@@ -35,6 +35,8 @@ function runCli(args: string[], stdin?: NodeJS.ReadableStream, stdout: 'ignore' 
 async function realTrace(): Promise<string> {
   const obj = await benchLoopObject(ITERS);
   const out = path.join(CACHE, `${path.basename(obj, '.bpf.o')}-${writerHash()}.trace`);
+  // Traces of older writers are 200 MB each: keep only the current ones.
+  for (const f of readdirSync(CACHE)) if (!f.startsWith(path.basename(out, '.trace'))) rmSync(path.join(CACHE, f), { force: true });
   if (!existsSync(out)) {
     mkdirSync(CACHE, { recursive: true });
     rmSync(`${out}.tmp`, { force: true });

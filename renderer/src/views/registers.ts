@@ -105,7 +105,7 @@ export class RegistersView {
     if (!trace || !program) return;
     try {
       const s = await api.lastWrite(trace.traceId, program.id, step, frame, reg);
-      if (s === null) store.fail(`${reg} was not written before step ${step} on this path`);
+      if (s === null) store.fail(`${reg} has not changed in the last 4000 steps of this state's history`, 'note');
       else await store.setStep(s);
     } catch (err) {
       store.fail(err);

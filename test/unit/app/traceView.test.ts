@@ -129,7 +129,7 @@ describe('handler table on imported kernel logs', () => {
     await expect(call('log:search', info.traceId, id, '(', true, 1, false)).rejects.toThrow(/bad regular expression/);
   });
 
-  it('lastWrite: the step where the register last changed its text', async () => {
+  it('lastWrite: the step where the register last changed its text, along the path and the branches that pushed it', async () => {
     const id = programId('list_push');
     const steps = info.programs.find((p) => p.id === id)!.steps;
     const raw = async (s: number, reg: string): Promise<string | undefined> =>
@@ -139,7 +139,11 @@ describe('handler table on imported kernel logs', () => {
         const w = await call<number | null>('steps:lastWrite', info.traceId, id, s, 0, reg);
         if (w === null) continue;
         expect(await raw(w, reg)).toBe(await raw(s, reg));
-        if (w > 0) expect(await raw(w - 1, reg)).not.toBe(await raw(w, reg));
+        // The step before w in this state's history: w-1 on the same path, else the branch that pushed the path.
+        const row = (await call<{ path: number }[]>('steps:rows', info.traceId, id, w, 1))[0];
+        const path = (await call<{ paths: { startStep: number; pushedStep: number | null }[] }>('paths:list', info.traceId, id, row.path, 1)).paths[0];
+        const before = w > path.startStep ? w - 1 : path.pushedStep;
+        if (before !== null) expect(await raw(before, reg)).not.toBe(await raw(w, reg));
       }
     }
   });

@@ -1,34 +1,38 @@
-/** Instruction classes and fields (include/uapi/linux/bpf.h, bpf_common.h). */
-export const BPF_LD = 0x00;
-export const BPF_LDX = 0x01;
-export const BPF_ST = 0x02;
-export const BPF_STX = 0x03;
-export const BPF_ALU = 0x04;
-export const BPF_JMP = 0x05;
-export const BPF_JMP32 = 0x06;
-export const BPF_ALU64 = 0x07;
+/**
+ * The opcode fields the interpreter switches on. The ISA's names live once,
+ * in the decoder (main/object/insn/opcode.ts); this module adds what only the
+ * machine needs: atomic op names as the interpreter groups them and the
+ * kernel's run-time limits.
+ */
+export {
+  BPF_LD,
+  BPF_LDX,
+  BPF_ST,
+  BPF_STX,
+  BPF_ALU,
+  BPF_JMP,
+  BPF_JMP32,
+  BPF_ALU64,
+  BPF_PSEUDO_CALL,
+  BPF_PSEUDO_KFUNC_CALL,
+  BPF_PSEUDO_MAP_FD,
+  BPF_PSEUDO_MAP_VALUE,
+  BPF_PSEUDO_BTF_ID,
+  BPF_PSEUDO_FUNC,
+  BPF_PSEUDO_MAP_IDX,
+  BPF_PSEUDO_MAP_IDX_VALUE,
+  BPF_FETCH,
+  BPF_XCHG,
+  BPF_CMPXCHG,
+  BPF_LOAD_ACQ,
+  BPF_STORE_REL,
+} from '../object/insn/opcode';
 
-/** src_reg of a call: 0 helper, 1 bpf-to-bpf, 2 kfunc. */
-export const BPF_PSEUDO_CALL = 1;
-export const BPF_PSEUDO_KFUNC_CALL = 2;
-/** src_reg of ld_imm64. */
-export const BPF_PSEUDO_MAP_FD = 1;
-export const BPF_PSEUDO_MAP_VALUE = 2;
-export const BPF_PSEUDO_BTF_ID = 3;
-export const BPF_PSEUDO_FUNC = 4;
-export const BPF_PSEUDO_MAP_IDX = 5;
-export const BPF_PSEUDO_MAP_IDX_VALUE = 6;
-
-/** imm of BPF_ATOMIC. */
-export const BPF_FETCH = 0x01;
+/** imm of BPF_ATOMIC without the fetch bit: the ALU op it applies. */
 export const BPF_ATOMIC_ADD = 0x00;
 export const BPF_ATOMIC_OR = 0x40;
 export const BPF_ATOMIC_AND = 0x50;
 export const BPF_ATOMIC_XOR = 0xa0;
-export const BPF_XCHG = 0xe0 | BPF_FETCH;
-export const BPF_CMPXCHG = 0xf0 | BPF_FETCH;
-export const BPF_LOAD_ACQ = 0x100;
-export const BPF_STORE_REL = 0x110;
 
 export const MAX_BPF_STACK = 512;
 export const MAX_CALL_FRAMES = 8;

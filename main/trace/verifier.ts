@@ -14,6 +14,8 @@ export const STEP_FIELDS = 5;
 export const CHECKPOINT_EVERY = 64;
 /** Rows are written in one transaction per this many log lines. */
 const FLUSH_LINES = 32768;
+/** Rows per INSERT statement for paths (12 values each, under SQLite's 32766-variable limit). */
+const PATH_ROWS = 64;
 
 export interface LogSummary {
   programId: number;
@@ -132,14 +134,30 @@ class Deflater {
   }
 }
 
-/** A flush's log blocks: [block, first line, line count] each, and their deflated bytes. */
+/** A flush's log or step blocks: [block, first line or step, count] each, and their deflated bytes. */
 interface LogBlocksOut {
   meta: [number, number, number][];
   data: Deflated | Promise<Deflated>;
 }
 
+/** The rows of blocks whose deflated bytes have come back. */
+async function landed(outs: (LogBlocksOut | null)[]): Promise<[number, number, number, Buffer][]> {
+  const rows: [number, number, number, Buffer][] = [];
+  for (const r of outs) {
+    if (!r) continue;
+    const d = await r.data;
+    let at = 0;
+    r.meta.forEach((m, i) => {
+      rows.push([m[0], m[1], m[2], d.data.subarray(at, at + d.sizes[i])]);
+      at += d.sizes[i];
+    });
+  }
+  return rows;
+}
+
 class TraceSink implements AnalysisSink {
   private inFlight: LogBlocksOut | null = null;
+  private stepsInFlight: LogBlocksOut | null = null;
   /**
    * The log bytes of this flush's whole blocks and of the open block, back to
    * back, in a buffer of its own (it is transferred to the deflate worker).
@@ -157,7 +175,8 @@ class TraceSink implements AnalysisSink {
   private stepN = 0;
   private stepBlock = 0;
   private pend = {
-    stepBlocks: [] as [number, number, number, Buffer][],
+    stepMeta: [] as [number, number, number][],
+    stepBytes: [] as Uint8Array[],
     checkpoints: [] as [number, number, string][],
     messages: [] as LogMessage[],
     live: [] as [number, string][],
@@ -231,6 +250,24 @@ class TraceSink implements AnalysisSink {
     return out;
   }
 
+  /** This flush's step blocks, deflated on the worker too (packed Int32 fields compress about 10x). */
+  private takeStepBlocks(): LogBlocksOut | null {
+    const p = this.pend;
+    if (p.stepMeta.length === 0) return null;
+    let size = 0;
+    for (const b of p.stepBytes) size += b.length;
+    const buf = Buffer.allocUnsafeSlow(size);
+    let at = 0;
+    for (const b of p.stepBytes) {
+      buf.set(b, at);
+      at += b.length;
+    }
+    const out = { meta: p.stepMeta, data: this.deflater.deflate(buf, p.stepBytes.map((b) => b.length)) };
+    p.stepMeta = [];
+    p.stepBytes = [];
+    return out;
+  }
+
   step(s: StepRecord): void {
     const o = this.stepN * STEP_FIELDS;
     const d = this.stepData;
@@ -244,8 +281,8 @@ class TraceSink implements AnalysisSink {
 
   private endStepBlock(): void {
     if (this.stepN === 0) return;
-    const bytes = Buffer.from(this.stepData.buffer, 0, this.stepN * STEP_FIELDS * 4);
-    this.pend.stepBlocks.push([this.stepBlock, this.stepBlock * STEP_BLOCK, this.stepN, Buffer.from(bytes)]);
+    this.pend.stepMeta.push([this.stepBlock, this.stepBlock * STEP_BLOCK, this.stepN]);
+    this.pend.stepBytes.push(new Uint8Array(this.stepData.buffer.slice(0, this.stepN * STEP_FIELDS * 4)));
     this.stepBlock++;
     this.stepN = 0;
   }
@@ -285,26 +322,20 @@ class TraceSink implements AnalysisSink {
     const sent = this.takeLogBlocks();
     const ready = final ? [this.inFlight, sent] : [this.inFlight];
     this.inFlight = final ? null : sent;
-    const logBlocks: [number, number, number, Buffer][] = [];
-    for (const r of ready) {
-      if (!r) continue;
-      const d = await r.data;
-      let at = 0;
-      r.meta.forEach((m, i) => {
-        logBlocks.push([m[0], m[1], m[2], d.data.subarray(at, at + d.sizes[i])]);
-        at += d.sizes[i];
-      });
-    }
+    const stepsSent = this.takeStepBlocks();
+    const stepsReady = final ? [this.stepsInFlight, stepsSent] : [this.stepsInFlight];
+    this.stepsInFlight = final ? null : stepsSent;
+    const logBlocks = await landed(ready);
+    const stepBlocks = await landed(stepsReady);
     const s = this.stmts;
     const pid = this.pid;
     this.db.transaction(() => {
       for (const b of logBlocks) s.log.run(pid, ...b);
-      for (const b of p.stepBlocks) s.steps.run(pid, ...b);
+      for (const b of stepBlocks) s.steps.run(pid, ...b);
       for (const c of p.checkpoints) s.ckpt.run(pid, ...c);
       for (const m of p.messages) s.msg.run(pid, m.severity, m.step, m.line, m.text);
       for (const [insn, live] of p.live) s.live.run(pid, insn, live);
     })();
-    p.stepBlocks = [];
     p.checkpoints = [];
     p.messages = [];
     p.live = [];
@@ -387,12 +418,24 @@ function writeTail(db: TraceDb, pid: number, a: LogAnalyzer, every: number): voi
     for (const [insn, steps] of a.insnSteps) {
       ins.run(pid, insn, steps.length, Buffer.from(new Int32Array(steps).buffer));
     }
-    const path = db.prepare(`INSERT INTO verifier_paths(program_id, path, start_step, start_line, from_insn, to_insn,
-      pushed_step, parent_path, end_step, end_line, end_insn, end_kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
-    for (const p of a.paths as PathInfo[]) {
-      path.run(pid, p.path, p.startStep, p.startLine, p.fromInsn, p.toInsn, p.pushedStep, p.parentPath,
+    // Paths in statements of PATH_ROWS rows: a big log has tens of thousands, and one statement per row costs more than the row.
+    const pathSql = (rows: number): string => `INSERT INTO verifier_paths(program_id, path, start_step, start_line, from_insn,
+      to_insn, pushed_step, parent_path, end_step, end_line, end_insn, end_kind) VALUES
+      ${Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`;
+    const pathMany = db.prepare(pathSql(PATH_ROWS));
+    const pathOne = db.prepare(pathSql(1));
+    const paths = a.paths as PathInfo[];
+    const vals: (number | string | null)[] = [];
+    for (let i = 0; i < paths.length; i++) {
+      const p = paths[i];
+      vals.push(pid, p.path, p.startStep, p.startLine, p.fromInsn, p.toInsn, p.pushedStep, p.parentPath,
         p.endStep, p.endLine, p.endInsn, p.end);
+      if (vals.length === PATH_ROWS * 12) {
+        pathMany.run(vals);
+        vals.length = 0;
+      }
     }
+    for (let i = 0; i < vals.length; i += 12) pathOne.run(vals.slice(i, i + 12));
     const ref = db.prepare(`INSERT INTO verifier_refs(program_id, ref_obj_id, kind, acquire_step, acquire_line, acquire_insn, func, path)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
     for (const r of a.refs.values() as Iterable<RefInfo>) {

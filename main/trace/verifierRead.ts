@@ -62,7 +62,6 @@ export interface StepState extends StepRow {
 }
 
 interface Stmts {
-  stepOne: Database.Statement<unknown[]>;
   info: Database.Statement<unknown[]>;
   refs: Database.Statement<unknown[]>;
   msgs: Database.Statement<unknown[]>;
@@ -77,7 +76,6 @@ function stmts(db: TraceDb): Stmts {
   let s = cache.get(db);
   if (!s) {
     s = {
-      stepOne: db.prepare('SELECT substr(data, ?, ?) d FROM verifier_step_blocks WHERE program_id = ? AND block = ?'),
       info: db.prepare(`SELECT line_count lineCount, step_count stepCount, unknown_lines unknownLines,
         unknown_items unknownItems, mismatches, warnings, cut_lines cutLines, checkpoint_every checkpointEvery,
         wrapped_program wrappedProgram, range_style rangeStyle FROM verifier_logs WHERE program_id = ?`),
@@ -85,7 +83,7 @@ function stmts(db: TraceDb): Stmts {
       msgs: db.prepare(`SELECT severity, text FROM verifier_messages WHERE program_id = ? AND step = ?
         AND severity IN ('error', 'warning') ORDER BY id`),
       logBlock: db.prepare('SELECT first_line, line_count, data FROM verifier_log_blocks WHERE program_id = ? AND block = ?'),
-      stepBlock: db.prepare('SELECT data FROM verifier_step_blocks WHERE program_id = ? AND block = ?'),
+      stepBlock: db.prepare('SELECT step_count n, data FROM verifier_step_blocks WHERE program_id = ? AND block = ?'),
       ckpt: db.prepare(`SELECT step, line, state FROM verifier_checkpoints WHERE program_id = ? AND step <= ?
         ORDER BY step DESC LIMIT 1`),
     };
@@ -210,10 +208,20 @@ function stepBlock(db: TraceDb, programId: number, block: number): Int32Array | 
   const key = block;
   const hit = m.get(key);
   if (hit) return hit;
-  const row = stmts(db).stepBlock.get(programId, block) as { data: Buffer } | undefined;
+  const row = stmts(db).stepBlock.get(programId, block) as { n: number; data: Buffer } | undefined;
   if (!row) return undefined;
-  const copy = new Int32Array(row.data.byteLength / 4);
-  new Uint8Array(copy.buffer).set(row.data);
+  // Stored deflated; traces written before that hold the packed fields as they are (exactly n * 20 bytes).
+  let bytes = row.data;
+  if (bytes.length !== row.n * STEP_FIELDS * 4) {
+    try {
+      bytes = zlib.inflateRawSync(bytes);
+    } catch {
+      throw new BpfscopeError(`step block ${block} of program ${programId} is corrupt`);
+    }
+    if (bytes.length !== row.n * STEP_FIELDS * 4) throw new BpfscopeError(`step block ${block} of program ${programId} is corrupt`);
+  }
+  const copy = new Int32Array(bytes.byteLength / 4);
+  new Uint8Array(copy.buffer).set(bytes);
   if (m.size >= STEP_BLOCKS_KEPT) m.delete(m.keys().next().value as number);
   m.set(key, copy);
   return copy;
@@ -238,7 +246,7 @@ export function readSteps(db: TraceDb, programId: number, from: number, count: n
   return out;
 }
 
-/** One step: reads its 20 bytes, not its whole block (random access stays cheap). */
+/** One step, from its block (blocks are kept decoded: random access stays cheap). */
 export function readStep(db: TraceDb, programId: number, step: number): StepRow | undefined {
   if (step < 0 || step >= stepCount(db, programId)) return undefined;
   const b = Math.floor(step / STEP_BLOCK);
@@ -250,15 +258,7 @@ export function readStep(db: TraceDb, programId: number, step: number): StepRow 
       step, line: data[o], insn: data[o + 1], frame: data[o + 2], kind: STEP_KINDS[data[o + 3]] ?? 'state', path: data[o + 4],
     };
   }
-  const row = stmts(db).stepOne.get(((step - b * STEP_BLOCK) * STEP_FIELDS * 4) + 1, STEP_FIELDS * 4, programId, b) as
-    | { d: Buffer }
-    | undefined;
-  if (!row || row.d.length < STEP_FIELDS * 4) return undefined;
-  const d = row.d;
-  return {
-    step, line: d.readInt32LE(0), insn: d.readInt32LE(4), frame: d.readInt32LE(8),
-    kind: STEP_KINDS[d.readInt32LE(12)] ?? 'state', path: d.readInt32LE(16),
-  };
+  return undefined;
 }
 
 /** The machine state (raw texts) after `step`: checkpoint at or before it, then replay of the log lines up to it. */

@@ -4,7 +4,8 @@ import type { SchemaPart } from './schema';
  * The verifier log in the trace file. Per program:
  * - the raw log in blocks of LOG_BLOCK lines, deflated (a window of lines is one or two reads);
  * - steps (one per instruction line or printed state) in blocks of STEP_BLOCK,
- *   packed as Int32 [line, insn, frame, kind, path] per step;
+ *   packed as Int32 [line, insn, frame, kind, path] per step, raw DEFLATE (traces
+ *   written before hold them undeflated: a block of exactly step_count * 20 bytes);
  * - full-state checkpoints every CHECKPOINT_EVERY steps and at every path start.
  *   The deltas between checkpoints are the log lines themselves: the state at
  *   step N is the checkpoint at or before N plus a replay of the lines up to N's;

@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { inflateRawSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTrace, type TraceDb } from '../../../main/trace/db';
 import { logFileChunks, writeVerifierLog } from '../../../main/trace/verifier';
@@ -94,6 +95,25 @@ describe('damaged traces', () => {
     expect(() => stateAtStep(fresh, pid, 9)).toThrow(/checkpoint at step \d+ .* is corrupt/);
     fresh.close();
     expect(() => stateAtStep(db, pid, s.steps + 5)).toThrow(/no step/);
+    db.close();
+  });
+});
+
+describe('step blocks', () => {
+  it('deflated blocks and undeflated ones (traces written before) read the same; a damaged one is named', async () => {
+    const { db, pid } = program();
+    const s = await writeVerifierLog(db, pid, readFileSync(FIXTURE, 'utf8'));
+    const steps = readSteps(db, pid, 0, s.steps);
+    const row = db.prepare('SELECT step_count n, data FROM verifier_step_blocks WHERE program_id = ? AND block = 0').get(pid) as { n: number; data: Buffer };
+    expect(row.data.length).toBeLessThan(row.n * 20);
+    db.prepare('UPDATE verifier_step_blocks SET data = ? WHERE program_id = ? AND block = 0').run(inflateRawSync(row.data), pid);
+    const old = createTrace(path.join(tmp, `t${n - 1}.trace`));
+    expect(readSteps(old, pid, 0, s.steps)).toEqual(steps);
+    old.prepare('UPDATE verifier_step_blocks SET data = randomblob(77) WHERE program_id = ?').run(pid);
+    const bad = createTrace(path.join(tmp, `t${n - 1}.trace`));
+    expect(() => readSteps(bad, pid, 0, 1)).toThrow(/step block 0 of program \d+ is corrupt/);
+    bad.close();
+    old.close();
     db.close();
   });
 });

@@ -17,7 +17,9 @@ Prints the layout of struct/union TYPE (e.g. 'elem', 'struct map_value',
 offset and size in bytes, bit-field bits, holes and tail padding, and the BPF
 special fields (bpf_spin_lock, bpf_list_head contains TYPE.FIELD, kptr TYPE,
 ...) with the bytes bpf_obj_new() initialises on a 6.18 kernel.
-OBJ may also be a raw BTF file such as /sys/kernel/btf/vmlinux.
+OBJ may also be a raw BTF file such as /sys/kernel/btf/vmlinux. When several
+types share the name (vmlinux has two 'struct console'), the first is shown
+and stderr lists the ids of all, for '#ID'.
 
   --plain  pahole's text alone, without the special-field comments
   --json   {name, size, members: [{name, offset, size, type, bitOffset?,
@@ -36,7 +38,9 @@ OBJ may also be a raw BTF file such as /sys/kernel/btf/vmlinux.
       if (!obj.btf) throw new BpfscopeError('object has no .BTF section', file);
       btf = obj.btf;
     }
-    const id = inFileOf(file, () => findLayoutType(btf, typeName));
+    const [id, ...others] = inFileOf(file, () => findLayoutTypes(btf, typeName));
+    // vmlinux has structs that share a name (two 'struct console'): say which one this is.
+    if (others.length) process.stderr.write(`bpfscope layout: ${file}: ${others.length + 1} types match '${typeName}' ([${[id, ...others].join('], [')}]); showing [${id}], choose one with '#ID'\n`);
     const layout = inFileOf(file, () => structLayout(btf, id));
     if (args.switches.has('json')) {
       process.stdout.write(JSON.stringify(layoutJson(layout), null, 2) + '\n');
@@ -49,15 +53,20 @@ OBJ may also be a raw BTF file such as /sys/kernel/btf/vmlinux.
 
 /** Find a struct/union by `name`, `struct name`, `union name` or `#id`. */
 export function findLayoutType(btf: Btf, spec: string): number {
+  return findLayoutTypes(btf, spec)[0];
+}
+
+/** Every struct/union `spec` names, the one to show first (a definition before a typedef of the same name). */
+export function findLayoutTypes(btf: Btf, spec: string): number[] {
   const s = spec.trim();
   const byId = /^#?(\d+)$/.exec(s);
-  if (byId && s.startsWith('#')) return Number(byId[1]);
+  if (byId && s.startsWith('#')) return [Number(byId[1])];
   const m = /^(struct|union)\s+(.+)$/.exec(s);
   const name = m ? m[2] : s;
   const hits = findAllByName(btf, name).filter((t) => (m ? t.kind === (m[1] === 'struct' ? 'STRUCT' : 'UNION') : t.kind === 'STRUCT' || t.kind === 'UNION' || t.kind === 'TYPEDEF'));
   if (!hits.length) throw new BpfscopeError(`no struct or union named '${name}' in the BTF`);
-  // Prefer a definition over a typedef of the same name.
-  return (hits.find((t) => t.kind !== 'TYPEDEF') ?? hits[0]).id;
+  const defs = hits.filter((t) => t.kind !== 'TYPEDEF');
+  return (defs.length ? defs : hits.slice(0, 1)).map((t) => t.id);
 }
 
 export function layoutJson(l: StructLayout): unknown {

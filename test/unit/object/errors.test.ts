@@ -75,6 +75,28 @@ describe('bad objects give one clear line naming the file and offset', () => {
     expect(layout.members.find((m: { name: string }) => m.name === 'head').special).toBe('bpf_list_head contains elem.node');
     expect(cli('layout', LIST, 'struct holder')).toMatch(/bpf_list_head contains elem\.node/);
   });
+
+  it('layout says so when several structs share the name, and #ID picks one', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'bpfscope-dup-'));
+    const obj = path.join(dir, 'dup.bpf.o');
+    // Two translation units' worth of 'struct console' in one BTF, as vmlinux has.
+    const c = path.join(dir, 'dup.bpf.c');
+    writeFileSync(c, `#define SEC(n) __attribute__((section(n), used))
+struct console { int a; } g1;
+SEC("tc") int dup(void *ctx) { static struct console { long b, c; } g2; g2.c += g1.a; return g2.c; }
+char _license[] SEC("license") = "GPL";
+`);
+    execFileSync('clang-19', ['-g', '-O2', '-target', 'bpf', '-c', c, '-o', obj]);
+    const ids = execFileSync('bpftool', ['btf', 'dump', 'file', obj], { encoding: 'utf8' }).match(/^\[(\d+)\] STRUCT 'console'/gm)!.map((l) => /\d+/.exec(l)![0]);
+    expect(ids).toHaveLength(2);
+    const r = spawnSync('node', [path.join(REPO, 'main/bin.mjs'), 'layout', obj, 'console', '--plain'], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stderr).toBe(`bpfscope layout: ${obj}: 2 types match 'console' ([${ids[0]}], [${ids[1]}]); showing [${ids[0]}], choose one with '#ID'\n`);
+    const both = ids.map((id) => spawnSync('node', [path.join(REPO, 'main/bin.mjs'), 'layout', obj, `#${id}`, '--plain'], { encoding: 'utf8' }));
+    expect(both.map((x) => x.stderr)).toEqual(['', '']);
+    expect(both.map((x) => /size: (\d+)/.exec(x.stdout)?.[1]).sort()).toEqual(['16', '4']);
+    expect(r.stdout).toBe(both[0].stdout);
+  });
 });
 
 /** Raw BTF from (name, info, size/type, extra u32s) records; strings '\0s\0int\0'. */

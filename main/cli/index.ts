@@ -30,15 +30,8 @@ const commands: Record<string, () => Promise<Command>> = {
 };
 
 async function loadCommand(name: string): Promise<Command | undefined> {
-  const load = commands[name];
-  if (!load) return undefined;
-  try {
-    return await load();
-  } catch (err) {
-    // A command whose module is not part of this build is reported, not crashed on.
-    if (err instanceof Error && /Cannot find module|Failed to load/.test(err.message)) return undefined;
-    throw err;
-  }
+  const load = Object.hasOwn(commands, name) ? commands[name] : undefined;
+  return load ? load() : undefined;
 }
 
 async function printHelp(): Promise<void> {

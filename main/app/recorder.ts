@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Progress } from '../api/contract';
 
@@ -33,8 +33,9 @@ export function runToTrace(
     });
     child.on('error', (err) => reject(new Error(`cannot run '${node}': ${err.message}`)));
     child.on('exit', (code) => {
-      if (code === 0) resolve(out);
-      else reject(new Error(lastErr || `bpfscope ${kind} ${file} failed (exit ${code})`));
+      if (code === 0) return resolve(out);
+      rmSync(dirname(out), { recursive: true, force: true });
+      reject(new Error(lastErr || `bpfscope ${kind} ${file} failed (exit ${code})`));
     });
   });
 }

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { createHandlers } from '../api/handlers';
 import { BpfscopeError } from '../errors';
 import { ensureRendererBuilt, ROOT } from '../host/build';
@@ -33,12 +33,18 @@ into one (bpfscope record); without a file the bundled example trace opens.
     const port = intOption(args, 'port', 0);
     if (port > 65535) throw new BpfscopeError('option --port takes a port number (0..65535)');
     const file = args.positional[0];
-    const trace = file ? toTrace(file) : existsSync(EXAMPLE_TRACE) ? EXAMPLE_TRACE : undefined;
+    const made = file ? toTrace(file) : undefined;
+    const trace = made?.path ?? (existsSync(EXAMPLE_TRACE) ? EXAMPLE_TRACE : undefined);
+    // A trace made from a LOG or an OBJ is temporary: removed when serving ends.
+    const cleanup = (): void => {
+      if (made?.temp) rmSync(dirname(made.path), { recursive: true, force: true });
+    };
     const handlers = createHandlers({ defaultTrace: trace });
     if (trace) handlers.dispatch('trace:open', [trace]).catch(() => undefined);
     if (args.switches.has('stdio')) {
       await serveStdio(handlers.dispatch);
       handlers.close();
+      cleanup();
       return 0;
     }
     const rendererDir = await ensureRendererBuilt((m) => process.stderr.write(m + '\n'));
@@ -50,14 +56,15 @@ into one (bpfscope record); without a file the bundled example trace opens.
     });
     await host.close();
     handlers.close();
+    cleanup();
     return 0;
   },
 };
 
 /** Turn an object or a log into a trace through the CLI commands that own that work. */
-function toTrace(file: string): string {
+function toTrace(file: string): { path: string; temp: boolean } {
   const kind = sniff(file);
-  if (kind === 'trace') return file;
+  if (kind === 'trace') return { path: file, temp: false };
   const out = join(mkdtempSync(join(tmpdir(), 'bpfscope-')), basename(file) + '.trace');
   const cmd = kind === 'object' ? 'record' : 'import';
   process.stderr.write(`${cmd === 'record' ? 'recording' : 'importing'} ${file} into ${out}\n`);
@@ -65,7 +72,8 @@ function toTrace(file: string): string {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   if (r.status !== 0 || !existsSync(out)) {
+    rmSync(dirname(out), { recursive: true, force: true });
     throw new BpfscopeError(`bpfscope ${cmd} failed (exit ${r.status ?? r.signal})`, file);
   }
-  return out;
+  return { path: out, temp: true };
 }

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Page } from '@playwright/test';
 import { expect, importTrace, ROOT, test } from './fixtures';
 
@@ -14,6 +14,7 @@ const LIST_LOG = 'test/fixtures/logs/list.list_push.log';
 const LEAK_LOG = 'test/fixtures/logs/reject_leak.leak_on_branch.log';
 
 let trace = '';
+test.afterAll(() => rmSync(dirname(trace), { recursive: true, force: true }));
 test.beforeAll(() => {
   trace = importTrace('app', [
     [LIST_LOG, 'resources/progs/list.bpf.o', 'list_push'],

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -57,6 +57,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await host.close();
   handlers.close();
+  rmSync(dir, { recursive: true, force: true });
 });
 
 describe('browser host', () => {

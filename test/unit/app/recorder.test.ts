@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Progress } from '../../../main/api/contract';
 import { createHandlers } from '../../../main/api/handlers';
@@ -44,6 +45,7 @@ describe.skipIf(!!kernelSkipReason())(kernelTitle('recording from the app'), () 
       }
     } finally {
       h.close();
+      rmSync(dirname(trace), { recursive: true, force: true });
     }
   }, 120_000);
 

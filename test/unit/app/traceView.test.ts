@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -30,17 +30,22 @@ const logOf = (e: Entry): string => join(LOGS, `${e.object.replace('.bpf.o', '')
 
 const h = createHandlers();
 let info: TraceInfo;
+let tmp = '';
 const call = <T>(channel: string, ...args: unknown[]): Promise<T> => h.dispatch(channel, args) as Promise<T>;
 
 beforeAll(async () => {
-  const trace = join(mkdtempSync(join(tmpdir(), 'bpfscope-app-')), 'all.trace');
+  tmp = mkdtempSync(join(tmpdir(), 'bpfscope-app-'));
+  const trace = join(tmp, 'all.trace');
   for (const e of manifest) {
     const r = spawnSync(process.execPath, [join(ROOT, 'main/bin.mjs'), 'import', logOf(e), '--object', join(PROGS, e.object), '-p', e.program, '-o', trace], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(r.stderr);
   }
   info = await call<TraceInfo>('trace:open', trace);
 }, 300_000);
-afterAll(() => h.close());
+afterAll(() => {
+  h.close();
+  rmSync(tmp, { recursive: true, force: true });
+});
 
 const programId = (name: string): number => info.programs.find((p) => p.name === name)!.id;
 
@@ -258,7 +263,8 @@ describe('handler table on imported kernel logs', () => {
 
   it('a damaged trace gives sentences naming the file, never a crash', async () => {
     const bytes = readFileSync(info.path);
-    const dir = mkdtempSync(join(tmpdir(), 'bpfscope-bad-'));
+    const dir = join(tmp, 'bad');
+    mkdirSync(dir);
     let seed = 7;
     const rnd = (): number => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
     for (let i = 0; i < 12; i++) {

@@ -129,7 +129,7 @@ function buildMenu(): void {
   Menu.setApplicationMenu(Menu.buildFromTemplate(template));
 }
 
-function createWindow(): void {
+function createWindow(initialTrace?: string): void {
   win = new BrowserWindow({
     width: 1440,
     height: 900,
@@ -152,7 +152,10 @@ function createWindow(): void {
     if (/^https:\/\//.test(url)) void shell.openExternal(url);
     return { action: 'deny' };
   });
-  void win.loadURL(rendererUrl());
+  // A trace named on the command line opens directly (the page reads ?trace=), not after the example.
+  const url = new URL(rendererUrl());
+  if (initialTrace) url.searchParams.set('trace', initialTrace);
+  void win.loadURL(url.href);
   win.on('closed', () => (win = null));
 }
 
@@ -191,10 +194,18 @@ app.whenReady().then(() => {
   session.defaultSession.setPermissionRequestHandler((_wc, _perm, cb) => cb(false));
   registerIpc();
   buildMenu();
-  createWindow();
-  // A file on the command line opens at start (`npm start -- x.trace`), after the page is up.
-  const file = process.argv.slice(1).find((a) => !a.startsWith('-') && a !== '.' && !a.endsWith('.js'));
-  if (file) win?.webContents.once('did-finish-load', () => void openFile(resolve(file)));
+  // A file on the command line (`npm start -- x.trace`): a trace opens with the page,
+  // a log or an object is imported or recorded once the page is up.
+  const arg = process.argv.slice(1).find((a) => !a.startsWith('-') && a !== '.' && !a.endsWith('.js'));
+  const file = arg ? resolve(arg) : undefined;
+  let kind: string | undefined;
+  try {
+    kind = file ? sniff(file) : undefined;
+  } catch {
+    kind = undefined;
+  }
+  createWindow(kind === 'trace' ? file : undefined);
+  if (file && kind !== 'trace') win?.webContents.once('did-finish-load', () => void openFile(file));
 });
 
 app.on('window-all-closed', () => {

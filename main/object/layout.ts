@@ -393,8 +393,9 @@ export function layoutSummary(l: StructLayout, cacheline = 64): string[] {
 
 /** Tail padding of a member that is a (named, non-inline) struct: pahole's "last struct has N bytes of padding". */
 function memberStructPadding(m: LayoutMember): number {
-  if (!m.nested || m.nested.kind !== 'struct' || !m.nested.name || m.bitSize !== undefined) return 0;
-  if (!/^struct /.test(m.type) && m.type !== m.decl.replace(` ${m.name}`, '')) return 0;
+  if (!m.nested || m.nested.kind !== 'struct' || m.bitSize !== undefined) return 0;
+  // pahole counts structs named by their tag and anonymous ones, not typedef names.
+  if (!/^((const|volatile) )*struct( |$)/.test(m.type)) return 0;
   return m.type.includes('*') || m.type.includes('[') ? 0 : m.nested.padding;
 }
 
@@ -409,6 +410,12 @@ function combinedWith(prev: LayoutMember, runEnd: number, m: LayoutMember): 'pre
   if (m.offset >= Math.max(runEnd, prev.offset + prev.size)) return undefined;
   if (m.bitSize !== undefined && prev.bitSize !== undefined && m.offset === prev.offset) return undefined;
   return m.offset <= prev.offset ? 'previous' : 'next';
+}
+
+/** pahole's note after a struct member that ends in padding. */
+function pushPaddingNote(l: StructLayout, m: LayoutMember, tabs: string, lines: string[]): void {
+  const pad = l.kind === 'struct' ? memberStructPadding(m) : 0;
+  if (pad) lines.push('', `${tabs}/* XXX last struct has ${pad} byte${pad === 1 ? '' : 's'} of padding */`, '');
 }
 
 /** Split a member's declaration into pahole's two columns: `void` | `(*fn)(int)`, `char` | `buf[16]`. */
@@ -512,6 +519,7 @@ function emitMembers(l: StructLayout, depth: number, base: number, nameWidth: nu
       const close = `}${m.nested.packed ? ' __attribute__((__packed__))' : ''}${m.name ? ` ${m.name}` : ''}${dims};`;
       // (pahole does not pad the closing line of an inlined array element type)
       lines.push(`${tabs}${dims ? `${close} ` : close.padEnd(typeSpacing + nameWidth + 2)}${tail}`);
+      pushPaddingNote(l, m, tabs, lines);
       continue;
     }
     const enumerators = anonEnums.get(m);
@@ -531,8 +539,7 @@ function emitMembers(l: StructLayout, depth: number, base: number, nameWidth: nu
     // A long type eats into the name column so that the comments stay aligned.
     const typeCol = type.padEnd(Math.abs(typeSpacing));
     lines.push(`${tabs}${typeCol} ${decl.padEnd(typeSpacing + nameWidth - typeCol.length)} ${tail}`);
-    const pad = l.kind === 'struct' ? memberStructPadding(m) : 0;
-    if (pad) lines.push('', `${tabs}/* XXX last struct has ${pad} byte${pad === 1 ? '' : 's'} of padding */`, '');
+    pushPaddingNote(l, m, tabs, lines);
   }
   for (const h of bitHoles) lines.push('', `${tabs}/* XXX ${h.bits} bit${h.bits === 1 ? '' : 's'} hole, try to pack */`);
 }

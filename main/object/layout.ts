@@ -391,11 +391,11 @@ export function layoutSummary(l: StructLayout, cacheline = 64): string[] {
   return out;
 }
 
-/** Tail padding of a member that is a (named, non-inline) struct: pahole's "last struct has N bytes of padding". */
+/** Tail padding of a struct member: pahole's "last struct has N bytes of padding". */
 function memberStructPadding(m: LayoutMember): number {
   if (!m.nested || m.nested.kind !== 'struct' || m.bitSize !== undefined) return 0;
-  // pahole counts structs named by their tag and anonymous ones, not typedef names.
-  if (!/^((const|volatile) )*struct( |$)/.test(m.type)) return 0;
+  // pahole counts structs named by their tag and anonymous ones, not typedef'd or const ones.
+  if (!/^struct( |$)/.test(m.type)) return 0;
   return m.type.includes('*') || m.type.includes('[') ? 0 : m.nested.padding;
 }
 

@@ -168,6 +168,33 @@ describe('vmlinux layouts', () => {
   });
 });
 
+describe('layout summaries equal pahole', () => {
+  it('for every uniquely named struct and union of vmlinux (holes, bit holes, padding, paddings of members, cachelines)', async () => {
+    const { layoutSummary } = await import('../../../main/object/layout');
+    const { parseBtf } = await import('../../../main/object/btf/parse');
+    const vmlinux = '/sys/kernel/btf/vmlinux';
+    const btf = parseBtf(new Uint8Array(readFileSync(vmlinux)));
+    const byName = new Map<string, BtfComposite | null>();
+    for (const t of btf.types) {
+      if ((t.kind !== 'STRUCT' && t.kind !== 'UNION') || !t.name) continue;
+      const key = `${t.kind === 'STRUCT' ? 'struct' : 'union'} ${t.name}`;
+      byName.set(key, byName.has(key) ? null : t);
+    }
+    let compared = 0;
+    for (const block of sh('pahole', ['-F', 'btf', vmlinux]).split(/\n(?=(?:struct|union) \S+ \{\n)/)) {
+      const head = /^((?:struct|union) \S+) \{/.exec(block);
+      const t = head && byName.get(head[1]);
+      if (!t) continue;
+      const body = /^[\s\S]*?\n\}[^\n]*/.exec(block)![0];
+      const theirs = [...body.matchAll(/^\t\/\* ((?:size|sum|padding|bit_padding|last cacheline)[^*]*) \*\/$/gm)].map((m) => m[1]);
+      const ours = layoutSummary(structLayout(btf, t.id));
+      if (JSON.stringify(ours) !== JSON.stringify(theirs)) expect(ours, head![1]).toEqual(theirs);
+      compared++;
+    }
+    expect(compared).toBeGreaterThan(5000);
+  });
+});
+
 describe('layout text equals pahole', () => {
   const vmlinux = '/sys/kernel/btf/vmlinux';
   it('whole text (annotations off) for every example struct pahole prints without <ERROR> or inline members, summary lines for all', async () => {

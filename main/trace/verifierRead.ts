@@ -137,6 +137,31 @@ export function readLogLines(db: TraceDb, programId: number, fromLine: number, c
 const MARK_PRECISE = Buffer.from('mark_precise: ');
 
 /**
+ * A stored block's bytes: brotli (what the import writes), else raw DEFLATE
+ * (traces written before). `valid` checks the result against what the row
+ * says (its line or step count), which tells a right codec from a wrong one.
+ */
+function unpack(data: Buffer, valid: (b: Buffer) => boolean): Buffer | null {
+  for (const decode of [zlib.brotliDecompressSync, zlib.inflateRawSync]) {
+    try {
+      const b = decode(data);
+      if (valid(b)) return b;
+    } catch {
+      // Not this codec (or damaged): try the next.
+    }
+  }
+  return null;
+}
+
+/** Lines in a block: each ends with a newline, the last one too. */
+function countLines(b: Buffer): number {
+  if (b.length === 0 || b[b.length - 1] !== 10) return -1;
+  let n = 0;
+  for (let at = b.indexOf(10); at >= 0; at = b.indexOf(10, at + 1)) n++;
+  return n;
+}
+
+/**
  * One block of the log, inflated and kept as bytes with its line offsets:
  * a replay reads a few lines of it, so only those become strings.
  */
@@ -191,12 +216,8 @@ function logBlock(db: TraceDb, s: Stmts, programId: number, block: number): LogB
   if (hit) return hit;
   const row = s.logBlock.get(programId, block) as { first_line: number; line_count: number; data: Buffer } | undefined;
   if (!row) return undefined;
-  let bytes: Buffer;
-  try {
-    bytes = zlib.inflateRawSync(row.data);
-  } catch {
-    throw new BpfscopeError(`log block ${block} of program ${programId} is corrupt`);
-  }
+  const bytes = unpack(row.data, (b) => countLines(b) === row.line_count);
+  if (!bytes) throw new BpfscopeError(`log block ${block} of program ${programId} is corrupt`);
   const out = new LogBlock(row.first_line, row.line_count, bytes);
   if (m.size >= LOG_BLOCKS_KEPT) m.delete(m.keys().next().value as number);
   m.set(key, out);
@@ -210,15 +231,11 @@ function stepBlock(db: TraceDb, programId: number, block: number): Int32Array | 
   if (hit) return hit;
   const row = stmts(db).stepBlock.get(programId, block) as { n: number; data: Buffer } | undefined;
   if (!row) return undefined;
-  // Stored deflated; traces written before that hold the packed fields as they are (exactly n * 20 bytes).
-  let bytes = row.data;
+  // Stored compressed; the first traces hold the packed fields as they are (exactly n * 20 bytes).
+  let bytes: Buffer | null = row.data;
   if (bytes.length !== row.n * STEP_FIELDS * 4) {
-    try {
-      bytes = zlib.inflateRawSync(bytes);
-    } catch {
-      throw new BpfscopeError(`step block ${block} of program ${programId} is corrupt`);
-    }
-    if (bytes.length !== row.n * STEP_FIELDS * 4) throw new BpfscopeError(`step block ${block} of program ${programId} is corrupt`);
+    bytes = unpack(row.data, (b) => b.length === row.n * STEP_FIELDS * 4);
+    if (!bytes) throw new BpfscopeError(`step block ${block} of program ${programId} is corrupt`);
   }
   const copy = new Int32Array(bytes.byteLength / 4);
   new Uint8Array(copy.buffer).set(bytes);

@@ -2,10 +2,11 @@ import type { SchemaPart } from './schema';
 
 /**
  * The verifier log in the trace file. Per program:
- * - the raw log in blocks of LOG_BLOCK lines, deflated (a window of lines is one or two reads);
+ * - the raw log in blocks of LOG_BLOCK lines, compressed (a window of lines is one or two reads);
  * - steps (one per instruction line or printed state) in blocks of STEP_BLOCK,
- *   packed as Int32 [line, insn, frame, kind, path] per step, raw DEFLATE (traces
- *   written before hold them undeflated: a block of exactly step_count * 20 bytes);
+ *   packed as Int32 [line, insn, frame, kind, path] per step, compressed (the first
+ *   traces hold them as they are: a block of exactly step_count * 20 bytes);
+ * - blocks are brotli (quality 1); traces written before hold raw DEFLATE, which the readers still take;
  * - full-state checkpoints every CHECKPOINT_EVERY steps and at every path start.
  *   The deltas between checkpoints are the log lines themselves: the state at
  *   step N is the checkpoint at or before N plus a replay of the lines up to N's;
@@ -32,15 +33,15 @@ export const verifierSchema: SchemaPart = {
     );
     CREATE TABLE IF NOT EXISTS verifier_log_blocks (
       program_id INTEGER NOT NULL, block INTEGER NOT NULL, first_line INTEGER NOT NULL,
-      -- The lines joined by newlines, raw DEFLATE (zlib deflateRaw): a 111 MB level-2 log takes 6 MB.
+      -- The lines joined by newlines (each ends with one), brotli: a 111 MB level-2 log takes about 3.5 MB.
       line_count INTEGER NOT NULL, data BLOB NOT NULL,
       PRIMARY KEY (program_id, block)
-    ) WITHOUT ROWID;
+    ); -- a rowid table: in a WITHOUT ROWID one, a row over ~1000 bytes takes an overflow page of its own (the file doubled)
     CREATE TABLE IF NOT EXISTS verifier_step_blocks (
       program_id INTEGER NOT NULL, block INTEGER NOT NULL, first_step INTEGER NOT NULL,
       step_count INTEGER NOT NULL, data BLOB NOT NULL,
       PRIMARY KEY (program_id, block)
-    ) WITHOUT ROWID;
+    ); -- a rowid table, as above
     CREATE TABLE IF NOT EXISTS verifier_checkpoints (
       program_id INTEGER NOT NULL, step INTEGER NOT NULL, line INTEGER NOT NULL, state TEXT NOT NULL,
       PRIMARY KEY (program_id, step)

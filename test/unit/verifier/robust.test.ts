@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { inflateRawSync } from 'node:zlib';
+import { brotliDecompressSync, deflateRawSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTrace, type TraceDb } from '../../../main/trace/db';
 import { logFileChunks, writeVerifierLog } from '../../../main/trace/verifier';
@@ -99,16 +99,23 @@ describe('damaged traces', () => {
   });
 });
 
-describe('step blocks', () => {
-  it('deflated blocks and undeflated ones (traces written before) read the same; a damaged one is named', async () => {
+describe('stored blocks', () => {
+  it('brotli blocks, and the raw DEFLATE log blocks and undeflated step blocks of older traces, read the same; a damaged one is named', async () => {
     const { db, pid } = program();
     const s = await writeVerifierLog(db, pid, readFileSync(FIXTURE, 'utf8'));
     const steps = readSteps(db, pid, 0, s.steps);
+    const lines = readLogLines(db, pid, 1, s.lines);
+    const states = Array.from({ length: s.steps }, (_, i) => stateAtStep(db, pid, i));
     const row = db.prepare('SELECT step_count n, data FROM verifier_step_blocks WHERE program_id = ? AND block = 0').get(pid) as { n: number; data: Buffer };
     expect(row.data.length).toBeLessThan(row.n * 20);
-    db.prepare('UPDATE verifier_step_blocks SET data = ? WHERE program_id = ? AND block = 0').run(inflateRawSync(row.data), pid);
+    db.prepare('UPDATE verifier_step_blocks SET data = ? WHERE program_id = ? AND block = 0').run(brotliDecompressSync(row.data), pid);
+    const logRows = db.prepare('SELECT block, data FROM verifier_log_blocks WHERE program_id = ?').all(pid) as { block: number; data: Buffer }[];
+    const put = db.prepare('UPDATE verifier_log_blocks SET data = ? WHERE program_id = ? AND block = ?');
+    for (const r of logRows) put.run(deflateRawSync(brotliDecompressSync(r.data)), pid, r.block);
     const old = createTrace(path.join(tmp, `t${n - 1}.trace`));
     expect(readSteps(old, pid, 0, s.steps)).toEqual(steps);
+    expect(readLogLines(old, pid, 1, s.lines)).toEqual(lines);
+    for (let i = 0; i < s.steps; i++) expect(stateAtStep(old, pid, i)).toEqual(states[i]);
     old.prepare('UPDATE verifier_step_blocks SET data = randomblob(77) WHERE program_id = ?').run(pid);
     const bad = createTrace(path.join(tmp, `t${n - 1}.trace`));
     expect(() => readSteps(bad, pid, 0, 1)).toThrow(/step block 0 of program \d+ is corrupt/);

@@ -12,7 +12,8 @@ export const command: Command = {
 
 Reads OBJ (a .bpf.o) the way libbpf does and prints:
   programs   name, section, program type, instruction count
-  maps       name, type, key and value types, max_entries
+  maps       name, type, key and value types, max_entries, flags, map_extra,
+             numa_node, pinning
   data       global data sections (.data, .rodata, .bss, .kconfig, custom) and their variables
   externs    kfuncs, ksyms and kconfig values the object needs from the kernel
   structs    structs with BPF special fields (locks, list/rbtree heads and nodes, kptrs, ...)
@@ -51,7 +52,16 @@ export function formatInspect(s: InspectSummary): string {
     for (const p of s.subprograms) out.push(`  ${p.name.padEnd(24)} ${p.insns} insns${p.global ? ' (global)' : ''}`);
   }
   out.push('', 'maps:');
-  for (const m of s.maps) out.push(`  ${m.name.padEnd(24)} ${m.type.padEnd(14)} key ${m.key} (${m.keySize})  value ${m.value} (${m.valueSize})  max_entries ${m.maxEntries}${m.flags ? `  flags 0x${m.flags.toString(16)}` : ''}${m.inner ? `  inner ${m.inner}` : ''}`);
+  for (const m of s.maps) {
+    const extra = [
+      m.flags ? `flags 0x${m.flags.toString(16)}` : '',
+      m.inner ? `inner ${m.inner}` : '',
+      m.mapExtra !== undefined ? `map_extra ${m.mapExtra}` : '',
+      m.numaNode !== undefined ? `numa_node ${m.numaNode}` : '',
+      m.pinByName ? 'pinned by name' : '',
+    ].filter(Boolean);
+    out.push(`  ${m.name.padEnd(24)} ${m.type.padEnd(14)} key ${m.key} (${m.keySize})  value ${m.value} (${m.valueSize})  max_entries ${m.maxEntries}${extra.map((x) => `  ${x}`).join('')}`);
+  }
   if (!s.maps.length) out.push('  (none)');
   out.push('', 'global data:');
   for (const d of s.data) {

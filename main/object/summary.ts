@@ -12,7 +12,23 @@ export interface InspectSummary {
   license: string;
   programs: { name: string; section: string; type: string; insns: number; global: boolean }[];
   subprograms: { name: string; insns: number; global: boolean }[];
-  maps: { name: string; type: string; keySize: number; valueSize: number; key: string; value: string; maxEntries: number; flags: number; inner?: string }[];
+  maps: {
+    name: string;
+    type: string;
+    keySize: number;
+    valueSize: number;
+    key: string;
+    value: string;
+    maxEntries: number;
+    flags: number;
+    inner?: string;
+    /** map_extra when set (a bloom filter's hash count, an arena's address), as a decimal string: it is a u64. */
+    mapExtra?: string;
+    /** numa_node when set. */
+    numaNode?: number;
+    /** LIBBPF_PIN_BY_NAME: libbpf pins the map at /sys/fs/bpf/NAME and reuses a map pinned there. */
+    pinByName?: true;
+  }[];
   data: { name: string; kind: string; size: number; readonly: boolean; variables: { name: string; type: string; offset: number; size: number }[] }[];
   externs: { name: string; kind: string; type: string; weak: boolean }[];
   structs: { name: string; size: number; special: { field: string; offset: number; size: number; special: string }[] }[];
@@ -46,6 +62,9 @@ export function inspectObject(obj: BpfObject): InspectSummary {
       maxEntries: m.maxEntries,
       flags: m.flags,
       ...(m.inner ? { inner: `${m.inner.typeName} ${m.inner.keySize}/${m.inner.valueSize}` } : {}),
+      ...(m.mapExtra ? { mapExtra: m.mapExtra.toString() } : {}),
+      ...(m.numaNode ? { numaNode: m.numaNode } : {}),
+      ...(m.pinning === 1 ? { pinByName: true as const } : {}),
     })),
     data: obj.data.map((d) => ({
       name: d.name,

@@ -80,6 +80,7 @@ struct { __uint(type, 2); __uint(max_entries, 2); __type(key, int); __type(value
 struct { __uint(type, 1); __uint(max_entries, 8); __type(key, struct bits); __type(value, union u); __uint(map_flags, 1); } shapes SEC(".maps");
 struct inner_map { __uint(type, 2); __uint(max_entries, 1); __type(key, int); __type(value, long); } inner1 SEC(".maps"), inner2 SEC(".maps");
 struct { __uint(type, 12); __uint(max_entries, 4); __type(key, int); __array(values, struct inner_map); } outer SEC(".maps") = { .values = { [1] = &inner1, [3] = &inner2 } };
+struct { __uint(type, 30); __uint(max_entries, 64); __type(value, int); __uint(map_extra, 3); __uint(pinning, 1); __uint(numa_node, 0); __uint(map_flags, 4); } bloom SEC(".maps");
 struct anon anon_g; struct packed packed_g;
 SEC("tc") int shapes_prog(void *ctx) { return anon_g.kind + packed_g.b; }
 `;

@@ -49,7 +49,8 @@ int main(int argc, char **argv) {
 		       bpf_map__value_size(m), bpf_map__max_entries(m), bpf_map__map_flags(m), bpf_map__is_internal(m),
 		       bpf_map__btf_key_type_id(m), bpf_map__btf_value_type_id(m));
 		for (size_t i = 0; init && i < sz; i++) printf("%02x", init[i]);
-		printf("\n");
+		printf("\t%llu\t%u\t%d\n", (unsigned long long)bpf_map__map_extra(m), bpf_map__numa_node(m),
+		       bpf_map__pin_path(m) != NULL);
 	}
 	bpf_object__close(obj);
 	return 0;

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { inspectObject } from '../../../main/object/summary';
 import { parseObject, type BpfObject } from '../../../main/object/object';
 import { parseBtf } from '../../../main/object/btf/parse';
 import { findByName } from '../../../main/object/btf/lookup';
@@ -26,7 +27,7 @@ function libbpfOpen(): string {
 }
 
 interface LibbpfProg { name: string; section: string; type: number; attach: number; insns: number }
-interface LibbpfMap { name: string; type: number; keySize: number; valueSize: number; maxEntries: number; flags: number; internal: boolean; keyId: number; valueId: number; init: string }
+interface LibbpfMap { name: string; type: number; keySize: number; valueSize: number; maxEntries: number; flags: number; internal: boolean; keyId: number; valueId: number; init: string; mapExtra: bigint; numaNode: number; pinned: boolean }
 
 function libbpfView(file: string): { progs: LibbpfProg[]; maps: LibbpfMap[] } {
   const out = sh(libbpfOpen(), [file]);
@@ -35,7 +36,7 @@ function libbpfView(file: string): { progs: LibbpfProg[]; maps: LibbpfMap[] } {
   for (const line of out.trim().split('\n')) {
     const f = line.split('\t');
     if (f[0] === 'prog') progs.push({ name: f[1], section: f[2], type: +f[3], attach: +f[4], insns: +f[5] });
-    if (f[0] === 'map') maps.push({ name: f[1], type: +f[2], keySize: +f[3], valueSize: +f[4], maxEntries: +f[5], flags: +f[6], internal: f[7] === '1', keyId: +f[8], valueId: +f[9], init: f[10] ?? '' });
+    if (f[0] === 'map') maps.push({ name: f[1], type: +f[2], keySize: +f[3], valueSize: +f[4], maxEntries: +f[5], flags: +f[6], internal: f[7] === '1', keyId: +f[8], valueId: +f[9], init: f[10], mapExtra: BigInt(f[11]), numaNode: +f[12], pinned: f[13] === '1' });
   }
   return { progs, maps };
 }
@@ -52,8 +53,12 @@ describe('parseObject equals what libbpf reads at open time', () => {
       expect(obj.programs.map((p) => ({ name: p.name, section: p.section, type: p.progTypeId, attach: p.expectedAttachTypeId, insns: p.insns.length }))).toEqual(ref.progs);
       const btfMaps = ref.maps.filter((m) => !m.internal);
       expect(
-        obj.maps.map((m) => ({ name: m.name, type: m.type, keySize: m.keySize, valueSize: m.valueSize, maxEntries: m.maxEntries, flags: m.flags, keyId: m.keyTypeId ?? 0, valueId: m.valueTypeId ?? 0 })),
-      ).toEqual(btfMaps.map(({ name, type, keySize, valueSize, maxEntries, flags, keyId, valueId }) => ({ name, type, keySize, valueSize, maxEntries, flags, keyId, valueId })));
+        obj.maps.map((m) => ({ name: m.name, type: m.type, keySize: m.keySize, valueSize: m.valueSize, maxEntries: m.maxEntries, flags: m.flags, keyId: m.keyTypeId ?? 0, valueId: m.valueTypeId ?? 0, mapExtra: m.mapExtra, numaNode: m.numaNode, pinned: m.pinning === 1 })),
+      ).toEqual(btfMaps.map(({ name, type, keySize, valueSize, maxEntries, flags, keyId, valueId, mapExtra, numaNode, pinned }) => ({ name, type, keySize, valueSize, maxEntries, flags, keyId, valueId, mapExtra, numaNode, pinned })));
+      // What inspect shows of them: map_extra, numa_node and pinning as libbpf has them.
+      expect(inspectObject(obj).maps.map((m) => [m.name, m.mapExtra ?? '0', m.numaNode ?? 0, m.pinByName ?? false])).toEqual(
+        btfMaps.map((m) => [m.name, m.mapExtra.toString(), m.numaNode, m.pinned]),
+      );
       // Internal maps: one per global data section libbpf keeps, named after it, with its bytes.
       for (const m of ref.maps.filter((x) => x.internal)) {
         const sec = obj.data.filter((d) => m.name === d.name || m.name.endsWith(d.name.slice(0, 15)));

@@ -68,8 +68,14 @@ parentPort.on('message', (m) => {
   }
   const out = Buffer.concat(parts);
   const ab = out.buffer.slice(out.byteOffset, out.byteOffset + out.byteLength);
-  parentPort.postMessage({ id: m.id, data: ab, sizes }, [ab]);
+  // The input goes back too, to be filled again (fresh memory costs a page fault per 4 kB).
+  parentPort.postMessage({ id: m.id, data: ab, sizes, input: m.data }, [ab, m.data]);
 });`;
+
+/** Buffers at least this big come back from the worker to be used again. */
+const RECYCLE_MIN = 1 << 20;
+/** The size of a flush's log buffer (a flush of 32768 lines of a level-2 log is about 2.4 MB). */
+const FLUSH_BUFFER = 1 << 22;
 
 /**
  * Blocks are brotli at quality 1: on the loop benchmark's log it is twice as
@@ -97,6 +103,7 @@ class Compressor {
   private worker: Worker | null = null;
   private next = 0;
   private readonly waiting = new Map<number, { resolve: (d: Packed) => void; reject: (e: Error) => void }>();
+  private spare: ArrayBuffer[] = [];
 
   constructor() {
     try {
@@ -104,7 +111,8 @@ class Compressor {
       if (process.env.BPFSCOPE_SYNC_DEFLATE) throw new Error('deflate on the main thread');
       this.worker = new Worker(DEFLATE_WORKER, { eval: true });
       this.worker.unref();
-      this.worker.on('message', (m: { id: number; data: ArrayBuffer; sizes: number[] }) => {
+      this.worker.on('message', (m: { id: number; data: ArrayBuffer; sizes: number[]; input: ArrayBuffer }) => {
+        this.recycle(m.input);
         const w = this.waiting.get(m.id);
         this.waiting.delete(m.id);
         w?.resolve({ data: Buffer.from(m.data), sizes: m.sizes });
@@ -119,7 +127,22 @@ class Compressor {
     }
   }
 
-  /** Compress each of `sizes` consecutive blocks of `buf` (which is handed over: the caller must not touch it again). */
+  /** A buffer of at least `size` bytes for a flush, one that came back from the worker when there is one. */
+  take(size: number): Buffer {
+    const i = this.spare.findIndex((ab) => ab.byteLength >= size);
+    if (i >= 0) return Buffer.from(this.spare.splice(i, 1)[0]);
+    return Buffer.allocUnsafeSlow(Math.max(size, FLUSH_BUFFER));
+  }
+
+  private recycle(ab: ArrayBuffer | undefined): void {
+    if (ab && ab.byteLength >= RECYCLE_MIN && this.spare.length < 4) this.spare.push(ab);
+  }
+
+  /**
+   * Compress each of `sizes` consecutive blocks of `buf`, which must start at
+   * offset 0 of its own ArrayBuffer (take() or allocUnsafeSlow) and is handed
+   * over: the caller must not touch it again.
+   */
   compress(buf: Uint8Array, sizes: number[]): Packed | Promise<Packed> {
     if (!this.worker) {
       const parts: Buffer[] = [];
@@ -128,6 +151,7 @@ class Compressor {
         parts.push(compressBlock(buf.subarray(at, at + n)));
         at += n;
       }
+      this.recycle(buf.buffer as ArrayBuffer);
       return { data: Buffer.concat(parts), sizes: parts.map((x) => x.length) };
     }
     const id = this.next++;
@@ -173,7 +197,7 @@ class TraceSink implements AnalysisSink {
    * The log bytes of this flush's whole blocks and of the open block, back to
    * back, in a buffer of its own (it is transferred to the compressing worker).
    */
-  private buf: Uint8Array = Buffer.allocUnsafeSlow(1 << 22);
+  private buf: Uint8Array;
   private len = 0;
   /** Where the open block starts in `buf`. */
   private blockStart = 0;
@@ -195,6 +219,7 @@ class TraceSink implements AnalysisSink {
   private readonly stmts;
 
   constructor(private readonly db: TraceDb, private readonly pid: number, private readonly compressor: Compressor) {
+    this.buf = compressor.take(FLUSH_BUFFER);
     this.stmts = {
       log: db.prepare('INSERT INTO verifier_log_blocks(program_id, block, first_line, line_count, data) VALUES (?, ?, ?, ?, ?)'),
       steps: db.prepare('INSERT INTO verifier_step_blocks(program_id, block, first_step, step_count, data) VALUES (?, ?, ?, ?, ?)'),
@@ -206,7 +231,7 @@ class TraceSink implements AnalysisSink {
 
   private reserve(n: number): void {
     if (this.len + n <= this.buf.length) return;
-    const grown = Buffer.allocUnsafeSlow(Math.max(this.buf.length * 2, this.len + n));
+    const grown = this.compressor.take(Math.max(this.buf.length * 2, this.len + n));
     grown.set(this.buf.subarray(0, this.len), 0);
     this.buf = grown;
   }
@@ -250,7 +275,7 @@ class TraceSink implements AnalysisSink {
   private takeLogBlocks(): LogBlocksOut | null {
     if (this.blockMeta.length === 0) return null;
     const whole = this.blockStart;
-    const next = Buffer.allocUnsafeSlow(Math.max(1 << 22, (this.len - whole) * 2));
+    const next = this.compressor.take(Math.max(FLUSH_BUFFER, (this.len - whole) * 2));
     next.set(this.buf.subarray(whole, this.len), 0);
     const out = { meta: this.blockMeta, data: this.compressor.compress(this.buf, this.blockSizes) };
     this.buf = next;
@@ -358,13 +383,15 @@ class TraceSink implements AnalysisSink {
  * copy from the page cache on this thread: a stream would hand every chunk
  * over from the thread pool, and on a loaded machine each hand-over waits for
  * a CPU twice (the pool thread, then this one), which cost more than the
- * parsing. Each chunk is a buffer of its own.
+ * parsing. One buffer is filled again for every chunk (fresh memory costs a
+ * page fault per 4 kB): a chunk is valid until the next one is asked for,
+ * which is how splitLines uses them (it copies what it carries over).
  */
 export async function* logFileChunks(path: string, size = 1 << 20): AsyncGenerator<Uint8Array> {
   const fd = openSync(path, 'r');
+  const buf = Buffer.allocUnsafeSlow(size);
   try {
     for (;;) {
-      const buf = Buffer.allocUnsafeSlow(size);
       const n = readSync(fd, buf, 0, size, null);
       if (n === 0) return;
       yield n === size ? buf : buf.subarray(0, n);

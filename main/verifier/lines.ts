@@ -159,10 +159,11 @@ export async function* splitLines(
           emitLine(utf8(buf.subarray(0, MAX_LINE * 4)).slice(0, MAX_LINE));
           skipping = true;
           yield take();
-        } else if (buf.length > 0) carry = buf.slice();
+        } else if (buf.length > 0) carry = new Uint8Array(buf);
         continue;
       }
-      if (last + 1 < buf.length) carry = buf.slice(last + 1);
+      // A copy (a Buffer's slice is a view): the chunk's memory may be filled again for the next chunk.
+      if (last + 1 < buf.length) carry = new Uint8Array(buf.subarray(last + 1));
       yield region(buf.subarray(0, last + 1));
     }
     if (carry && !skipping) pushText(utf8(carry));

@@ -10,7 +10,7 @@ import readline from 'node:readline';
 import { createTrace } from '../../main/trace/db';
 import { logFileChunks, writeVerifierLog, type LogSummary } from '../../main/trace/verifier';
 
-const ROUNDS = 3;
+const ROUNDS = 5;
 
 /** CPU time of this process's main thread alone, in ms (the deflate worker runs beside it). */
 function mainThreadCpuMs(): number {

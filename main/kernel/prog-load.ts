@@ -156,7 +156,24 @@ export class StreamingProgLoader {
   private waiting = new Map<number, { resolve: (r: BpfResult) => void; reject: (e: unknown) => void }>();
   private logBuf?: NativeBuf;
 
+  /**
+   * Start the load thread now (it loads koffi and libc: tens of ms) so that
+   * it is ready by the time the first program is relocated.
+   */
+  warm(): void {
+    this.thread();
+  }
+
   private call(attr: NativeBuf): Promise<BpfResult> {
+    const w = this.thread();
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      w.postMessage({ id, nr: nrBpf(), cmd: BpfCmd.PROG_LOAD, attr: attr.addr, size: attr.size });
+    });
+  }
+
+  private thread(): Worker {
     if (!this.worker) {
       const w = new Worker(new URL('./prog-load-worker.mjs', import.meta.url));
       w.on('message', (m: { id: number; ret: number; errno: number }) => {
@@ -170,11 +187,7 @@ export class StreamingProgLoader {
       });
       this.worker = w;
     }
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject });
-      this.worker!.postMessage({ id, nr: nrBpf(), cmd: BpfCmd.PROG_LOAD, attr: attr.addr, size: attr.size });
-    });
+    return this.worker;
   }
 
   /** One zeroed log buffer for every load of the recording; only what a load wrote is cleared again. */

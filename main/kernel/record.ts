@@ -111,6 +111,7 @@ export async function recordObject(db: TraceDb, path: string, opts: RecordOption
   const fds = new FdSet();
   const outcomes: ProgramOutcome[] = [];
   const loader = new StreamingProgLoader();
+  if (logLevel > 0) loader.warm();
   try {
     // __kconfig externs: filled from the running kernel's config into the .kconfig map.
     const kcSec = obj.data.find((d) => d.kind === 'kconfig');

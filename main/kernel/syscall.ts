@@ -53,6 +53,8 @@ interface Libc {
   syscall: koffi.KoffiFunction;
   strerror: koffi.KoffiFunction;
   close: koffi.KoffiFunction;
+  calloc: koffi.KoffiFunction;
+  free: koffi.KoffiFunction;
 }
 let libc: Libc | undefined;
 function lib(): Libc {
@@ -62,6 +64,8 @@ function lib(): Libc {
       syscall: l.func('long syscall(long, ...)'),
       strerror: l.func('const char *strerror(int)'),
       close: l.func('int close(int)'),
+      calloc: l.func('void *calloc(size_t, size_t)'),
+      free: l.func('void free(void *)'),
     };
   }
   return libc;
@@ -73,8 +77,12 @@ export function strerror(errno: number): string {
 }
 
 /** Native memory the kernel can read and write; freed by `free()` (Arena does it in bulk). */
+/** From this size on, zeroed buffers are calloc'd (fresh zero pages) instead of filled. */
+const CALLOC_MIN = 1 << 20;
+
 export class NativeBuf {
   private ptr: unknown;
+  private readonly callocd: boolean;
   readonly size: number;
   readonly addr: bigint;
   readonly bytes: Uint8Array;
@@ -83,12 +91,18 @@ export class NativeBuf {
   constructor(size: number, zero = true) {
     // Zero-sized allocations still need a valid address for the kernel to ignore.
     this.size = size;
-    this.ptr = koffi.alloc('uint8_t', Math.max(size, 1));
-    this.addr = koffi.address(this.ptr);
-    const ab = koffi.view(this.ptr, Math.max(size, 1));
+    // Big zeroed buffers (the 64 MB log buffer) come from calloc: glibc maps
+    // them fresh, already zero, and a page costs only when the kernel writes
+    // it; filling them here took ~150 ms per recording.
+    this.callocd = zero && size >= CALLOC_MIN;
+    const ptr: unknown = this.callocd ? lib().calloc(size, 1) : koffi.alloc('uint8_t', Math.max(size, 1));
+    if (ptr === null) throw new RangeError(`cannot allocate ${size} bytes of native memory`);
+    this.ptr = ptr;
+    this.addr = koffi.address(ptr);
+    const ab = koffi.view(ptr, Math.max(size, 1));
     this.bytes = new Uint8Array(ab, 0, size);
-    if (zero) this.bytes.fill(0);
-    else if (size > 0) this.bytes[0] = 0;
+    if (zero && !this.callocd) this.bytes.fill(0);
+    else if (!zero && size > 0) this.bytes[0] = 0;
     this.view = new DataView(ab, 0, Math.max(size, 1));
   }
   static from(data: Uint8Array): NativeBuf {
@@ -105,7 +119,8 @@ export class NativeBuf {
   }
   free(): void {
     if (this.ptr !== null) {
-      koffi.free(this.ptr);
+      if (this.callocd) lib().free(this.ptr);
+      else koffi.free(this.ptr);
       this.ptr = null;
     }
   }

@@ -121,7 +121,10 @@ export interface AllocEvent {
   seq: number;
   /** 'new' | 'push' | 'pop' | 'drop' | 'drain' | 'xchg' | 'refcount' | … */
   kind: string;
+  /** Unique over the runs shown together. */
   objectId: number;
+  /** `object 3` (its id in its run), with the struct type. */
+  objectLabel: string;
   /** Insn of the program that caused it, when it was a program step. */
   insn: number | null;
   /** Step of the runtime (interpreter) the event happened at. */

@@ -4,6 +4,7 @@ import { findAllByName } from '../object/btf/lookup';
 import type { Btf } from '../object/btf/types';
 import { objNewZeroedRanges, structLayout, type StructLayout as ObjLayout } from '../object/layout';
 import { openTrace, type TraceDb } from '../trace/db';
+import { listAllocEvents } from '../trace/runtime';
 import {
   insnVisitCounts,
   listRefs,
@@ -50,13 +51,11 @@ export class TraceView {
   private listings = new Map<number, InsnRow[]>();
   private btfs = new Map<number, Btf | null>();
   private errorLines = new Map<number, Set<number>>();
-  private stmtProgram;
 
   private constructor(
     readonly path: string,
     private db: TraceDb,
   ) {
-    this.stmtProgram = db.prepare('SELECT * FROM programs WHERE id = ?');
   }
 
   static open(path: string): TraceView {
@@ -421,37 +420,36 @@ export class TraceView {
 
   allocEvents(id: number): AllocEvent[] {
     if (!this.hasTable('runtime_events')) return [];
-    const p = this.stmtProgram.get(id) as { name: string; object_id: number | null } | undefined;
-    if (!p) return [];
-    // Runs are their own programs rows (origin 'run', with their own copy of
-    // the object): match the program by name and the object by its hash.
-    const rows = this.db
+    // Runs (bpfscope run) are their own programs rows (origin 'run', with their own
+    // copy of the object): the program's runs are those of the same name and object bytes.
+    const runs = this.db
       .prepare(
-        `SELECT e.seq, e.kind, e.object, e.insn, e.step, e.type, e.owner, e.detail FROM runtime_events e
-         JOIN programs r ON r.id = e.program_id
-         LEFT JOIN objects ro ON ro.id = r.object_id
-         WHERE e.program_id = ? OR (r.origin = 'run' AND r.name = ? AND
+        `SELECT r.id FROM programs r LEFT JOIN objects ro ON ro.id = r.object_id
+         WHERE r.id = ? OR (r.origin = 'run' AND r.name = (SELECT name FROM programs WHERE id = ?) AND
            ro.sha256 IS (SELECT o.sha256 FROM programs p LEFT JOIN objects o ON o.id = p.object_id WHERE p.id = ?))
-         ORDER BY e.program_id, e.seq LIMIT 100000`,
+         ORDER BY r.id`,
       )
-      .all(id, p.name, id) as {
-      seq: number;
-      kind: string;
-      object: number;
-      insn: number;
-      step: number;
-      type: string;
-      owner: string | null;
-      detail: string | null;
-    }[];
-    return rows.map((r) => ({
-      seq: r.seq,
-      kind: r.kind,
-      objectId: r.object,
-      insn: r.insn >= 0 ? r.insn : null,
-      step: r.step,
-      detail: [r.type, r.owner ? `owner ${r.owner}` : '', r.detail ?? ''].filter(Boolean).join(' · '),
-    }));
+      .all(id, id, id) as { id: number }[];
+    const withEvents = runs.map((r) => ({ id: r.id, events: listAllocEvents(this.db, r.id) })).filter((r) => r.events.length > 0);
+    const out: AllocEvent[] = [];
+    let base = 0;
+    withEvents.forEach((run, k) => {
+      for (const e of run.events) {
+        if (out.length >= 100_000) break;
+        out.push({
+          // One timeline over several recorded runs: their seq numbers follow each other.
+          seq: base + e.seq,
+          kind: e.kind,
+          objectId: run.id * 1_000_000 + e.object,
+          objectLabel: `${withEvents.length > 1 ? `run ${k + 1} ` : ''}object ${e.object} ${e.type}`,
+          insn: e.insn >= 0 ? e.insn : null,
+          step: e.step,
+          detail: [e.type, e.owner ? `owner ${e.owner}` : '', e.detail ?? ''].filter(Boolean).join(' · '),
+        });
+      }
+      base += run.events[run.events.length - 1].seq;
+    });
+    return out;
   }
 }
 

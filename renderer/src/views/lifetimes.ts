@@ -151,7 +151,8 @@ export class LifetimesView {
       let i = base + 1;
       for (const [obj, evs] of objects) {
         const g = svg.append('g').attr('class', 'lane obj').attr('transform', `translate(0,${i++ * LANE})`);
-        g.append('text').attr('class', 'lane-label').attr('x', 4).attr('y', LANE / 2 + 4).text(`object ${obj}`);
+        g.append('text').attr('class', 'lane-label').attr('x', 4).attr('y', LANE / 2 + 4).text(evs[0].objectLabel);
+        g.attr('data-object', obj);
         const first = evs[0].seq;
         const last = evs[evs.length - 1].seq;
         g.append('rect').attr('class', 'own rt').attr('x', xr(first)).attr('y', 6).attr('height', LANE - 12).attr('width', Math.max(2, xr(last) - xr(first)));
@@ -162,7 +163,7 @@ export class LifetimesView {
           .attr('cx', (e) => xr(e.seq))
           .attr('cy', LANE / 2)
           .attr('r', 4)
-          .on('mousemove', (m: MouseEvent, e) => this.tip(m, `${e.kind} object ${e.objectId}${e.insn !== null ? ` at insn ${e.insn}` : ''}\n${e.detail}`))
+          .on('mousemove', (m: MouseEvent, e) => this.tip(m, `${e.kind} · ${e.objectLabel}${e.insn !== null ? ` at insn ${e.insn}` : ' (map free)'}\n${e.detail}`))
           .on('mouseleave', () => (this.tooltip.hidden = true));
       }
     }

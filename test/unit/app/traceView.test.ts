@@ -40,6 +40,9 @@ beforeAll(async () => {
     const r = spawnSync(process.execPath, [join(ROOT, 'main/bin.mjs'), 'import', logOf(e), '--object', join(PROGS, e.object), '-p', e.program, '-o', trace], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(r.stderr);
   }
+  // A run in bpfscope's machine, with the maps freed (drains), in the same trace.
+  const run = spawnSync(process.execPath, [join(ROOT, 'main/bin.mjs'), 'run', join(PROGS, 'list.bpf.o'), '-p', 'list_mixed', '--free-maps', '-o', trace], { encoding: 'utf8' });
+  if (run.status !== 0) throw new Error(run.stderr);
   info = await call<TraceInfo>('trace:open', trace);
 }, 300_000);
 afterAll(() => {
@@ -242,6 +245,20 @@ describe('handler table on imported kernel logs', () => {
       const leak = /Unreleased reference id=(\d+)/.exec(text);
       for (const r of refs) expect(r.leaked, `${e.program} ref ${r.refObjId}`).toBe(!!leak && Number(leak[1]) === r.refObjId);
     }
+  });
+
+  it('allocator events of a run show on the program\'s timeline as `bpfscope run --json` reports them', async () => {
+    expect(info.hasRuntime).toBe(true);
+    const json = JSON.parse(
+      execFileSync(process.execPath, [join(ROOT, 'main/bin.mjs'), 'run', join(PROGS, 'list.bpf.o'), '-p', 'list_mixed', '--free-maps', '--json'], { encoding: 'utf8' }),
+    ) as { events: { seq: number; kind: string; object: number; insn: number; type: string }[] };
+    const events = await call<{ seq: number; kind: string; objectLabel: string; insn: number | null }[]>('alloc:events', info.traceId, programId('list_mixed'));
+    expect(events.map((e) => [e.seq, e.kind, e.objectLabel, e.insn])).toEqual(
+      json.events.map((e) => [e.seq, e.kind, `object ${e.object} ${e.type}`, e.insn >= 0 ? e.insn : null]),
+    );
+    expect(json.events.some((e) => e.kind === 'drain' || e.insn < 0)).toBe(true);
+    // Another program of the same object has no runs: no events.
+    expect(await call('alloc:events', info.traceId, programId('list_push'))).toEqual([]);
   });
 
   it('paths come in windows that add up to the whole list', async () => {

@@ -45,7 +45,7 @@ export { inspectObject };
 export function formatInspect(s: InspectSummary): string {
   const out: string[] = [`${s.file}: license ${s.license ? `"${s.license}"` : '(none)'}`, ''];
   out.push('programs:');
-  for (const p of s.programs) out.push(`  ${p.name.padEnd(24)} ${p.section.padEnd(20)} ${p.type.padEnd(14)} ${p.insns} insns${p.global ? '' : ' (static)'}`);
+  for (const p of s.programs) out.push(`  ${p.name.padEnd(24)} ${p.section.padEnd(20)} ${p.type.padEnd(14)} ${p.insns} insns${p.global ? '' : ' (static)'}${p.autoload === false ? ' (not autoloaded)' : ''}`);
   if (!s.programs.length) out.push('  (none)');
   if (s.subprograms.length) {
     out.push('', 'subprograms (.text):');

@@ -82,6 +82,11 @@ export interface BpfFunction {
 export interface BpfProgram extends BpfFunction, Partial<SectionProgType> {
   /** False when libbpf would not know the section name (no program type). */
   known: boolean;
+  /**
+   * False for SEC("?...") programs: libbpf opens them with autoload off and
+   * reads the section name without the '?' (`section` keeps the ELF name).
+   */
+  autoload: boolean;
 }
 
 export interface BpfMapDef {
@@ -199,8 +204,9 @@ function parse(bytes: Uint8Array, file: string): BpfObject {
     if (s.name === '.text') {
       subprograms.push(...funcs);
     } else {
-      const pt = progTypeForSection(s.name);
-      for (const f of funcs) programs.push({ ...f, ...(pt ?? {}), known: pt !== undefined });
+      const autoload = !s.name.startsWith('?');
+      const pt = progTypeForSection(autoload ? s.name : s.name.slice(1));
+      for (const f of funcs) programs.push({ ...f, ...(pt ?? {}), known: pt !== undefined, autoload });
     }
   }
 

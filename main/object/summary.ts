@@ -10,7 +10,8 @@ import { structLayout, specialFields, describeSpecial } from './layout';
 export interface InspectSummary {
   file: string;
   license: string;
-  programs: { name: string; section: string; type: string; insns: number; global: boolean }[];
+  /** `autoload: false` for SEC("?...") programs, which libbpf opens without loading them. */
+  programs: { name: string; section: string; type: string; insns: number; global: boolean; autoload?: false }[];
   subprograms: { name: string; insns: number; global: boolean }[];
   maps: {
     name: string;
@@ -50,7 +51,7 @@ export function inspectObject(obj: BpfObject): InspectSummary {
   return {
     file: obj.file,
     license: obj.license,
-    programs: obj.programs.map((p) => ({ name: p.name, section: p.section, type: p.progType ?? 'unknown', insns: p.insns.length, global: p.global })),
+    programs: obj.programs.map((p) => ({ name: p.name, section: p.section, type: p.progType ?? 'unknown', insns: p.insns.length, global: p.global, ...(p.autoload ? {} : { autoload: false as const }) })),
     subprograms: obj.subprograms.map((p) => ({ name: p.name, insns: p.insns.length, global: p.global })),
     maps: obj.maps.map((m) => ({
       name: m.name,

@@ -83,6 +83,7 @@ struct { __uint(type, 12); __uint(max_entries, 4); __type(key, int); __array(val
 struct { __uint(type, 30); __uint(max_entries, 64); __type(value, int); __uint(map_extra, 3); __uint(pinning, 1); __uint(numa_node, 0); __uint(map_flags, 4); } bloom SEC(".maps");
 struct anon anon_g; struct packed packed_g;
 SEC("tc") int shapes_prog(void *ctx) { return anon_g.kind + packed_g.b; }
+SEC("?xdp") int shapes_optional(void *ctx) { return 2; }
 `;
 
 /** Globals and two program types, compiled without -g: no .BTF, no .BTF.ext. */

@@ -38,8 +38,9 @@ int main(int argc, char **argv) {
 	}
 	struct bpf_program *p;
 	bpf_object__for_each_program(p, obj) {
-		printf("prog\t%s\t%s\t%d\t%d\t%zu\n", bpf_program__name(p), bpf_program__section_name(p),
-		       bpf_program__type(p), bpf_program__expected_attach_type(p), bpf_program__insn_cnt(p));
+		printf("prog\t%s\t%s\t%d\t%d\t%zu\t%d\n", bpf_program__name(p), bpf_program__section_name(p),
+		       bpf_program__type(p), bpf_program__expected_attach_type(p), bpf_program__insn_cnt(p),
+		       bpf_program__autoload(p));
 	}
 	struct bpf_map *m;
 	bpf_object__for_each_map(m, obj) {

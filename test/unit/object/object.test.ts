@@ -26,7 +26,7 @@ function libbpfOpen(): string {
   return bin;
 }
 
-interface LibbpfProg { name: string; section: string; type: number; attach: number; insns: number }
+interface LibbpfProg { name: string; section: string; type: number; attach: number; insns: number; autoload: boolean }
 interface LibbpfMap { name: string; type: number; keySize: number; valueSize: number; maxEntries: number; flags: number; internal: boolean; keyId: number; valueId: number; init: string; mapExtra: bigint; numaNode: number; pinned: boolean }
 
 function libbpfView(file: string): { progs: LibbpfProg[]; maps: LibbpfMap[] } {
@@ -35,7 +35,7 @@ function libbpfView(file: string): { progs: LibbpfProg[]; maps: LibbpfMap[] } {
   const maps: LibbpfMap[] = [];
   for (const line of out.trim().split('\n')) {
     const f = line.split('\t');
-    if (f[0] === 'prog') progs.push({ name: f[1], section: f[2], type: +f[3], attach: +f[4], insns: +f[5] });
+    if (f[0] === 'prog') progs.push({ name: f[1], section: f[2], type: +f[3], attach: +f[4], insns: +f[5], autoload: f[6] === '1' });
     if (f[0] === 'map') maps.push({ name: f[1], type: +f[2], keySize: +f[3], valueSize: +f[4], maxEntries: +f[5], flags: +f[6], internal: f[7] === '1', keyId: +f[8], valueId: +f[9], init: f[10], mapExtra: BigInt(f[11]), numaNode: +f[12], pinned: f[13] === '1' });
   }
   return { progs, maps };
@@ -50,11 +50,15 @@ describe('parseObject equals what libbpf reads at open time', () => {
     it(path.basename(file), () => {
       const obj: BpfObject = parseObject(new Uint8Array(readFileSync(file)), file);
       const ref = libbpfView(file);
-      expect(obj.programs.map((p) => ({ name: p.name, section: p.section, type: p.progTypeId, attach: p.expectedAttachTypeId, insns: p.insns.length }))).toEqual(ref.progs);
+      // (libbpf names a SEC("?tc") program's section without the '?'; ours keeps the ELF name.)
+      expect(
+        obj.programs.map((p) => ({ name: p.name, section: p.autoload ? p.section : p.section.slice(1), type: p.progTypeId, attach: p.expectedAttachTypeId, insns: p.insns.length, autoload: p.autoload })),
+      ).toEqual(ref.progs);
       const btfMaps = ref.maps.filter((m) => !m.internal);
       expect(
         obj.maps.map((m) => ({ name: m.name, type: m.type, keySize: m.keySize, valueSize: m.valueSize, maxEntries: m.maxEntries, flags: m.flags, keyId: m.keyTypeId ?? 0, valueId: m.valueTypeId ?? 0, mapExtra: m.mapExtra, numaNode: m.numaNode, pinned: m.pinning === 1 })),
       ).toEqual(btfMaps.map(({ name, type, keySize, valueSize, maxEntries, flags, keyId, valueId, mapExtra, numaNode, pinned }) => ({ name, type, keySize, valueSize, maxEntries, flags, keyId, valueId, mapExtra, numaNode, pinned })));
+      expect(inspectObject(obj).programs.map((p) => p.autoload ?? true)).toEqual(ref.progs.map((p) => p.autoload));
       // What inspect shows of them: map_extra, numa_node and pinning as libbpf has them.
       expect(inspectObject(obj).maps.map((m) => [m.name, m.mapExtra ?? '0', m.numaNode ?? 0, m.pinByName ?? false])).toEqual(
         btfMaps.map((m) => [m.name, m.mapExtra.toString(), m.numaNode, m.pinned]),

@@ -29,6 +29,7 @@ and stderr lists the ids of all, for '#ID'.
     const args = parseArgs(argv, { switches: ['json', 'plain'] });
     const [file, typeName, extra] = args.positional;
     if (file === undefined || typeName === undefined || extra !== undefined) throw new BpfscopeError('expected OBJ and TYPE (bpfscope help layout)');
+    if (args.switches.has('json') && args.switches.has('plain')) throw new BpfscopeError('--json and --plain are alternatives: give one');
     const bytes = readObjectFile(file);
     let btf: Btf;
     if (bytes.length >= 2 && bytes[0] === 0x9f && bytes[1] === 0xeb) {

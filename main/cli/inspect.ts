@@ -24,6 +24,7 @@ Reads OBJ (a .bpf.o) the way libbpf does and prints:
     const args = parseArgs(argv, { switches: ['json', 'btf'] });
     const [file, extra] = args.positional;
     if (file === undefined || extra !== undefined) throw new BpfscopeError('expected one object file (bpfscope help inspect)');
+    if (args.switches.has('btf') && args.switches.has('json')) throw new BpfscopeError("--btf prints bpftool's text format; --json does not apply to it");
     const obj = parseObject(readObjectFile(file), file);
     if (args.switches.has('btf')) {
       if (!obj.btf) throw new BpfscopeError('object has no .BTF section', file);

@@ -55,6 +55,7 @@ describe('bad objects give one clear line naming the file and offset', () => {
       [['inspect', path.join(tmp, 'missing.o')], /missing\.o: no such file\n$/],
       [['layout', LIST, 'no_such_struct'], /list\.bpf\.o: no struct or union named 'no_such_struct'/],
       [['layout', LIST, 'holder', '--json', '--plain'], /^bpfscope layout: --json and --plain are alternatives: give one\n$/],
+      [['inspect', LIST, '--btf', '--json'], /^bpfscope inspect: --btf prints bpftool's text format; --json does not apply to it\n$/],
     ] as [string[], RegExp][]) {
       const r = spawnSync('node', [path.join(REPO, 'main/bin.mjs'), ...args], { encoding: 'utf8' });
       expect(r.status, args.join(' ')).toBe(1);

@@ -61,9 +61,12 @@ export function installKeys(listing: ListingView, refs: ReferencesView): void {
         }
         break;
       case 'b': {
-        const path = refs.pathOf(step, st?.path ?? null);
-        if (path?.pushedStep != null) void store.setStep(path.pushedStep);
-        else store.fail('this path starts at the program entry');
+        if (!st) break;
+        void refs.path(st.path).then((path) => {
+          if (path?.pushedStep != null) void store.setStep(path.pushedStep);
+          else if (path?.fromInsn != null) store.fail(`the branch at insn ${path.fromInsn} that pushed this path is not in the log`, 'note');
+          else store.fail('this path starts at the program entry', 'note');
+        });
         break;
       }
       case 'e': {

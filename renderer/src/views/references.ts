@@ -36,6 +36,15 @@ export class ReferencesView {
     }
   }
 
+  /** The path with this index: from the window, else asked for (a key can beat the window). */
+  async path(index: number): Promise<PathInfo | undefined> {
+    const held = this.window.paths[index - this.window.from];
+    if (held && held.path === index) return held;
+    const { trace, program } = store.cursor;
+    if (!trace || !program) return undefined;
+    return (await api.paths(trace.traceId, program.id, index, 1)).paths[0];
+  }
+
   /** Fetch the paths around `path` when it is outside the window held. */
   private ensureWindow(path: number): void {
     const w = this.window;

@@ -12,8 +12,9 @@ bpfscope's own loader (BTF, maps, relocations, CO-RE, kfuncs), with the
 verifier log at level N (default 6: level 2 plus statistics), and writes
 every loading decision, the complete log and the verdict into TRACE.
 --run test-runs each accepted program (BPF_PROG_TEST_RUN) on the packet in
---data (default: a 64-byte UDP packet) or the context in --ctx, --repeat
-times, and records the return value and the maps afterwards.
+--data (default: a 64-byte UDP packet) or the context in --ctx (a syscall
+program's argument: --ctx, else --data, else the packet's bytes), --repeat
+times, and records the return value, the output and the maps afterwards.
 Prints one line per program; --progress prints JSON lines instead (for the
 app). Exit 0 when the trace was written, whatever the verdicts. Needs
 CAP_BPF + CAP_PERFMON or root ('bpfscope probe' says what is missing).`,

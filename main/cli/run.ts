@@ -13,7 +13,8 @@ export const command: Command = {
 Runs PROG of OBJ in bpfscope's interpreter, as BPF_PROG_TEST_RUN would: on
 the packet in --data (default: the same 64-byte UDP packet 'record --run'
 uses) and the context in --ctx (a struct __sk_buff/xdp_md prefix, or a
-syscall program's whole context), --repeat times in a row on the same maps. Every allocator event is recorded (new, drop, push_front, push_back,
+syscall program's whole context: --ctx, else --data, else that packet's
+bytes), --repeat times in a row on the same maps. Every allocator event is recorded (new, drop, push_front, push_back,
 pop_front, pop_back, rb_add, rb_remove, refcount_acquire, kptr_xchg, drain,
 free) with its instruction and the object's owner. --free-maps frees the
 maps after the runs as the kernel does when their last reference goes
@@ -66,10 +67,8 @@ program with origin 'run'); --json prints
         throw inFile(err, objPath);
       }
     })();
-    let data = readInput('data');
-    if (data === undefined && ['sched_cls', 'sched_act', 'socket_filter', 'cgroup_skb', 'xdp'].includes(prog.progType)) {
-      data = (await import('../kernel/test-run')).DEFAULT_PACKET;
-    }
+    // The same defaults as `record --run`, so both run on the same bytes.
+    const input = (await import('../kernel/test-run')).testRunInputs(prog.progType, readInput('data'), readInput('ctx'));
     const report = runSession(prog, {
       repeat,
       freeMaps: args.switches.has('free-maps'),
@@ -77,7 +76,7 @@ program with origin 'run'); --json prints
       traceLimit: intOption(args, 'trace-limit', 250_000),
       budget,
       seed,
-      input: { data, ctx: readInput('ctx') },
+      input,
     });
 
     const out = args.values.get('output');

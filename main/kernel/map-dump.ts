@@ -4,7 +4,7 @@ import type { TestRunRow } from '../trace/load';
 import { lookupElem, mapKeys } from './map-ops';
 import type { CreatedMap } from './maps';
 import { BpfSyscallError, errnoName, strerror } from './syscall';
-import { DEFAULT_PACKET, testRun } from './test-run';
+import { testRun, testRunInputs } from './test-run';
 
 /**
  * `--run`: BPF_PROG_TEST_RUN of an accepted program, then every map's
@@ -17,8 +17,6 @@ export interface RunInputs {
   repeat?: number;
 }
 
-/** Program types whose test run takes a packet: they get the default one when none is given. */
-const PACKET_PROG_TYPES = new Set(['socket_filter', 'sched_cls', 'sched_act', 'xdp', 'cgroup_skb', 'lwt_in', 'lwt_out', 'lwt_xmit', 'lwt_seg6local', 'flow_dissector', 'sk_skb']);
 
 function possibleCpus(): number {
   try {
@@ -39,17 +37,17 @@ const NOT_ITERABLE = new Set([4, 27, 31, 22, 23]);
 const MAX_DUMP_ENTRIES = 4096;
 
 export function runAndDump(progFd: number, prog: BpfProgram, maps: CreatedMap[], opts: RunInputs): TestRunRow {
-  const packetType = PACKET_PROG_TYPES.has(prog.progType ?? '');
-  const dataIn = opts.data ?? (packetType ? DEFAULT_PACKET : undefined);
+  const { data: dataIn, ctx: ctxIn } = testRunInputs(prog.progType, opts.data, opts.ctx);
   // Syscall programs run once, take no repeat count and write their context back in place (kernel/bpf/syscall.c's rules).
   const syscallProg = prog.progType === 'syscall';
   const r = testRun({
     progFd,
     dataIn,
-    ctxIn: opts.ctx,
+    ctxIn,
     repeat: syscallProg ? 0 : (opts.repeat ?? 1),
     dataOutSize: dataIn ? dataIn.length + 4096 : undefined,
     ctxOutSize: syscallProg ? 0 : undefined,
+    ctxWriteBack: syscallProg,
   });
   const dumped: { map: string; key: Uint8Array; value: Uint8Array }[] = [];
   for (const m of maps) {
@@ -69,8 +67,9 @@ export function runAndDump(progFd: number, prog: BpfProgram, maps: CreatedMap[],
     retval: r.retval,
     durationNs: r.durationNs,
     dataIn,
-    ctxIn: opts.ctx,
-    dataOut: r.dataOut,
+    ctxIn,
+    // A syscall program's output is its context as the run left it (what refload reports as data_out too).
+    dataOut: syscallProg ? r.ctxOut : r.dataOut,
     errno: r.errno,
     error: r.ok ? undefined : `BPF_PROG_TEST_RUN failed: ${errnoName(r.errno ?? 0)} (${strerror(r.errno ?? 0)})`,
     maps: dumped,

@@ -12,6 +12,12 @@ export interface TestRunRequest {
   /** Room for data_out / ctx_out (0: none, as syscall programs require). */
   dataOutSize?: number;
   ctxOutSize?: number;
+  /**
+   * A syscall program's run copies the context back into ctx_in itself
+   * (kernel/bpf/syscall.c's bpf_prog_test_run_syscall; ctx_out must stay
+   * unset): read it from there into `ctxOut`.
+   */
+  ctxWriteBack?: boolean;
 }
 
 export interface TestRunResult {
@@ -56,11 +62,34 @@ export function testRun(req: TestRunRequest): TestRunResult {
       retval: readU32(attr, PROG_TEST_RUN_ATTR, 'retval'),
       durationNs: readU32(attr, PROG_TEST_RUN_ATTR, 'duration'),
       dataOut: dataOut ? Uint8Array.from(dataOut.bytes.subarray(0, Math.min(outLen, dataOutSize))) : undefined,
-      ctxOut: ctxOut ? Uint8Array.from(ctxOut.bytes.subarray(0, Math.min(ctxLen, ctxOutSize))) : undefined,
+      ctxOut: ctxOut
+        ? Uint8Array.from(ctxOut.bytes.subarray(0, Math.min(ctxLen, ctxOutSize)))
+        : req.ctxWriteBack && ctxIn
+          ? Uint8Array.from(ctxIn.bytes)
+          : undefined,
     };
   } finally {
     arena.free();
   }
+}
+
+/** Program types whose test run takes a packet (data_in); the rest take only a context. */
+export const PACKET_PROG_TYPES: ReadonlySet<string> = new Set([
+  'socket_filter', 'sched_cls', 'sched_act', 'xdp', 'cgroup_skb', 'lwt_in', 'lwt_out', 'lwt_xmit', 'lwt_seg6local', 'flow_dissector', 'sk_skb',
+]);
+
+/**
+ * What a test run of a program of this type is given, from what the user
+ * gave: packet programs get DEFAULT_PACKET when no packet is given; a
+ * syscall program has no packet, its argument is the context, so it gets the
+ * given context, else the given data, else DEFAULT_PACKET as its context
+ * (test/ref/refload does the same, so both sides run on the same bytes).
+ * The recorder (--run) and the runtime (bpfscope run) both start here.
+ */
+export function testRunInputs(progType: string | undefined, data?: Uint8Array, ctx?: Uint8Array): { data?: Uint8Array; ctx?: Uint8Array } {
+  if (progType === 'syscall') return { ctx: ctx ?? data ?? DEFAULT_PACKET };
+  if (PACKET_PROG_TYPES.has(progType ?? '')) return { data: data ?? DEFAULT_PACKET, ctx };
+  return { data, ctx };
 }
 
 /**

@@ -84,7 +84,13 @@ function skbCtx(memory: Memory, progType: string, data: Uint8Array, ctxIn?: Uint
   return {
     region,
     packet: { region: pkt.region, start, len },
-    dataOut: () => pkt.region.data.slice(pkt.start, pkt.start + data.length),
+    // After the run test_run pushes the Ethernet header back for programs
+    // that ran without it, and pushes it zeroed (net/bpf/test_run.c).
+    dataOut: () => {
+      const out = pkt.region.data.slice(pkt.start, pkt.start + data.length);
+      if (!l2) out.fill(0, 0, ETH_HLEN);
+      return out;
+    },
   };
 }
 

@@ -1,3 +1,5 @@
+import { isAscii } from 'node:buffer';
+
 /**
  * Chunks in, lines out, never the whole log in memory. A line longer than
  * MAX_LINE is cut there (the rest is skipped up to the next newline) and
@@ -191,7 +193,13 @@ async function* stringChunks(text: string): AsyncGenerator<Uint8Array> {
   }
 }
 
-/** UTF-8 bytes to a string with Buffer's decoder (faster than TextDecoder for big chunks); no copy. */
+/**
+ * UTF-8 bytes to a string with Buffer's decoder (faster than TextDecoder for
+ * big chunks); no copy. A verifier log is ASCII: checked first (a vectorised
+ * scan), it decodes as Latin-1, the same characters at a quarter of the cost
+ * (24 vs 100 ms for 111 MB here).
+ */
 function utf8(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8');
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  return typeof isAscii === 'function' && isAscii(b) ? b.toString('latin1') : b.toString('utf8');
 }

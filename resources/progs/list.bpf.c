@@ -101,8 +101,9 @@ int list_pop(struct __sk_buff *skb)
 }
 
 /* Pushes four nodes into holder 2, pops one from each end (dropping them),
- * and leaves two to be drained with the map. Returns the popped values'
- * sum: (len + 10) + (len + 30). */
+ * and leaves two to be drained with the map. The list is then
+ * [len+30, len+10, len, len+20]; returns the popped values' sum:
+ * (len + 30) + (len + 20). */
 SEC("tc")
 int list_mixed(struct __sk_buff *skb)
 {

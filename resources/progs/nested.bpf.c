@@ -40,6 +40,9 @@ int nested_drop(struct __sk_buff *skb)
 	b = bpf_obj_new(struct item_bucket);
 	if (!b)
 		return TC_ACT_SHOT;
+	/* bpf_obj_new initialises only the special fields (the lock and the
+	 * list head); count holds whatever the allocator's unit held before. */
+	b->count = 0;
 	if (add_item(b, skb->len) || add_item(b, skb->len + 1) || add_item(b, skb->len + 2)) {
 		bpf_obj_drop(b);
 		return TC_ACT_SHOT;

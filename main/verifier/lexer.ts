@@ -66,13 +66,11 @@ const LEAK = /^Unreleased reference id=(\d+) alloc_insn=(\d+)/;
 const BEGIN = /^(?:libbpf: )?(?:prog '([^']*)': )?-- BEGIN (?:PROG LOAD|DUMP) LOG ---?$/;
 const END = /^(?:libbpf: )?-- END (?:PROG LOAD )?LOG --$/;
 
-/** Characters `.` in a regex does not match: a line with one is left to the INSN regex, as before. */
-const LINE_BREAKS = /[\r\u2028\u2029]/;
-
 /**
  * `N: (xx) rest` as INSN matches it, without the regex (most lines that carry
  * state in a level-2 log are these): the index where `rest` starts, -1 when
- * the line is not one. The insn number is left in `insnNo`.
+ * the line is not one. The insn number is left in `insnNo`. A line with a
+ * character `.` does not match (\r, \u2028, \u2029) is left to the regex.
  */
 let insnNo = 0;
 function insnHead(line: string): number {
@@ -100,7 +98,7 @@ export function lexLine(line: string): LogLine {
   const c0 = line.charCodeAt(0);
   if (c0 >= 48 && c0 <= 57) {
     const at = insnHead(line);
-    if (at > 0 && !LINE_BREAKS.test(line)) {
+    if (at > 0 && line.indexOf('\r', at) < 0 && line.indexOf('\u2028', at) < 0 && line.indexOf('\u2029', at) < 0) {
       const insn = insnNo;
       const opcode = line.slice(at - 4, at - 2);
       const semi = topLevelSemicolon(line, at);

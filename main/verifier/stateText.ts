@@ -36,59 +36,80 @@ export function splitStateTokens(text: string): string[] {
   return out;
 }
 
+/**
+ * One pass over the text: token boundaries as in splitStateTokens, and a
+ * register token read in place (only its value becomes a string): this runs
+ * for every delta of a big log.
+ */
 export function parseStateText(text: string): StateItem[] {
   const items: StateItem[] = [];
-  for (const tok of splitStateTokens(text)) {
-    const c0 = tok.charCodeAt(0);
-    if (c0 === 82 /* R */) {
-      const it = regItem(tok);
-      if (it) {
-        items.push(it);
-        continue;
-      }
-    } else if (c0 === 102 /* f */) {
-      const s = SLOT.exec(tok);
-      if (s) {
-        items.push({ kind: 'slot', off: Number(s[1]), live: s[2] ? s[2].slice(1) : '', raw: s[3] });
-        continue;
-      }
-      const f = FRAME.exec(tok);
-      if (f) {
-        items.push({ kind: 'frame', frame: Number(f[1]) });
-        continue;
-      }
-    } else if (tok.startsWith('refs=')) {
-      const ids = tok.slice(5).split(',').map((x) => Number(x));
-      if (ids.every((x) => Number.isSafeInteger(x) && x >= 0)) {
-        items.push({ kind: 'refs', ids });
-        continue;
-      }
+  const n = text.length;
+  let depth = 0;
+  let start = 0;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 40) depth++;
+    else if (c === 41) depth = depth > 0 ? depth - 1 : 0;
+    else if (c === 32 && depth === 0) {
+      if (i > start) tokenItem(items, text, start, i);
+      start = i + 1;
     }
-    if (FLAGS.has(tok)) items.push({ kind: 'flag', name: tok });
-    else items.push({ kind: 'other', text: tok });
   }
+  if (start < n) tokenItem(items, text, start, n);
   return items;
 }
 
-/** `R6=...`, `R10_w=...` without a regex: this runs for every register of every step of a big log. */
-function regItem(tok: string): StateItem | undefined {
-  let i = 1;
+function tokenItem(items: StateItem[], text: string, s: number, e: number): void {
+  const c0 = text.charCodeAt(s);
+  if (c0 === 82 /* R */) {
+    const it = regItemAt(text, s, e);
+    if (it) {
+      items.push(it);
+      return;
+    }
+  }
+  const tok = text.slice(s, e);
+  if (c0 === 102 /* f */) {
+    const sl = SLOT.exec(tok);
+    if (sl) {
+      items.push({ kind: 'slot', off: Number(sl[1]), live: sl[2] ? sl[2].slice(1) : '', raw: sl[3] });
+      return;
+    }
+    const f = FRAME.exec(tok);
+    if (f) {
+      items.push({ kind: 'frame', frame: Number(f[1]) });
+      return;
+    }
+  } else if (c0 !== 82 && tok.startsWith('refs=')) {
+    const ids = tok.slice(5).split(',').map((x) => Number(x));
+    if (ids.every((x) => Number.isSafeInteger(x) && x >= 0)) {
+      items.push({ kind: 'refs', ids });
+      return;
+    }
+  }
+  if (FLAGS.has(tok)) items.push({ kind: 'flag', name: tok });
+  else items.push({ kind: 'other', text: tok });
+}
+
+/** regItem on text[s, e) without cutting the token out first. */
+function regItemAt(text: string, s: number, e: number): StateItem | undefined {
+  let i = s + 1;
   let reg = 0;
-  while (i < 3 && i < tok.length) {
-    const d = tok.charCodeAt(i) - 48;
+  while (i < s + 3 && i < e) {
+    const d = text.charCodeAt(i) - 48;
     if (d < 0 || d > 9) break;
     reg = reg * 10 + d;
     i++;
   }
-  if (i === 1 || reg > 10) return undefined;
+  if (i === s + 1 || reg > 10) return undefined;
   let live = '';
-  if (tok.charCodeAt(i) === 95 /* _ */) {
-    const eq = tok.indexOf('=', i);
-    if (eq < 0 || eq - i > 3) return undefined;
-    live = tok.slice(i + 1, eq);
+  if (i < e && text.charCodeAt(i) === 95 /* _ */) {
+    const eq = text.indexOf('=', i);
+    if (eq < 0 || eq >= e || eq - i > 3) return undefined;
+    live = text.slice(i + 1, eq);
     if (!/^[rwD]{1,2}$/.test(live)) return undefined;
     i = eq;
   }
-  if (tok.charCodeAt(i) !== 61 /* = */) return undefined;
-  return { kind: 'reg', reg, live, raw: tok.slice(i + 1) };
+  if (i >= e || text.charCodeAt(i) !== 61 /* = */) return undefined;
+  return { kind: 'reg', reg, live, raw: text.slice(i + 1, e) };
 }

@@ -118,6 +118,12 @@ const RELEASE_KIND: [RegExp, RefEventKind][] = [
   [/^bpf_kptr_xchg/, 'stored'],
 ];
 
+function sameIds(a: number[], b: number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 function callName(insnText: string): string | null {
   const m = /^call ([A-Za-z_][A-Za-z0-9_]*)#/.exec(insnText);
   return m ? m[1] : null;
@@ -239,7 +245,8 @@ export class LogAnalyzer {
       return;
     }
     if (this.wrap === 'skip' || this.wrap === 'done') return;
-    for (const one of expandLine(line)) this.handle(one, l);
+    if (line.kind === 'insn' && line.trailing) for (const one of expandLine(line)) this.handle(one, l);
+    else this.handle(line, l);
   }
 
   private handle(line: LogLine, l: LogLineText): void {
@@ -463,7 +470,7 @@ export class LogAnalyzer {
 
   private trackRefs(prev: number[], rec: StepRecord): void {
     const cur = this.rec.m.refs;
-    if (cur.length === prev.length && cur.every((x, i) => x === prev[i])) return;
+    if (sameIds(cur, prev)) return;
     const func = callName(this.lastInsnText);
     const lockId = this.rec.m.lockId;
     if (lockId !== null) this.lockIds.add(lockId);

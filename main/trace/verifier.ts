@@ -51,7 +51,7 @@ function clearProgram(db: TraceDb, programId: number): void {
 }
 
 /** The worker's code: plain CommonJS, so it runs the same under tsx, node and Electron. */
-const DEFLATE_WORKER = `
+const COMPRESS_WORKER = `
 const { parentPort } = require('node:worker_threads');
 const zlib = require('node:zlib');
 parentPort.on('message', (m) => {
@@ -94,10 +94,10 @@ interface Packed {
 }
 
 /**
- * Raw DEFLATE of log blocks on a worker thread. The blocks of one flush are
- * already back to back in one buffer, which is transferred (not copied) and
- * comes back as one (a message, or a copy, per block costs more than
- * compressing it); falls back to compressing here when a worker cannot start.
+ * Compression of log and step blocks on a worker thread. The blocks of one
+ * flush are already back to back in one buffer, which is transferred (not
+ * copied) and comes back as one (a message, or a copy, per block costs more
+ * than compressing it); falls back to compressing here when a worker cannot start.
  */
 class Compressor {
   private worker: Worker | null = null;
@@ -107,9 +107,10 @@ class Compressor {
 
   constructor() {
     try {
-      // BPFSCOPE_SYNC_DEFLATE=1 compresses on the main thread (to compare, or where workers are unwelcome).
-      if (process.env.BPFSCOPE_SYNC_DEFLATE) throw new Error('deflate on the main thread');
-      this.worker = new Worker(DEFLATE_WORKER, { eval: true });
+      // BPFSCOPE_SYNC_DEFLATE=1 (the name from when blocks were DEFLATE) compresses on the main
+      // thread (to compare, or where workers are unwelcome).
+      if (process.env.BPFSCOPE_SYNC_DEFLATE) throw new Error('compress on the main thread');
+      this.worker = new Worker(COMPRESS_WORKER, { eval: true });
       this.worker.unref();
       this.worker.on('message', (m: { id: number; data: ArrayBuffer; sizes: number[]; input: ArrayBuffer }) => {
         this.recycle(m.input);

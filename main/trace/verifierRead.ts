@@ -144,7 +144,8 @@ const MARK_PRECISE = Buffer.from('mark_precise: ');
 function unpack(data: Buffer, valid: (b: Buffer) => boolean): Buffer | null {
   for (const decode of [zlib.brotliDecompressSync, zlib.inflateRawSync]) {
     try {
-      const b = decode(data);
+      // Output in one 64 kB chunk for a usual block (the default 16 kB ones are joined by a copy).
+      const b = decode(data, { chunkSize: 1 << 16 });
       if (valid(b)) return b;
     } catch {
       // Not this codec (or damaged): try the next.
@@ -153,13 +154,6 @@ function unpack(data: Buffer, valid: (b: Buffer) => boolean): Buffer | null {
   return null;
 }
 
-/** Lines in a block: each ends with a newline, the last one too. */
-function countLines(b: Buffer): number {
-  if (b.length === 0 || b[b.length - 1] !== 10) return -1;
-  let n = 0;
-  for (let at = b.indexOf(10); at >= 0; at = b.indexOf(10, at + 1)) n++;
-  return n;
-}
 
 /**
  * One block of the log, inflated and kept as bytes with its line offsets:
@@ -168,15 +162,21 @@ function countLines(b: Buffer): number {
 class LogBlock {
   private readonly starts: Int32Array;
 
+  /** The bytes are exactly lineCount lines, each ending with a newline (a block decoded with the right codec). */
+  readonly complete: boolean;
+
   constructor(readonly firstLine: number, readonly lineCount: number, private readonly bytes: Buffer) {
     this.starts = new Int32Array(lineCount + 1);
     let at = 0;
+    let found = 0;
     for (let i = 0; i < lineCount; i++) {
       this.starts[i] = at;
       const nl = bytes.indexOf(10, at);
+      if (nl >= 0) found++;
       at = nl < 0 ? bytes.length : nl + 1;
     }
     this.starts[lineCount] = at;
+    this.complete = found === lineCount && at === bytes.length;
   }
 
   /**
@@ -216,9 +216,9 @@ function logBlock(db: TraceDb, s: Stmts, programId: number, block: number): LogB
   if (hit) return hit;
   const row = s.logBlock.get(programId, block) as { first_line: number; line_count: number; data: Buffer } | undefined;
   if (!row) return undefined;
-  const bytes = unpack(row.data, (b) => countLines(b) === row.line_count);
-  if (!bytes) throw new BpfscopeError(`log block ${block} of program ${programId} is corrupt`);
-  const out = new LogBlock(row.first_line, row.line_count, bytes);
+  let out: LogBlock | undefined;
+  const bytes = unpack(row.data, (b) => (out = new LogBlock(row.first_line, row.line_count, b)).complete);
+  if (!bytes || !out) throw new BpfscopeError(`log block ${block} of program ${programId} is corrupt`);
   if (m.size >= LOG_BLOCKS_KEPT) m.delete(m.keys().next().value as number);
   m.set(key, out);
   return out;

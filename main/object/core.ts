@@ -418,14 +418,31 @@ function describeSpec(spec: Spec, kind: number): string {
 }
 
 /** Candidate target types: same kind class and the same essential name, in id order. */
-function candidates(local: BtfType, target: Btf): BtfType[] {
-  const want = essentialName(local.name);
-  const out: BtfType[] = [];
-  for (const t of target.types) {
-    if (!t.name || !sameKindClass(t, local)) continue;
-    if (essentialName(t.name) === want) out.push(t);
+/**
+ * Named types of a target by essential name, in id order, built once per
+ * target BTF: vmlinux has ~150k types, and scanning them all for every
+ * relocation cost ~80 ms per recorded program.
+ */
+const byEssentialName = new WeakMap<Btf, Map<string, BtfType[]>>();
+
+function essentialIndex(target: Btf): Map<string, BtfType[]> {
+  let index = byEssentialName.get(target);
+  if (!index) {
+    index = new Map();
+    for (const t of target.types) {
+      if (!t.name) continue;
+      const k = essentialName(t.name);
+      const list = index.get(k);
+      if (list) list.push(t);
+      else index.set(k, [t]);
+    }
+    byEssentialName.set(target, index);
   }
-  return out;
+  return index;
+}
+
+function candidates(local: BtfType, target: Btf): BtfType[] {
+  return (essentialIndex(target).get(essentialName(local.name)) ?? []).filter((t) => sameKindClass(t, local));
 }
 
 function patchInsn(insns: RawInsn[], idx: number, value: number): RawInsn {

@@ -51,7 +51,10 @@ export interface FeedResult {
   unknownItems: string[];
 }
 
-const NO_RESULT: FeedResult = { step: null, mismatches: [], unknownItems: [] };
+/** Shared empty lists for results (never mutated: most steps have no mismatch and no unknown item). */
+const NONE: string[] = [];
+const NO_ITEMS: StateItem[] = [];
+const NO_RESULT: FeedResult = { step: null, mismatches: NONE, unknownItems: NONE };
 
 /**
  * Applies log lines to the state: deltas after `;` and on `N:` lines, full
@@ -99,15 +102,15 @@ export class Reconstructor {
             m.lockId = null;
           }
         }
-        let unknownItems: string[] = [];
-        this.lastDelta = [];
+        let unknownItems: string[] = NONE;
+        this.lastDelta = NO_ITEMS;
         if (line.delta !== null) {
           m.sawDelta = true;
           this.lastDelta = parseStateText(line.delta);
           unknownItems = this.applyDelta(this.lastDelta, text.charCodeAt(0) === 99 /* c */ && LOCK_CALL.test(text));
         }
         if (text.startsWith('*(u64')) this.crossFrameStore(text);
-        return { step: { kind: 'insn', insn: line.insn, frame: this.curFrame }, mismatches: [], unknownItems };
+        return { step: { kind: 'insn', insn: line.insn, frame: this.curFrame }, mismatches: NONE, unknownItems };
       }
       case 'state': {
         m.block = '';
@@ -119,16 +122,16 @@ export class Reconstructor {
         } else {
           unknownItems = this.applyDelta(items, lockCall);
         }
-        return { step: { kind: 'state', insn: line.insn, frame: this.curFrame }, mismatches: [], unknownItems };
+        return { step: { kind: 'state', insn: line.insn, frame: this.curFrame }, mismatches: NONE, unknownItems };
       }
       case 'safe':
         m.block = '';
-        return { step: { kind: 'safe', insn: line.insn, frame: this.curFrame }, mismatches: [], unknownItems: [] };
+        return { step: { kind: 'safe', insn: line.insn, frame: this.curFrame }, mismatches: NONE, unknownItems: NONE };
       case 'from': {
         m.block = '';
         if (line.safe) {
           m.afterReturn = false;
-          return { step: { kind: 'safe', insn: line.to, frame: this.curFrame }, mismatches: [], unknownItems: [] };
+          return { step: { kind: 'safe', insn: line.to, frame: this.curFrame }, mismatches: NONE, unknownItems: NONE };
         }
         const items = parseStateText(line.text);
         const printed = framesFromItems(items);
@@ -239,7 +242,7 @@ export class Reconstructor {
     let f = 0;
     let sawFrame = false;
     let refs: number[] = [];
-    const unknown: string[] = [];
+    let unknown: string[] = NONE;
     for (const it of items) if (it.kind === 'refs') refs = it.ids;
     if (m.sawDelta && (m.refs.length > 0 || m.lastInsnText.startsWith('call '))) {
       this.invalidateReleased(m.refs.filter((id) => !refs.includes(id) && id !== m.lockId));
@@ -270,6 +273,7 @@ export class Reconstructor {
           if (!this.frame(f).flags.includes(it.name)) this.frame(f).flags.push(it.name);
           break;
         case 'other':
+          if (unknown === NONE) unknown = [];
           unknown.push(it.text);
           break;
       }

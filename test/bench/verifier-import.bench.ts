@@ -72,7 +72,7 @@ export async function run(): Promise<void> {
         `${r.mismatches} mismatches, ${r.unknownLines} unknown lines\n` +
         `   import: ${r.importMs.toFixed(0)} ms (CPU ${r.importCpuMs.toFixed(0)} ms, both threads); readline pass: ${r.readlineMs.toFixed(0)} ms; ` +
         `ratio ${ratio.toFixed(2)}x (target <= 3x) ${ratio <= 3 ? 'OK' : 'MISSED'}\n` +
-        `   CPU time: import ${r.importCpuMs.toFixed(0)} ms (main thread ${r.importMainCpuMs.toFixed(0)} ms, the rest compressing blocks on a worker), ` +
+        `   CPU time: import ${r.importCpuMs.toFixed(0)} ms (main thread ${r.importMainCpuMs.toFixed(0)} ms; the rest on other threads: the compressing worker, V8 GC helpers), ` +
         `readline ${r.readlineCpuMs.toFixed(0)} ms: ratio ${(r.importCpuMs / r.readlineCpuMs).toFixed(2)}x (main thread ${(r.importMainCpuMs / r.readlineCpuMs).toFixed(2)}x)\n` +
         `   (best of ${r.importAll.length} interleaved rounds each; import ${r.importAll.map((x) => x.toFixed(0)).join('/')} ms, ` +
         `readline ${r.readlineAll.map((x) => x.toFixed(0)).join('/')} ms; load average ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} CPUs)\n` +

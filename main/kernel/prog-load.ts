@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { crc32 } from 'node:zlib';
 import { buildAttr, PROG_LOAD_ATTR, readU32 } from './attr';
 import { Arena, BpfCmd, bpfTry, closeFd, errnoName, NativeBuf, nrBpf, strerror, type BpfResult } from './syscall';
 
@@ -224,7 +225,9 @@ export class StreamingProgLoader {
         finished = r;
       });
       const bytes = logBuf.bytes;
-      const chunks: { off: number; data: Buffer }[] = [];
+      // What was handed out, kept as a CRC rather than a copy: holding 40 MB of
+      // copies until the end cost more in garbage collection than the copies.
+      const chunks: { off: number; len: number; crc: number }[] = [];
       let pos = 0;
       /** Where the kernel's write position (the first NUL) was at the last look. */
       let head = 0;
@@ -245,7 +248,7 @@ export class StreamingProgLoader {
           const safe = end - STREAM_MARGIN > pos ? bytes.lastIndexOf(10, end - STREAM_MARGIN) : -1;
           if (safe >= pos) {
             const data = Buffer.from(bytes.subarray(pos, safe + 1));
-            chunks.push({ off: pos, data });
+            chunks.push({ off: pos, len: data.length, crc: crc32(data) });
             pos = safe + 1;
             yield data;
           } else {
@@ -260,7 +263,7 @@ export class StreamingProgLoader {
         }
         final = readCString(bytes, Math.min(logSize, trueSize || logSize));
         for (const c of chunks) {
-          if (c.off + c.data.length > final.length || Buffer.compare(final.subarray(c.off, c.off + c.data.length), c.data) !== 0) {
+          if (c.off + c.len > final.length || crc32(final.subarray(c.off, c.off + c.len)) !== c.crc) {
             streamOk = false;
             streamDone = true;
             return;

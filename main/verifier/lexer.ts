@@ -89,6 +89,26 @@ function insnHead(line: string): number {
   return i + 7;
 }
 
+/**
+ * line.slice(a, b).trimEnd() (or .trim() with `start`) as one string: the
+ * kernel pads the insn text with spaces up to the `;`, and a string for the
+ * padded text and another for the trimmed one cost twice per step. Other
+ * whitespace at an end goes to the builtin, which then decides as before.
+ */
+function sliceTrimmed(line: string, a: number, b: number, start: boolean): string {
+  if (start) while (a < b && line.charCodeAt(a) === 32) a++;
+  while (b > a && line.charCodeAt(b - 1) === 32) b--;
+  const out = line.slice(a, b);
+  if (b > a && (oddSpace(line.charCodeAt(b - 1)) || (start && oddSpace(line.charCodeAt(a))))) return start ? out.trim() : out.trimEnd();
+  return out;
+}
+
+/** Whitespace for String.prototype.trim other than the plain space: tabs, line breaks, Unicode spaces, BOM. */
+function oddSpace(c: number): boolean {
+  return (c >= 9 && c <= 13) || c === 160 || c === 5760 || (c >= 8192 && c <= 8202) || c === 8232 || c === 8233 ||
+    c === 8239 || c === 8287 || c === 12288 || c === 65279;
+}
+
 function isLowerHex(c: number): boolean {
   return (c >= 48 && c <= 57) || (c >= 97 && c <= 102);
 }
@@ -108,7 +128,7 @@ export function lexLine(line: string): LogLine {
         if (t) return { kind: 'insn', insn, opcode, text: t[1], delta: null, trailing: { insn: Number(t[2]), text: t[3] } };
         return { kind: 'insn', insn, opcode, text: rest.trimEnd(), delta: null };
       }
-      return { kind: 'insn', insn, opcode, text: line.slice(at, semi).trimEnd(), delta: line.slice(semi + 1).trim() };
+      return { kind: 'insn', insn, opcode, text: sliceTrimmed(line, at, semi, false), delta: sliceTrimmed(line, semi + 1, line.length, true) };
     }
     const i = INSN.exec(line);
     if (i) {

@@ -363,6 +363,11 @@ async function recordProgram(db: TraceDb, j: ProgramJob): Promise<ProgramOutcome
     const storeMs = performance.now() - t0 - loadMs; // what the log's storage and analysis added after the kernel was done
     if (res.fd === undefined) {
       let error = closingError(logTail) ?? `BPF_PROG_LOAD failed: ${res.errnoName} (${res.errnoText})${j.btfError ? `; ${j.btfError}` : ''}`;
+      if (res.errno === 11) {
+        // The verifier gives up with EAGAIN when a signal is pending (a profiler's
+        // SIGPROF, a terminal resize): not a verdict on the program.
+        error = `BPF_PROG_LOAD was interrupted by signals (EAGAIN on every try: the verifier stops when one is pending${stats.processedInsns !== undefined ? `, last after ${stats.processedInsns} instructions` : ''}); not a verdict on the program: record again without a profiler or tracer sending signals to the recorder`;
+      }
       if (res.errno === 1 && res.log.length === 0) {
         // EPERM with no log although the probe found the capabilities: a policy, not a verdict.
         error += `: this kernel refuses ${prog.progType} programs to this process (kernel lockdown, an LSM, or a sysctl); the verifier never ran`;

@@ -10,9 +10,14 @@
 import type { RegValue } from '../verifier/regValue';
 import type { FrameJson, RefHeld, RegJson, SlotJson, StepState as TraceStepState } from '../trace/verifierRead';
 import type { PathInfo } from '../verifier/analyze';
+import type { AllocObject } from '../runtime/events';
+import type { MapDump } from '../runtime/session';
+import type { RuntimeRunRow } from '../trace/runtime';
 
 // The verifier reader's JSON shapes (helper D's `bpfscope show --json`) cross as they are.
 export type { FrameJson, PathInfo, RefHeld, RegJson, RegValue, SlotJson };
+// Helper E's runtime rows cross as they are too.
+export type { AllocObject, MapDump, RuntimeRunRow };
 
 /** One program of a trace, for the program picker. */
 export interface ProgramSummary {
@@ -73,6 +78,29 @@ export interface StepState extends TraceStepState {
   text: string;
   /** `R3`, `fp-8`: changed since step-1 (same frame depth), in the current frame. */
   changed: string[];
+  /**
+   * A concrete run's step (program of origin 'run'): the registers after the
+   * instruction, as hex; `frames` is then empty (no abstract state).
+   */
+  concrete?: ConcreteRegs;
+}
+
+export interface ConcreteRegs {
+  /** The run of a `--repeat` these registers belong to (helper E traces the last one). */
+  run: number;
+  /** R0..R10 as 0x… (64-bit). */
+  regs: string[];
+  /** Register numbers the instruction wrote. */
+  changed: number[];
+}
+
+/** The outcome of a concrete run program: every run, the objects, the maps after it. */
+export interface RunResult {
+  tracedRun: number;
+  steps: number;
+  runs: RuntimeRunRow[];
+  objects: AllocObject[];
+  maps: Record<string, MapDump>;
 }
 
 /** A compact row for stepping: one per step. */
@@ -130,6 +158,16 @@ export interface AllocEvent {
   /** Step of the runtime (interpreter) the event happened at. */
   step: number;
   detail: string;
+  /** The owner after the event: `prog`, `list holders[2]+8`, … null once freed. */
+  owner: string | null;
+  /** Which run of the session (the map free after the runs is one past the last). */
+  run: number;
+  /**
+   * On a concrete run program's step axis: the app step of the event (its
+   * traced run), -1 for an earlier run, the step count for the map free.
+   * Absent on a verified program's timeline (x is the event order there).
+   */
+  axisStep?: number;
 }
 
 /** Bytes of a BTF type, for the struct layout drawing. */
@@ -193,6 +231,8 @@ export interface Calls {
   'layout:types': { args: [traceId: number, programId: number]; result: string[] };
   'layout:get': { args: [traceId: number, programId: number, typeName: string]; result: StructLayout };
   'alloc:events': { args: [traceId: number, programId: number]; result: AllocEvent[] };
+  /** A concrete run program's result: retval, fault, printk per run, the objects, the maps after the run(s). */
+  'run:result': { args: [traceId: number, programId: number]; result: RunResult };
 }
 
 export type Channel = keyof Calls;
@@ -214,6 +254,7 @@ export const CHANNELS: readonly Channel[] = [
   'layout:types',
   'layout:get',
   'alloc:events',
+  'run:result',
 ];
 
 /** How a call travels: Electron's ipcRenderer.invoke, or an HTTP POST. */
@@ -246,6 +287,7 @@ export function makeApi(send: Transport) {
     layoutTypes: call('layout:types'),
     layout: call('layout:get'),
     allocEvents: call('alloc:events'),
+    runResult: call('run:result'),
   };
   return api;
 }

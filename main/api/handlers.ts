@@ -34,6 +34,7 @@ export function createHandlers(opts: HandlerOptions = {}): { table: Handlers; di
     'layout:types': (t, p) => session.get(t).layoutTypes(p),
     'layout:get': (t, p, name) => session.get(t).layout(p, name),
     'alloc:events': (t, p) => session.get(t).allocEvents(p),
+    'run:result': (t, p) => session.get(t).runResult(p),
   };
   const dispatch: Dispatch = async (channel, args) => {
     const valid = validateArgs(channel as Channel, args) as unknown[];

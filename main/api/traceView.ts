@@ -4,7 +4,7 @@ import { findAllByName } from '../object/btf/lookup';
 import type { Btf } from '../object/btf/types';
 import { objNewZeroedRanges, structLayout, type StructLayout as ObjLayout } from '../object/layout';
 import { openTrace, type TraceDb } from '../trace/db';
-import { listAllocEvents } from '../trace/runtime';
+import { listAllocEvents, listRuns, type RuntimeRunRow } from '../trace/runtime';
 import {
   insnVisitCounts,
   listRefs,
@@ -18,8 +18,10 @@ import {
   errorsAndWarnings,
 } from '../trace/verifierRead';
 import { lexLine } from '../verifier/lexer';
+import { RunView } from './runView';
 import type {
   AllocEvent,
+  RunResult,
   InsnRow,
   LayoutField,
   LogLine,
@@ -51,6 +53,9 @@ export class TraceView {
   private listings = new Map<number, InsnRow[]>();
   private btfs = new Map<number, Btf | null>();
   private errorLines = new Map<number, Set<number>>();
+  /** Concrete runs (origin 'run' with a register trace), by program id. */
+  private runs = new Map<number, RunView>();
+  private scanned = false;
 
   private constructor(
     readonly path: string,
@@ -89,10 +94,32 @@ export class TraceView {
       verification_time_us: number | null;
     }[];
     const hasLog = this.hasTable('verifier_logs');
+    const hasTrace = this.hasTable('runtime_insn_steps');
     const programs: ProgramSummary[] = [];
     for (const r of rows) {
       const log = hasLog ? logInfo(this.db, r.id) : undefined;
-      // Runs (origin 'run') have no verifier log; their events show in the lifetimes of the program they ran.
+      // A run with a register trace (--trace-insns) is steppable as a program of its own;
+      // a run without one shows its events in the lifetimes of the program it ran.
+      if (!log && r.origin === 'run' && hasTrace && RunView.hasTrace(this.db, r.id)) {
+        const run = this.runs.get(r.id) ?? new RunView(this.db, this.path, r.id);
+        this.runs.set(r.id, run);
+        const last = listRunsSafe(this.db, r.id);
+        programs.push({
+          id: r.id,
+          name: r.name,
+          section: r.section,
+          progType: r.prog_type,
+          origin: r.origin,
+          verdict: last?.fault ? 'faulted' : 'ran',
+          errno: null,
+          error: last?.fault ? `${last.fault.kind}: ${last.fault.message} (insn ${last.fault.insn})` : null,
+          processedInsns: null,
+          verificationTimeUs: null,
+          steps: run.steps(),
+          lines: 0,
+        });
+        continue;
+      }
       if (!log) continue;
       programs.push({
         id: r.id,
@@ -111,7 +138,20 @@ export class TraceView {
     }
     const hasRuntime =
       this.hasTable('runtime_events') && !!this.db.prepare('SELECT 1 FROM runtime_events LIMIT 1').get();
+    this.scanned = true;
     return { path: this.path, programs, hasRuntime };
+  }
+
+  /** The concrete run behind a program id, or undefined for a verified program. */
+  private run(id: number): RunView | undefined {
+    if (!this.scanned) this.info();
+    return this.runs.get(id);
+  }
+
+  runResult(id: number): RunResult {
+    const run = this.run(id);
+    if (!run) throw new BpfscopeError(`program ${id} is not a concrete run (bpfscope run --trace-insns)`, this.path);
+    return run.result();
   }
 
   private program(id: number): ProgramSummary {
@@ -153,6 +193,7 @@ export class TraceView {
   }
 
   logLines(id: number, from: number, count: number): LogLine[] {
+    if (this.run(id)) return [];
     const lines = readLogLines(this.db, id, from, count);
     if (lines.length === 0) return [];
     const errors = this.errorLineSet(id);
@@ -177,6 +218,7 @@ export class TraceView {
   }
 
   search(id: number, query: string, regex: boolean, fromLine: number, backwards: boolean): SearchHit | null {
+    if (this.run(id)) throw new BpfscopeError('a concrete run has no verifier log to search', this.path);
     let re: RegExp;
     try {
       re = regex ? new RegExp(query, 'i') : new RegExp(query.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'i');
@@ -202,10 +244,19 @@ export class TraceView {
   // ---- steps
 
   stepRows(id: number, from: number, count: number): StepRow[] {
+    const run = this.run(id);
+    if (run) {
+      const n = run.steps();
+      const out: StepRow[] = [];
+      for (let s = from; s < Math.min(n, from + count); s++) out.push({ step: s, line: 0, insn: run.insnOf(s), frame: 0, kind: 'insn', path: 0 });
+      return out;
+    }
     return readSteps(this.db, id, from, count);
   }
 
   stateAt(id: number, step: number): StepState {
+    const run = this.run(id);
+    if (run) return run.stateAt(step);
     const total = this.steps(id);
     if (step >= total) throw new BpfscopeError(`no step ${step}: the program has ${total} steps`, this.path);
     const key = `${id}:${step}`;
@@ -228,6 +279,8 @@ export class TraceView {
   }
 
   stepsForInsn(id: number, insn: number): number[] {
+    const run = this.run(id);
+    if (run) return run.stepsForInsn(insn);
     return stepsForInsn(this.db, id, insn);
   }
 
@@ -239,6 +292,8 @@ export class TraceView {
    * for LAST_WRITE_BUDGET steps of history answers null.
    */
   lastWrite(id: number, step: number, frame: number, reg: string): number | null {
+    const run = this.run(id);
+    if (run) return run.lastWrite(step, reg);
     const read = (st: StepState): string | undefined => {
       const f = st.frames.find((x) => x.frame === frame);
       if (!f) return undefined;
@@ -260,6 +315,8 @@ export class TraceView {
   }
 
   firstError(id: number): number | null {
+    const run = this.run(id);
+    if (run) return run.firstError();
     const m = errorsAndWarnings(this.db, id).find((x) => x.severity === 'error');
     if (!m) return null;
     return Math.max(0, m.step);
@@ -275,6 +332,8 @@ export class TraceView {
    * never the whole log.
    */
   listing(id: number): InsnRow[] {
+    const run = this.run(id);
+    if (run) return run.listing();
     const cached = this.listings.get(id);
     if (cached) return cached;
     const visits = new Map(insnVisitCounts(this.db, id).map((r) => [r.insn, r.visits]));
@@ -314,6 +373,7 @@ export class TraceView {
   // ---- references and paths
 
   paths(id: number, from: number, count: number): PathWindow {
+    if (this.run(id)) return { total: 0, from, paths: [] };
     const total = (this.db.prepare('SELECT count(*) n FROM verifier_paths WHERE program_id = ?').get(id) as { n: number }).n;
     const rows = this.db
       .prepare(
@@ -326,6 +386,7 @@ export class TraceView {
   }
 
   refs(id: number): RefLifetime[] {
+    if (this.run(id)) return [];
     const out: RefLifetime[] = [];
     for (const r of listRefs(this.db, id)) {
       const life = refLifetime(this.db, id, r.refObjId);
@@ -420,6 +481,8 @@ export class TraceView {
 
   allocEvents(id: number): AllocEvent[] {
     if (!this.hasTable('runtime_events')) return [];
+    const run = this.run(id);
+    if (run) return run.allocEvents();
     // Runs (bpfscope run) are their own programs rows (origin 'run', with their own
     // copy of the object): the program's runs are those of the same name and object bytes.
     const runs = this.db
@@ -445,12 +508,19 @@ export class TraceView {
           insn: e.insn >= 0 ? e.insn : null,
           step: e.step,
           detail: [e.type, e.owner ? `owner ${e.owner}` : '', e.detail ?? ''].filter(Boolean).join(' · '),
+          owner: e.owner,
+          run: e.run,
         });
       }
       base += run.events[run.events.length - 1].seq;
     });
     return out;
   }
+}
+
+function listRunsSafe(db: TraceDb, id: number): RuntimeRunRow | undefined {
+  const runs = listRuns(db, id);
+  return runs.find((r) => r.fault) ?? runs[runs.length - 1];
 }
 
 function gap(kind: 'hole' | 'padding', offset: number, size: number): LayoutField {

@@ -57,6 +57,7 @@ const SPECS: { [C in Channel]: [Check, string][] } = {
   'layout:types': tp,
   'layout:get': [...tp, [str(256), 'typeName']],
   'alloc:events': tp,
+  'run:result': tp,
 };
 
 export function isChannel(c: unknown): c is Channel {

@@ -62,6 +62,10 @@ export function installKeys(listing: ListingView, refs: ReferencesView): void {
         break;
       case 'b': {
         if (!st) break;
+        if (st.concrete) {
+          store.fail('a concrete run takes one path: no branch to go back to', 'note');
+          break;
+        }
         void refs.path(st.path).then((path) => {
           if (path?.pushedStep != null) void store.setStep(path.pushedStep);
           else if (path?.fromInsn != null) store.fail(`the branch at insn ${path.fromInsn} that pushed this path is not in the log`, 'note');
@@ -73,7 +77,7 @@ export function installKeys(listing: ListingView, refs: ReferencesView): void {
         const { trace, program } = store.cursor;
         if (trace && program) {
           void api.firstError(trace.traceId, program.id).then((s) => {
-            if (s === null) store.fail('no error in this program');
+            if (s === null) store.fail(program.origin === 'run' ? 'this run did not fault' : 'no error in this program');
             else void store.setStep(s);
           });
         }
@@ -86,7 +90,7 @@ export function installKeys(listing: ListingView, refs: ReferencesView): void {
         document.querySelector<HTMLInputElement>('#search-input')!.focus();
         break;
       case 'l':
-        listing.setMode(listing.mode === 'log' ? 'insns' : 'log');
+        if (store.cursor.program?.origin !== 'run') listing.setMode(listing.mode === 'log' ? 'insns' : 'log');
         break;
       default:
         handled = false;

@@ -35,8 +35,10 @@ store.on('trace', () => {
   const t = store.cursor.trace!;
   picker.replaceChildren(
     ...t.programs.map((p) => {
-      const mark = p.verdict === 'accepted' ? '✓' : p.verdict === 'rejected' ? '✗' : '?';
-      const o = new Option(`${mark} ${p.name}${p.section ? ` (${p.section})` : ''}`, String(p.id));
+      const mark = p.verdict === 'accepted' ? '✓' : p.verdict === 'rejected' ? '✗' : p.verdict === 'ran' ? '▶' : p.verdict === 'faulted' ? '⚠' : '?';
+      // A concrete run (bpfscope run --trace-insns) is its own entry: the same program, executed.
+      const what = p.origin === 'run' ? ' — concrete run' : p.section ? ` (${p.section})` : '';
+      const o = new Option(`${mark} ${p.name}${what}`, String(p.id));
       o.title = p.error ?? p.verdict ?? '';
       return o;
     }),
@@ -65,7 +67,9 @@ store.on('step', () => {
 store.on('state', () => {
   const st = store.cursor.state!;
   document.body.classList.remove('loading-state');
-  $('#step-where').textContent = `${st.insn !== null ? `insn ${st.insn} · ` : ''}line ${st.line}${st.frame ? ` · frame ${st.frame}` : ''}`;
+  $('#step-where').textContent = st.concrete
+    ? `insn ${st.insn} · ${st.text}`
+    : `${st.insn !== null ? `insn ${st.insn} · ` : ''}line ${st.line}${st.frame ? ` · frame ${st.frame}` : ''}`;
   $('#current-step').dataset.ready = String(st.step);
 });
 

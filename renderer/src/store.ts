@@ -14,8 +14,10 @@ export interface Cursor {
   step: number;
   /** The state at `step`, once it arrived (null while loading). */
   state: StepState | null;
-  /** A BTF type the user picked (a pointer register, or the type list). */
+  /** A BTF type the user picked (a pointer register, or the type list), or the one the layout chose itself. */
   selectedType: string | null;
+  /** selectedType was chosen by the layout view (follows the registers), not by the user. */
+  typeAuto: boolean;
   error: string | null;
 }
 
@@ -24,7 +26,7 @@ type Listener = () => void;
 const STATE_CACHE = 256;
 
 class Store {
-  cursor: Cursor = { trace: null, program: null, step: 0, state: null, selectedType: null, error: null };
+  cursor: Cursor = { trace: null, program: null, step: 0, state: null, selectedType: null, typeAuto: false, error: null };
   private listeners = new Map<StoreEvent, Set<Listener>>();
   private cache = new Map<string, Promise<StepState>>();
   private stepSeq = 0;
@@ -121,8 +123,9 @@ class Store {
     }
   }
 
-  selectType(name: string | null): void {
+  selectType(name: string | null, auto = false): void {
     this.cursor.selectedType = name;
+    this.cursor.typeAuto = auto;
     this.emit('selection');
   }
 

@@ -23,9 +23,28 @@ export class LayoutView {
   constructor(root: HTMLElement) {
     this.body = root.querySelector<HTMLElement>('#layout-body')!;
     this.picker = root.querySelector<HTMLSelectElement>('#layout-type')!;
-    this.picker.addEventListener('change', () => store.selectType(this.picker.value || null));
+    this.picker.addEventListener('change', () => store.selectType(this.picker.value || null, !this.picker.value));
     store.on('program', () => void this.loadTypes());
     store.on('selection', () => void this.show());
+    store.on('state', () => this.follow());
+  }
+
+  /**
+   * Until the user picks a type, the layout follows the registers: the
+   * pointee of a register this step wrote, else of any register holding a
+   * BTF pointer, else the first struct with special fields.
+   */
+  private follow(): void {
+    const { state, selectedType, typeAuto } = store.cursor;
+    if (!state || (selectedType && !typeAuto) || !this.types.length) return;
+    const cur = state.frames[state.frames.length - 1];
+    const known = (t: string | null | undefined): t is string => !!t && this.types.includes(t);
+    let pick: string | undefined;
+    if (cur) {
+      pick = state.changed.map((r) => cur.regs[r]?.pointee).find(known) ?? Object.values(cur.regs).map((r) => r.pointee).find(known);
+    }
+    pick ??= selectedType ?? this.types[0];
+    if (pick !== selectedType) store.selectType(pick, true);
   }
 
   private async loadTypes(): Promise<void> {
@@ -36,8 +55,10 @@ export class LayoutView {
     try {
       this.types = await api.layoutTypes(trace.traceId, program.id);
       for (const t of this.types) this.picker.append(new Option(t, t));
-      // Something to look at from the start: the first type a program allocates.
-      if (!store.cursor.selectedType && this.types.length) store.selectType(this.types[0]);
+      // Something to look at from the start: the registers' type, else the first struct with special fields.
+      if (store.cursor.program !== program) return;
+      if (!store.cursor.selectedType || store.cursor.typeAuto) this.follow();
+      if (!store.cursor.selectedType && this.types.length) store.selectType(this.types[0], true);
     } catch (err) {
       this.body.replaceChildren(el('div', 'empty', err instanceof Error ? err.message : String(err)));
     }
@@ -89,17 +110,20 @@ export class LayoutView {
     for (let r = 0; r < rows; r++) {
       g.append('text').attr('class', 'row-label').attr('x', LEFT - 6).attr('y', r * CELL_H + CELL_H / 2 + 4).text(String(r * BYTES_PER_ROW));
     }
-    // Each field is drawn as one rect per row it spans.
+    // Each field is drawn as one rect per row it spans, placed to the bit: bit-fields
+    // sharing a byte sit side by side in it (bit 0 on the left, as the bytes go), never on top of each other.
+    const BITS_PER_ROW = BYTES_PER_ROW * 8;
+    const BIT_W = CELL_W / 8;
     const segs: { f: LayoutField; row: number; from: number; to: number; first: boolean }[] = [];
+    const bitBytes = new Set<number>();
     for (const f of leaves) {
-      // A bit-field covers only the bytes its bits fall in, not its whole storage unit.
-      const bit0 = f.bitOffset ?? 0;
-      const start = f.bitSize !== null ? f.offset + Math.floor(bit0 / 8) : f.offset;
-      const end = f.bitSize !== null ? f.offset + Math.ceil((bit0 + f.bitSize) / 8) : f.offset + f.size;
+      const start = f.bitSize !== null ? f.offset * 8 + (f.bitOffset ?? 0) : f.offset * 8;
+      const end = f.bitSize !== null ? start + f.bitSize : (f.offset + f.size) * 8;
+      if (f.bitSize !== null) for (let b = Math.floor(start / 8); b < Math.ceil(end / 8); b++) bitBytes.add(b);
       for (let b = start; b < end; ) {
-        const row = Math.floor(b / BYTES_PER_ROW);
-        const rowEnd = Math.min(end, (row + 1) * BYTES_PER_ROW);
-        segs.push({ f, row, from: b % BYTES_PER_ROW, to: rowEnd - row * BYTES_PER_ROW, first: b === start });
+        const row = Math.floor(b / BITS_PER_ROW);
+        const rowEnd = Math.min(end, (row + 1) * BITS_PER_ROW);
+        segs.push({ f, row, from: b - row * BITS_PER_ROW, to: rowEnd - row * BITS_PER_ROW, first: b === start });
         b = rowEnd;
       }
     }
@@ -107,28 +131,46 @@ export class LayoutView {
       .selectAll('g.seg')
       .data(segs)
       .join('g')
-      .attr('class', (d) => `seg k-${d.f.kind}${d.f.special ? ' special' : ''}${d.f.zeroedByObjNew ? ' zeroed' : ''}`)
-      .attr('data-field', (d) => d.f.name);
+      .attr('class', (d) => `seg k-${d.f.kind}${d.f.special ? ' special' : ''}${d.f.zeroedByObjNew ? ' zeroed' : ''}${d.f.bitSize !== null ? ' bitfield' : ''}`)
+      .attr('data-field', (d) => d.f.name)
+      .attr('data-bits', (d) => `${d.row * BITS_PER_ROW + d.from}-${d.row * BITS_PER_ROW + d.to}`);
+    const gapPx = (d: { f: LayoutField }): number => (d.f.bitSize !== null ? 0.5 : 1);
     seg
       .append('rect')
-      .attr('x', (d) => LEFT + d.from * CELL_W + 1)
+      .attr('x', (d) => LEFT + d.from * BIT_W + gapPx(d))
       .attr('y', (d) => d.row * CELL_H + 1)
-      .attr('width', (d) => (d.to - d.from) * CELL_W - 2)
+      .attr('width', (d) => Math.max(1, (d.to - d.from) * BIT_W - 2 * gapPx(d)))
       .attr('height', CELL_H - 2)
-      .attr('rx', 3)
+      .attr('rx', (d) => (d.f.bitSize !== null ? 1 : 3))
       .attr('fill', (d) => (d.f.kind === 'hole' || d.f.kind === 'padding' ? 'url(#hatch)' : colour(d.f.name)));
+    // Bytes holding bit-fields get a tick per bit, so the lanes can be counted.
+    for (const b of bitBytes) {
+      const row = Math.floor(b / BYTES_PER_ROW);
+      const col = b % BYTES_PER_ROW;
+      for (let k = 1; k < 8; k++) {
+        g.append('line')
+          .attr('class', 'bit-tick')
+          .attr('x1', LEFT + col * CELL_W + k * BIT_W)
+          .attr('x2', LEFT + col * CELL_W + k * BIT_W)
+          .attr('y1', row * CELL_H + CELL_H - 5)
+          .attr('y2', row * CELL_H + CELL_H - 1);
+      }
+    }
+    const label = (d: { f: LayoutField }): string =>
+      d.f.kind === 'hole' ? 'hole' : d.f.kind === 'padding' ? 'pad' : d.f.name + (d.f.bitSize ? `:${d.f.bitSize}` : '');
     seg
       .filter((d) => d.first)
       .append('text')
       .attr('class', 'seg-label')
-      .attr('x', (d) => LEFT + d.from * CELL_W + 5)
+      .attr('x', (d) => LEFT + d.from * BIT_W + (d.f.bitSize !== null ? 2 : 5))
       .attr('y', (d) => d.row * CELL_H + CELL_H / 2 + 4)
-      .text((d) => (d.f.kind === 'hole' ? 'hole' : d.f.kind === 'padding' ? 'pad' : d.f.name + (d.f.bitSize ? `:${d.f.bitSize}` : '')));
+      // A label wider than its field is cut to fit (the table and the tooltip have it whole).
+      .text((d) => fit(label(d), (d.to - d.from) * BIT_W - (d.f.bitSize !== null ? 3 : 8)));
     seg
       .filter((d) => d.f.zeroedByObjNew)
       .append('text')
       .attr('class', 'zero-mark')
-      .attr('x', (d) => LEFT + d.to * CELL_W - 12)
+      .attr('x', (d) => LEFT + d.to * BIT_W - 12)
       .attr('y', (d) => d.row * CELL_H + CELL_H / 2 + 4)
       .text('0');
     seg.append('title').text((d) => describeField(d.f));
@@ -140,7 +182,8 @@ export class LayoutView {
     for (const f of layout.fields) {
       const tr = el('tr', `k-${f.kind}${f.special ? ' special' : ''}`);
       tr.dataset.field = f.name;
-      const off = f.bitOffset !== null ? `${f.offset}.${f.bitOffset % 8}` : String(f.offset);
+      // A bit-field's offset is where its first bit is: byte.bit (pahole counts bits in the unit; the byte reads better here).
+      const off = f.bitOffset !== null ? `${f.offset + Math.floor(f.bitOffset / 8)}.${f.bitOffset % 8}` : String(f.offset);
       const size = f.bitSize !== null ? `${f.bitSize} bit` : String(f.size);
       const name = el('td', 'fname', '  '.repeat(f.depth) + (f.kind === 'hole' ? '(hole)' : f.kind === 'padding' ? '(padding)' : f.name));
       const notes = [f.special ?? '', ...f.tags, f.zeroedByObjNew ? 'zeroed by bpf_obj_new' : ''].filter(Boolean).join(' · ');
@@ -156,6 +199,13 @@ export class LayoutView {
     right.append(table);
     this.body.replaceChildren(left, right);
   }
+}
+
+/** Monospace 10.5px: about 6.4 px a character. */
+function fit(text: string, px: number): string {
+  const n = Math.floor(px / 6.4);
+  if (n <= 0) return '';
+  return text.length <= n ? text : n <= 1 ? text[0] : text.slice(0, n - 1) + '…';
 }
 
 function describeField(f: LayoutField): string {

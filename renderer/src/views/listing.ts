@@ -14,6 +14,8 @@ const ROW_H = 18;
 
 export class ListingView {
   mode: 'log' | 'insns' = 'log';
+  /** The instructions tab was chosen for a run, not by the user: back to the log for a verified program. */
+  private autoInsns = false;
   private log: VirtualList<LogLine>;
   private insns: VirtualList<ListingRow>;
   private insnRows: ListingRow[] = [];
@@ -82,7 +84,14 @@ export class ListingView {
     this.insnIndex.clear();
     this.insns.reset(0);
     const hint = this.root.querySelector('#listing-hint')!;
-    hint.textContent = program ? `${program.lines.toLocaleString()} lines · ${program.steps.toLocaleString()} steps` : '';
+    const isRun = program?.origin === 'run';
+    hint.textContent = !program ? '' : isRun ? `concrete run · ${program.steps.toLocaleString()} instructions executed` : `${program.lines.toLocaleString()} lines · ${program.steps.toLocaleString()} steps`;
+    // A concrete run has no verifier log: its listing is the instructions, counted by the run.
+    const logTab = this.root.querySelector<HTMLButtonElement>('[role=tab][data-mode=log]');
+    if (logTab) logTab.disabled = isRun;
+    if (isRun && this.mode === 'log') this.setMode('insns');
+    else if (!isRun && program && this.mode === 'insns' && this.autoInsns) this.setMode('log');
+    this.autoInsns = isRun;
     if (!trace || !program) return;
     try {
       const rows = await api.listing(trace.traceId, program.id);
@@ -134,7 +143,7 @@ export class ListingView {
     if (!trace || !program) return;
     const steps = await api.stepsForInsn(trace.traceId, program.id, insn);
     if (steps.length === 0) {
-      store.fail(`insn ${insn} was never visited by the verifier`);
+      store.fail(`insn ${insn} was never ${program.origin === 'run' ? 'executed in this run' : 'visited by the verifier'}`);
       return;
     }
     const next = steps.find((s) => s > step) ?? steps[0];
@@ -168,6 +177,8 @@ export class ListingView {
   private renderInsn(el: HTMLElement, row: ListingRow | undefined): void {
     if (el.childElementCount !== 4) el.replaceChildren(span('heat'), span('ln'), span('st'), span('tx'));
     const [heat, ln, st, tx] = Array.from(el.children) as HTMLElement[];
+    // Rows are recycled: only the current insn's row keeps the mark.
+    el.removeAttribute('aria-current');
     if (!row) {
       el.className = 'vrow insn loading';
       tx.textContent = '…';
@@ -188,7 +199,7 @@ export class ListingView {
     else el.removeAttribute('aria-current');
     const frac = r.visits > 0 ? Math.log1p(r.visits) / Math.log1p(this.maxVisits) : 0;
     heat.style.width = `${Math.max(r.visits ? 2 : 0, Math.round(frac * 56))}px`;
-    heat.title = `${r.visits} visit(s)`;
+    heat.title = `${r.visits} ${store.cursor.program?.origin === 'run' ? 'execution' : 'visit'}(s)`;
     ln.textContent = `${r.insn}:`;
     st.textContent = r.visits ? `×${r.visits}` : '';
     tx.textContent = r.text;

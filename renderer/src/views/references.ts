@@ -1,4 +1,5 @@
-import type { PathInfo, PathWindow, RefLifetime } from '../../../main/api/contract';
+import type { PathInfo, PathWindow, RefLifetime, RunResult } from '../../../main/api/contract';
+import { runResultNode } from './runResult';
 import { api } from '../api';
 import { el } from '../format';
 import { store } from '../store';
@@ -13,6 +14,8 @@ export class ReferencesView {
   /** The window of paths around the current one (a loop explores tens of thousands). */
   private window: PathWindow = { total: 0, from: 0, paths: [] };
   private loadingWindow: number | null = null;
+  /** A concrete run program's outcome, shown here instead of references. */
+  private result: RunResult | null = null;
 
   constructor(root: HTMLElement) {
     this.body = root.querySelector<HTMLElement>('#references-body')!;
@@ -24,8 +27,22 @@ export class ReferencesView {
     this.refs = [];
     this.window = { total: 0, from: 0, paths: [] };
     this.body.replaceChildren();
+    this.result = null;
     const { trace, program } = store.cursor;
+    const title = document.querySelector('#references .title');
+    if (title) title.textContent = program?.origin === 'run' ? 'Run result' : 'References & path';
     if (!trace || !program) return;
+    if (program.origin === 'run') {
+      try {
+        const r = await api.runResult(trace.traceId, program.id);
+        if (store.cursor.program !== program) return;
+        this.result = r;
+        this.body.replaceChildren(runResultNode(r));
+      } catch (err) {
+        store.fail(err);
+      }
+      return;
+    }
     try {
       const refs = await api.refs(trace.traceId, program.id);
       if (store.cursor.program !== program) return;
@@ -83,6 +100,10 @@ export class ReferencesView {
   private draw(): void {
     const st = store.cursor.state;
     if (!st) return;
+    if (st.concrete) {
+      if (this.result) this.body.replaceChildren(runResultNode(this.result));
+      return;
+    }
     this.ensureWindow(st.path);
     const frag = document.createDocumentFragment();
     const held = el('div', 'held');

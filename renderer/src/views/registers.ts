@@ -1,4 +1,4 @@
-import type { FrameJson, RegValue } from '../../../main/api/contract';
+import type { ConcreteRegs, FrameJson, RegValue, RunResult } from '../../../main/api/contract';
 import { api } from '../api';
 import { bound, constValue, el, log2Pos, typeClass } from '../format';
 import { store } from '../store';
@@ -15,15 +15,37 @@ const REGS = ['R0', 'R1', 'R2', 'R3', 'R4', 'R5', 'R6', 'R7', 'R8', 'R9', 'R10']
 export class RegistersView {
   private body: HTMLElement;
 
+  /** A concrete run's objects, to name the allocator addresses registers hold. */
+  private result: RunResult | null = null;
+
   constructor(root: HTMLElement) {
     this.body = root.querySelector<HTMLElement>('#registers-body')!;
     store.on('state', () => this.draw());
-    store.on('program', () => this.body.replaceChildren());
+    store.on('program', () => {
+      this.body.replaceChildren();
+      this.result = null;
+      const { trace, program } = store.cursor;
+      if (trace && program && program.origin === 'run') {
+        api.runResult(trace.traceId, program.id).then(
+          (r) => {
+            if (store.cursor.program !== program) return;
+            this.result = r;
+            this.draw();
+          },
+          (err) => store.fail(err),
+        );
+      }
+    });
   }
 
   private draw(): void {
     const st = store.cursor.state;
     if (!st) return;
+    if (st.concrete) {
+      this.body.replaceChildren(this.concreteTable(st.concrete));
+      document.querySelector('#frame-hint')!.textContent = `concrete run ${st.concrete.run} · after insn ${st.insn}`;
+      return;
+    }
     const frag = document.createDocumentFragment();
     // The reader lists frames outermost first; the current (innermost) one is drawn first.
     const frames = [...st.frames].reverse();
@@ -59,6 +81,50 @@ export class RegistersView {
     }
     box.append(table);
     return box;
+  }
+
+  /**
+   * A concrete step: each register's 64 bits in hex, unsigned and (when
+   * negative) signed decimal, and what the address is: an allocated
+   * object (bpfscope's allocator addresses), or the stack relative to R10.
+   */
+  private concreteTable(c: ConcreteRegs): HTMLElement {
+    const box = el('div', 'frame current concrete');
+    const table = el('table', 'regs concrete');
+    const head = el('tr', 'head');
+    for (const h of ['', 'hex', 'unsigned', 'signed', 'points to']) head.append(el('th', '', h));
+    table.append(head);
+    const fp = BigInt(c.regs[10]);
+    c.regs.forEach((hex, i) => {
+      const name = REGS[i];
+      const v = BigInt(hex);
+      const signed = BigInt.asIntN(64, v);
+      const tr = el('tr', 'reg');
+      tr.dataset.reg = name;
+      if (c.changed.includes(i)) tr.classList.add('changed');
+      tr.title = `${name}=${hex}  (click: step that last wrote it)`;
+      tr.append(
+        el('th', 'rn', name),
+        el('td', 'hex', '0x' + v.toString(16).padStart(16, '0')),
+        el('td', 'dec', v.toString()),
+        el('td', 'sdec', signed < 0n ? signed.toString() : ''),
+        el('td', 'where', this.whereIs(v, fp, name)),
+      );
+      tr.addEventListener('click', () => void this.jumpToWriter(0, name));
+      table.append(tr);
+    });
+    box.append(table);
+    return box;
+  }
+
+  private whereIs(v: bigint, fp: bigint, name: string): string {
+    if (name === 'R10') return 'frame pointer';
+    if (v !== 0n && v <= fp && fp - v <= 512n) return `fp-${fp - v}`;
+    for (const o of this.result?.objects ?? []) {
+      const a = BigInt('0x' + o.addr.replace(/^0x/, ''));
+      if (v >= a && v < a + BigInt(o.size)) return `object ${o.id} (struct ${o.type})${v > a ? ` +${v - a}` : ''}`;
+    }
+    return '';
   }
 
   private typeCell(r: RegValue): HTMLElement {

@@ -18,6 +18,10 @@ export class StackView {
   private draw(): void {
     const st = store.cursor.state;
     if (!st) return;
+    if (st.concrete) {
+      this.body.replaceChildren(el('div', 'empty', 'A concrete run records the registers after each instruction; stack memory is not traced (stack addresses show in Registers as fp-N).'));
+      return;
+    }
     const frag = document.createDocumentFragment();
     const frames = [...st.frames].reverse();
     let any = false;

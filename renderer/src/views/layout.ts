@@ -51,12 +51,17 @@ export class LayoutView {
     const { trace, program } = store.cursor;
     this.picker.replaceChildren(new Option('(pick a type, or click a pointer type)', ''));
     this.body.replaceChildren(el('div', 'empty', 'Click a BTF type in Registers or pick one above.'));
+    this.types = [];
     if (!trace || !program) return;
     try {
-      this.types = await api.layoutTypes(trace.traceId, program.id);
-      for (const t of this.types) this.picker.append(new Option(t, t));
-      // Something to look at from the start: the registers' type, else the first struct with special fields.
+      const types = await api.layoutTypes(trace.traceId, program.id);
+      // Another program was picked meanwhile: its own call fills the list.
       if (store.cursor.program !== program) return;
+      this.types = types;
+      for (const t of this.types) this.picker.append(new Option(t, t));
+      const sel = store.cursor.selectedType;
+      this.picker.value = sel && this.types.includes(sel) ? sel : '';
+      // Something to look at from the start: the registers' type, else the first struct with special fields.
       if (!store.cursor.selectedType || store.cursor.typeAuto) this.follow();
       if (!store.cursor.selectedType && this.types.length) store.selectType(this.types[0], true);
     } catch (err) {

@@ -122,7 +122,7 @@ export class LifetimesView {
     // The label column fits the longest label (monospace 10.5px ≈ 6.4px a char), the rest is the axis.
     const left = Math.min(220, Math.max(90, 10 + 6.4 * d3.max(labels, (l) => l.length)!));
     const width = Math.max(320, this.body.clientWidth - 4);
-    const right = width - 14;
+    const right = width - 26;
     const frag = document.createDocumentFragment();
     frag.append(legend(this.refs.length > 0, objects.size > 0));
 

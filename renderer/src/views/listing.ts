@@ -198,7 +198,7 @@ export class ListingView {
     if (cur) el.setAttribute('aria-current', 'step');
     else el.removeAttribute('aria-current');
     const frac = r.visits > 0 ? Math.log1p(r.visits) / Math.log1p(this.maxVisits) : 0;
-    heat.style.width = `${Math.max(r.visits ? 2 : 0, Math.round(frac * 56))}px`;
+    heat.style.width = `${Math.max(r.visits ? 2 : 0, Math.round(frac * 30))}px`;
     heat.title = `${r.visits} ${store.cursor.program?.origin === 'run' ? 'execution' : 'visit'}(s)`;
     ln.textContent = `${r.insn}:`;
     st.textContent = r.visits ? `×${r.visits}` : '';

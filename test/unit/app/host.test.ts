@@ -151,7 +151,7 @@ describe('bpfscope serve', () => {
     expect(answers.get(2)!.error).toMatch(/whole number/);
   }, 120_000);
 
-  it('without a file, the bundled example trace opens (programs, verdicts, runtime events)', async () => {
+  it('without a file, the bundled example trace opens (programs, verdicts, runtime events, the concrete run of list_mixed)', async () => {
     const stdio = spawn(process.execPath, [BIN, 'serve', '--stdio'], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
     const line = new Promise<string>((resolve) => createInterface({ input: stdio.stdout! }).once('line', resolve));
     stdio.stdin!.write(JSON.stringify({ id: 1, channel: 'trace:default', args: [] }) + '\n');
@@ -160,7 +160,7 @@ describe('bpfscope serve', () => {
     expect(answer.result.path).toBe(join(ROOT, 'resources/example.trace'));
     expect(answer.result.hasRuntime).toBe(true);
     expect(answer.result.programs.map((p) => `${p.name} ${p.verdict}`).sort()).toEqual([
-      'leak_on_branch rejected', 'list_mixed accepted', 'list_pop accepted', 'list_push accepted',
+      'leak_on_branch rejected', 'list_mixed accepted', 'list_mixed ran', 'list_pop accepted', 'list_push accepted',
     ]);
   });
 

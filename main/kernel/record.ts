@@ -18,12 +18,14 @@ import {
   insertFunctions,
   insertLineInfo,
   insertMap,
+  insertPackedProgramLog,
   insertProgramLog,
   insertRelocations,
   insertTestRun,
   insertWarning,
   type ExternRow,
   type RelocationRow,
+  StreamingLogPacker,
 } from '../trace/load';
 import { writeVerifierLog } from '../trace/verifier';
 import { funcInfoRecords, lineInfoRecords } from './btf-info';
@@ -331,6 +333,7 @@ async function recordProgram(db: TraceDb, j: ProgramJob): Promise<ProgramOutcome
         return finish({ verdict: 'rejected', errno: 3, error: `program '${prog.name}' attaches to '${prog.attachTo}', but vmlinux BTF has no ${target.kind} '${target.name}'`, stats: {}, logBytes: 0 }, insnBytes);
       }
     }
+    const packer = new StreamingLogPacker();
     const t0 = performance.now();
     // The verifier analysis reads the log while the kernel writes it (see StreamingProgLoader).
     const res = await j.loader.load(
@@ -350,14 +353,14 @@ async function recordProgram(db: TraceDb, j: ProgramJob): Promise<ProgramOutcome
         logLevel: j.logLevel,
         initialLogSize: j.opts.initialLogSize,
       },
-      (chunks) => analyzeLog(db, programId, chunks),
+      (chunks) => analyzeLog(db, programId, packing(chunks, packer)),
     );
     const loadMs = res.kernelMs;
     if (res.fd !== undefined) mapFds.own(res.fd);
     const logTail = res.log.subarray(Math.max(0, res.log.length - 4096)).toString('utf8');
     const stats = parseLogStats(logTail);
     // The raw bytes, compressed on the thread pool; the analysis again if what it streamed was not the final log.
-    const stored = insertProgramLog(db, programId, res.log, res.logSizes);
+    const stored = storeLog(db, programId, res, packer);
     const analysis = res.streamed ? Promise.resolve() : analyzeLog(db, programId, res.log);
     await Promise.all([stored, analysis]);
     const storeMs = performance.now() - t0 - loadMs; // what the log's storage and analysis added after the kernel was done
@@ -390,6 +393,28 @@ async function recordProgram(db: TraceDb, j: ProgramJob): Promise<ProgramOutcome
   } finally {
     mapFds.closeAll();
   }
+}
+
+/** The chunks, also fed to the packer on their way to the analysis. */
+async function* packing(chunks: AsyncIterable<Uint8Array>, packer: StreamingLogPacker): AsyncGenerator<Uint8Array> {
+  for await (const c of chunks) {
+    packer.write(c);
+    yield c;
+  }
+}
+
+/** The raw log as compressed during the load when that was the whole final log, else compressed now. */
+async function storeLog(db: TraceDb, programId: number, res: { log: Buffer; logSizes: number[]; streamed: boolean }, packer: StreamingLogPacker): Promise<void> {
+  if (res.streamed) {
+    const { size, packed } = await packer.finish();
+    if (size === res.log.length) {
+      insertPackedProgramLog(db, programId, size, packed, res.logSizes);
+      return;
+    }
+  } else {
+    packer.discard();
+  }
+  await insertProgramLog(db, programId, res.log, res.logSizes);
 }
 
 /** Hand the log to the verifier analysis; a log it cannot digest still keeps its raw bytes. */

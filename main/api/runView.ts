@@ -72,7 +72,8 @@ export class RunView {
     const row = readInsnTrace(this.db, this.id, step + 1, 1)[0];
     if (!row) throw new BpfscopeError(`the concrete trace has no step ${step + 1}`, this.path);
     const text = this.listing().find((r) => r.insn === row.insn)?.text ?? '';
-    const fault = listRuns(this.db, this.id).find((r) => r.fault && r.fault.step === step + 1)?.fault;
+    // The faulting insn did not complete, so the trace ends before it: the last step carries the fault.
+    const fault = listRuns(this.db, this.id).find((r) => r.fault && Math.min(total - 1, r.fault.step - 1) === step)?.fault;
     return {
       step,
       line: 0,
@@ -83,7 +84,7 @@ export class RunView {
       frames: [],
       refs: [],
       lockHeld: false,
-      ...(fault ? { error: `${fault.kind}: ${fault.message}` } : {}),
+      ...(fault ? { error: `fault at insn ${fault.insn}: ${fault.kind}: ${fault.message}` } : {}),
       text,
       changed: row.changed.map((r) => REGS[r]),
       concrete: { run: this.tracedRun(), regs: row.regs, changed: row.changed },

@@ -68,7 +68,7 @@ store.on('state', () => {
   const st = store.cursor.state!;
   document.body.classList.remove('loading-state');
   $('#step-where').textContent = st.concrete
-    ? `insn ${st.insn} · ${st.text}`
+    ? `insn ${st.insn} · ${st.text}${st.error ? ` · next: ${st.error}` : ''}`
     : `${st.insn !== null ? `insn ${st.insn} · ` : ''}line ${st.line}${st.frame ? ` · frame ${st.frame}` : ''}`;
   $('#current-step').dataset.ready = String(st.step);
 });

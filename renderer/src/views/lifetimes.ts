@@ -372,8 +372,8 @@ function legend(refs: boolean, objects: boolean): HTMLElement {
   }
   if (objects) {
     item('new', 'mark ev-new', 'new');
-    item('push', 'mark ev-push_back', 'push/add');
-    item('pop', 'mark ev-pop_front', 'pop/remove');
+    item('push', 'mark s-push', 'push/add');
+    item('pop', 'mark s-pop', 'pop/remove');
     item('release', 'mark ev-drop', 'drop');
     item('drain', 'mark ev-drain', 'drain');
     item('free', 'mark ev-free', 'free');

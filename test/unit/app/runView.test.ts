@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -106,5 +106,35 @@ describe('a concrete run in the handler table', () => {
       if (j.run === 1) expect(stored[e.axisStep!].insn).toBe(e.insn);
     }
     await expect(call('run:result', info.traceId, verifiedId)).rejects.toThrow(/not a concrete run/);
+  });
+});
+
+describe('a concrete run that faults', () => {
+  it('ends on the last instruction that completed, carrying the fault `run --json` reports; e goes there', async () => {
+    const obj = join(ROOT, 'resources/progs/reject_uaf.bpf.o');
+    const t = join(tmp, 'fault.trace');
+    // The run fails (exit 1) but stores what it did.
+    try {
+      bpfscope('run', obj, '-p', 'use_after_drop', '--trace-insns', '-o', t);
+    } catch {
+      // expected: a fault is a failed run
+    }
+    // --json prints the report whether or not the run faulted (the exit status says it did).
+    const out = spawnSync(process.execPath, [join(ROOT, 'main/bin.mjs'), 'run', obj, '-p', 'use_after_drop', '--json'], { encoding: 'utf8' });
+    const json = JSON.parse(out.stdout) as { runs: { fault: { kind: string; insn: number; regs: string[] } | null }[] };
+    const fault = json.runs[0].fault!;
+    expect(fault.kind).toBe('use_after_free');
+    const fi = await call<TraceInfo>('trace:open', t);
+    const p = fi.programs[0];
+    expect(p.verdict).toBe('faulted');
+    expect(p.error).toContain(`insn ${fault.insn}`);
+    const last = await call<number>('steps:firstError', fi.traceId, p.id);
+    expect(last).toBe(p.steps - 1);
+    const st = await call<StepState>('steps:state', fi.traceId, p.id, last);
+    expect(st.error).toContain(`fault at insn ${fault.insn}: ${fault.kind}`);
+    // The registers the fault report gives are those after the last completed insn.
+    expect(st.concrete!.regs).toEqual(fault.regs);
+    const r = await call<RunResult>('run:result', fi.traceId, p.id);
+    expect(r.runs[0].fault?.kind).toBe(fault.kind);
   });
 });

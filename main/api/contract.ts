@@ -65,8 +65,10 @@ export interface InsnRow {
   text: string;
   /** The `; source` line the compiler attached, when the log printed one. */
   source: string | null;
-  /** How many verifier steps visited this instruction. */
+  /** How many verifier steps visited this instruction (a concrete run: how many times it executed). */
   visits: number;
+  /** A concrete run faulted here: the fault, as the run reports it. */
+  fault?: string;
 }
 
 /**

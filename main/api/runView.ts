@@ -129,12 +129,17 @@ export class RunView {
     }
     const visits = new Map<number, number>();
     for (const i of this.load().insns) visits.set(i, (visits.get(i) ?? 0) + 1);
+    const faults = new Map<number, string>();
+    for (const r of listRuns(this.db, this.id)) if (r.fault) faults.set(r.fault.insn, `run ${r.run}: ${r.fault.kind}: ${r.fault.message}`);
     const rows: InsnRow[] = [];
     let source: string | null = null;
     for (const e of entries) {
       if (e.type === 'source') source = e.text.replace(/^;\s*/, '');
       else {
-        rows.push({ insn: e.idx, text: e.text.replace(/^\d+:\s*/, ''), source, visits: visits.get(e.idx) ?? 0 });
+        const row: InsnRow = { insn: e.idx, text: e.text.replace(/^\d+:\s*/, ''), source, visits: visits.get(e.idx) ?? 0 };
+        const fault = faults.get(e.idx);
+        if (fault) row.fault = fault;
+        rows.push(row);
         source = null;
       }
     }

@@ -179,6 +179,7 @@ export class ListingView {
     const [heat, ln, st, tx] = Array.from(el.children) as HTMLElement[];
     // Rows are recycled: only the current insn's row keeps the mark.
     el.removeAttribute('aria-current');
+    el.title = '';
     if (!row) {
       el.className = 'vrow insn loading';
       tx.textContent = '…';
@@ -194,7 +195,8 @@ export class ListingView {
     }
     const r = row.row;
     const cur = store.cursor.state?.insn === r.insn;
-    el.className = 'vrow insn' + (cur ? ' current' : '') + (r.visits === 0 ? ' dead' : '');
+    el.className = 'vrow insn' + (cur ? ' current' : '') + (r.visits === 0 && !r.fault ? ' dead' : '') + (r.fault ? ' error' : '');
+    el.title = r.fault ? `fault: ${r.fault}` : '';
     if (cur) el.setAttribute('aria-current', 'step');
     else el.removeAttribute('aria-current');
     const frac = r.visits > 0 ? Math.log1p(r.visits) / Math.log1p(this.maxVisits) : 0;
@@ -202,7 +204,7 @@ export class ListingView {
     heat.title = `${r.visits} ${store.cursor.program?.origin === 'run' ? 'execution' : 'visit'}(s)`;
     ln.textContent = `${r.insn}:`;
     st.textContent = r.visits ? `×${r.visits}` : '';
-    tx.textContent = r.text;
+    tx.textContent = r.fault ? `${r.text}    ← fault: ${r.fault}` : r.text;
   }
 }
 

@@ -134,6 +134,10 @@ describe('a concrete run that faults', () => {
     expect(st.error).toContain(`fault at insn ${fault.insn}: ${fault.kind}`);
     // The registers the fault report gives are those after the last completed insn.
     expect(st.concrete!.regs).toEqual(fault.regs);
+    // The listing marks the insn that faulted (it never completed: no execution counted).
+    const rows = await call<InsnRow[]>('insns:listing', fi.traceId, p.id);
+    expect(rows.filter((x) => x.fault).map((x) => x.insn)).toEqual([fault.insn]);
+    expect(rows.find((x) => x.insn === fault.insn)!.visits).toBe(0);
     const r = await call<RunResult>('run:result', fi.traceId, p.id);
     expect(r.runs[0].fault?.kind).toBe(fault.kind);
   });

@@ -22,7 +22,11 @@ struct {
 } pcpu_stash SEC(".maps");
 
 /* Stashes a new per-CPU object (dropping any it replaces), then counts the
- * packet in this CPU's copy. Returns this CPU's count (1 in a fresh map). */
+ * packet in this CPU's copy. bpf_percpu_obj_new does not zero the copies
+ * (6.18 hands out per-CPU units as the allocator recycled them), and a test
+ * run may land on any CPU, so the copy's totals are not predictable: the
+ * program returns what this run added to them, count and length together
+ * (1 + skb->len: 65 on the default packet). */
 SEC("tc")
 int percpu_count(struct __sk_buff *skb)
 {
@@ -30,7 +34,7 @@ int percpu_count(struct __sk_buff *skb)
 	struct pcpu_val *v;
 	struct pslot *s;
 	__u32 key = 0;
-	long count = -1;
+	long added = -1;
 
 	s = bpf_map_lookup_elem(&pcpu_stash, &key);
 	if (!s)
@@ -46,13 +50,17 @@ int percpu_count(struct __sk_buff *skb)
 	bpf_rcu_read_lock();
 	p = s->pc;
 	if (p) {
+		long count, sum;
+
 		v = bpf_this_cpu_ptr(p);
-		v->count++;
-		v->sum += skb->len;
 		count = v->count;
+		sum = v->sum;
+		v->count = count + 1;
+		v->sum = sum + skb->len;
+		added = (v->count - count) + (v->sum - sum);
 	}
 	bpf_rcu_read_unlock();
-	return count;
+	return added;
 }
 
 /* Allocates and drops a per-CPU object without storing it. */

@@ -1,3 +1,4 @@
+import type { StepState } from '../../main/api/contract';
 import { api } from './api';
 import { store } from './store';
 import type { ListingView } from './views/listing';
@@ -26,7 +27,7 @@ export function installKeys(listing: ListingView, refs: ReferencesView): void {
       return;
     }
     const step = store.cursor.step;
-    const st = store.cursor.state;
+    const current = (): Promise<StepState | null> => store.stateFor(step).catch(() => null);
     let handled = true;
     switch (e.key) {
       case 'ArrowDown':
@@ -50,23 +51,26 @@ export function installKeys(listing: ListingView, refs: ReferencesView): void {
         void store.setStep(store.stepCount - 1);
         break;
       case 'n':
-      case 'N':
-        if (st?.insn != null) {
-          const back = e.key === 'N';
-          void stepsFor(st.insn).then((steps) => {
-            const next = back ? [...steps].reverse().find((s) => s < step) : steps.find((s) => s > step);
-            if (next !== undefined) void store.setStep(next);
-            else store.fail(`no ${back ? 'earlier' : 'later'} visit of insn ${st.insn}`);
-          });
-        }
+      case 'N': {
+        const back = e.key === 'N';
+        // The cursor's own step, not the last state drawn: a key can come before that state arrived.
+        void current().then(async (cur) => {
+          if (cur?.insn == null) return;
+          const steps = await stepsFor(cur.insn);
+          const next = back ? [...steps].reverse().find((s) => s < step) : steps.find((s) => s > step);
+          if (next !== undefined) void store.setStep(next);
+          else store.fail(`no ${back ? 'earlier' : 'later'} visit of insn ${cur.insn}`);
+        });
         break;
+      }
       case 'b': {
-        if (!st) break;
-        if (st.concrete) {
-          store.fail('a concrete run takes one path: no branch to go back to', 'note');
-          break;
-        }
-        void refs.path(st.path).then((path) => {
+        void current().then(async (st) => {
+          if (!st) return;
+          if (st.concrete) {
+            store.fail('a concrete run takes one path: no branch to go back to', 'note');
+            return;
+          }
+          const path = await refs.path(st.path);
           if (path?.pushedStep != null) void store.setStep(path.pushedStep);
           else if (path?.fromInsn != null) store.fail(`the branch at insn ${path.fromInsn} that pushed this path is not in the log`, 'note');
           else store.fail('this path starts at the program entry', 'note');

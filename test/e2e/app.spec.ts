@@ -141,8 +141,12 @@ test('b jumps to the branch that started the path: the insn of the kernel\'s "fr
   const [, from, to] = /^from (\d+) to (\d+)/.exec(log[at])!;
   await page.getByLabel('Go to').fill(`L${at + 1}`);
   await page.getByLabel('Go to').press('Enter');
+  // Go to a line looks its step up first: keys pressed before it lands would move from the old step.
+  await expect(page.locator('#step-where')).toContainText(`line ${at + 1}`);
+  const landed = Number(await step(page).textContent());
   await page.keyboard.press('j');
   await page.keyboard.press('j');
+  await expect(step(page)).toHaveAttribute('data-ready', String(landed + 2));
   await expect(page.locator('#step-where')).not.toContainText(`insn ${from} `);
   await page.keyboard.press('b');
   await expect(page.locator('#step-where')).toContainText(`insn ${from} `);

@@ -1,5 +1,5 @@
 import * as d3 from 'd3';
-import type { LayoutField, StructLayout } from '../../../main/api/contract';
+import type { AllocObject, LayoutField, StructLayout } from '../../../main/api/contract';
 import { api } from '../api';
 import { el } from '../format';
 import { store } from '../store';
@@ -19,6 +19,8 @@ export class LayoutView {
   private body: HTMLElement;
   private picker: HTMLSelectElement;
   private types: string[] = [];
+  /** A concrete run's objects: a register holding one of their addresses has that struct type. */
+  private objects: AllocObject[] = [];
 
   constructor(root: HTMLElement) {
     this.body = root.querySelector<HTMLElement>('#layout-body')!;
@@ -40,7 +42,17 @@ export class LayoutView {
     const cur = state.frames[state.frames.length - 1];
     const known = (t: string | null | undefined): t is string => !!t && this.types.includes(t);
     let pick: string | undefined;
-    if (cur) {
+    if (state.concrete) {
+      const typeAt = (hex: string): string | undefined => {
+        const v = BigInt(hex);
+        return this.objects.find((o) => {
+          const a = BigInt('0x' + o.addr.replace(/^0x/, ''));
+          return v >= a && v < a + BigInt(o.size);
+        })?.type;
+      };
+      const c = state.concrete;
+      pick = c.changed.map((r) => typeAt(c.regs[r])).find(known) ?? c.regs.map(typeAt).find(known);
+    } else if (cur) {
       pick = state.changed.map((r) => cur.regs[r]?.pointee).find(known) ?? Object.values(cur.regs).map((r) => r.pointee).find(known);
     }
     pick ??= selectedType ?? this.types[0];
@@ -52,8 +64,14 @@ export class LayoutView {
     this.picker.replaceChildren(new Option('(pick a type, or click a pointer type)', ''));
     this.body.replaceChildren(el('div', 'empty', 'Click a BTF type in Registers or pick one above.'));
     this.types = [];
+    this.objects = [];
     if (!trace || !program) return;
     try {
+      if (program.origin === 'run') {
+        const objects = (await api.runResult(trace.traceId, program.id)).objects;
+        if (store.cursor.program !== program) return;
+        this.objects = objects;
+      }
       const types = await api.layoutTypes(trace.traceId, program.id);
       // Another program was picked meanwhile: its own call fills the list.
       if (store.cursor.program !== program) return;

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { kernelSkipReason, kernelTitle } from '../../helpers/kernel';
 import { DEFAULT_PACKET, PROGS_DIR, REPO_ROOT, refLoad, type RefMapEntry } from '../../helpers/ref';
 import { createTrace } from '../../../main/trace/db';
@@ -14,7 +14,7 @@ import { runSession, type MapDump } from '../../../main/runtime/session';
 
 /**
  * The two program types whose BPF_PROG_TEST_RUN differs from tc's, from
- * resources/progs/pending/ctx_types.bpf.c (built here where it is): a socket
+ * resources/progs/ctx_types.bpf.o: a socket
  * filter (the run strips the Ethernet header and hands it back zeroed in
  * data_out) and a syscall program (no packet: its argument is the context,
  * copied back after the run). `record --run` and the runtime must both give
@@ -22,7 +22,7 @@ import { runSession, type MapDump } from '../../../main/runtime/session';
  * return value, output bytes, maps.
  */
 const work = mkdtempSync(path.join(os.tmpdir(), 'bpfscope-f2-ctx-'));
-const obj = path.join(work, 'ctx_types.bpf.o');
+const obj = path.join(PROGS_DIR, 'ctx_types.bpf.o');
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 /** The default packet with another EtherType and a first network byte that is not IPv4's. */
@@ -72,9 +72,6 @@ const cases: Case[] = [
 ];
 
 describe.skipIf(!!kernelSkipReason())(kernelTitle('socket filter and syscall programs: record --run and run vs BPF_PROG_TEST_RUN'), () => {
-  beforeAll(() => {
-    execFileSync('clang-19', ['-g', '-O2', '-target', 'bpf', '-mcpu=v3', `-I${PROGS_DIR}`, '-c', path.join(PROGS_DIR, 'pending', 'ctx_types.bpf.c'), '-o', obj], { stdio: 'pipe' });
-  });
 
   for (const c of cases) {
     it(`${c.program}: ${c.what}`, async () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { testRunInputs } from '../../../main/kernel/test-run';
 import { runSession } from '../../../main/runtime/session';
 import { kernelSkipReason, kernelTitle } from '../../helpers/kernel';
 import { DEFAULT_PACKET, examplePrograms, refLoad } from '../../helpers/ref';
@@ -7,7 +8,7 @@ import { comparableMaps, loadExample } from './helpers';
 /**
  * Every example program that BPF_PROG_TEST_RUN runs: the kernel (through
  * libbpf, test/ref/refload) and bpfscope's machine on the same packet give
- * the same return value and the same map bytes (special fields masked), for
+ * the same return value, output bytes and map bytes (special fields masked), for
  * one run and for three runs in a row on the same maps.
  */
 const runnable = examplePrograms().filter((p) => p.run && p.expect === 'accepted');
@@ -21,7 +22,9 @@ describe.skipIf(!!kernelSkipReason())(kernelTitle('runtime vs BPF_PROG_TEST_RUN'
       it(`${p.object} ${p.program} x${repeat}`, async () => {
         const ref = await refLoad(p.objectPath, p.program, { run: true, dumpMaps: true, repeat, data: DEFAULT_PACKET });
         expect(ref.verdict).toBe('accepted');
-        const ours = runSession(loadExample(p.objectPath, p.program), { repeat, input: { data: DEFAULT_PACKET } });
+        // The same input rule as `record --run` and `run`: a syscall program gets the packet's bytes as its context.
+        const prog = loadExample(p.objectPath, p.program);
+        const ours = runSession(prog, { repeat, input: testRunInputs(prog.progType, DEFAULT_PACKET) });
         expect(ours.runs.map((r) => r.fault)).toEqual(ours.runs.map(() => undefined));
         // A program that reads bpf_obj_new bytes it never wrote (nested_drop's
         // count) gets whatever the kernel's reused allocator unit held: its

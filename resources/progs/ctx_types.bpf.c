@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* Not built by default, not in the manifest yet: two program types whose
- * BPF_PROG_TEST_RUN differs from tc's, kept here until bpfscope's runtime
- * and recorder handle them (see ../README.md, "pending").
- * Build: clang-19 -g -O2 -target bpf -mcpu=v3 -I.. -c ctx_types.bpf.c */
+/* Two program types whose BPF_PROG_TEST_RUN differs from tc's: a socket
+ * filter (the run strips the Ethernet header and zeroes it in data_out) and
+ * a syscall program (its input is the context buffer, written back after
+ * the run). */
 #include "bpfscope.h"
 
 struct {

@@ -111,5 +111,13 @@ test('a concrete run\'s object lifetimes: a lane per object, the events of `run 
   await expect(step(page)).toHaveText(String(push.step - 1));
   await expect(page.locator('#step-where')).toContainText(`insn ${push.insn} `);
   await expect(step(page)).toHaveAttribute('data-ready', String(push.step - 1));
+  // Run result: each object's owner at this step is the owner after its last event up to here.
+  for (const o of json.objects) {
+    const upTo = json.events.filter((e) => e.object === o.id && e.run === 0 && e.step <= push.step);
+    const want = upTo.length ? (upTo[upTo.length - 1].owner ?? 'freed') : '';
+    await expect(region(page, 'References').locator(`tr[data-object="${o.id}"] td.now`)).toHaveAttribute('data-owner', want);
+  }
+  expect(push.owner).toMatch(/^list /);
+  await expect(region(page, 'References').locator(`tr[data-object="${push.object}"] td.now`)).toHaveText(push.owner!);
   await page.screenshot({ path: info.outputPath('run.png') });
 });

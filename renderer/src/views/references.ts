@@ -1,4 +1,4 @@
-import type { PathInfo, PathWindow, RefLifetime, RunResult } from '../../../main/api/contract';
+import type { AllocEvent, PathInfo, PathWindow, RefLifetime, RunResult } from '../../../main/api/contract';
 import { runResultNode } from './runResult';
 import { api } from '../api';
 import { el } from '../format';
@@ -16,6 +16,7 @@ export class ReferencesView {
   private loadingWindow: number | null = null;
   /** A concrete run program's outcome, shown here instead of references. */
   private result: RunResult | null = null;
+  private events: AllocEvent[] = [];
 
   constructor(root: HTMLElement) {
     this.body = root.querySelector<HTMLElement>('#references-body')!;
@@ -28,16 +29,18 @@ export class ReferencesView {
     this.window = { total: 0, from: 0, paths: [] };
     this.body.replaceChildren();
     this.result = null;
+    this.events = [];
     const { trace, program } = store.cursor;
     const title = document.querySelector('#references .title');
     if (title) title.textContent = program?.origin === 'run' ? 'Run result' : 'References & path';
     if (!trace || !program) return;
     if (program.origin === 'run') {
       try {
-        const r = await api.runResult(trace.traceId, program.id);
+        const [r, events] = await Promise.all([api.runResult(trace.traceId, program.id), api.allocEvents(trace.traceId, program.id)]);
         if (store.cursor.program !== program) return;
         this.result = r;
-        this.body.replaceChildren(runResultNode(r));
+        this.events = events;
+        this.body.replaceChildren(runResultNode(r, events, store.cursor.state?.step ?? store.cursor.step));
       } catch (err) {
         store.fail(err);
       }
@@ -101,7 +104,7 @@ export class ReferencesView {
     const st = store.cursor.state;
     if (!st) return;
     if (st.concrete) {
-      if (this.result) this.body.replaceChildren(runResultNode(this.result));
+      if (this.result) this.body.replaceChildren(runResultNode(this.result, this.events, st.step));
       return;
     }
     this.ensureWindow(st.path);

@@ -1,4 +1,4 @@
-import type { RunResult } from '../../../main/api/contract';
+import type { AllocEvent, RunResult } from '../../../main/api/contract';
 import { el } from '../format';
 import { store } from '../store';
 
@@ -10,7 +10,14 @@ import { store } from '../store';
  */
 const MAX_ENTRIES = 16;
 
-export function runResultNode(r: RunResult): DocumentFragment {
+/** Each object's owner after the events up to `step` of the traced run: undefined before its new, null once freed. */
+function ownersAt(events: AllocEvent[], step: number): Map<number, string | null> {
+  const out = new Map<number, string | null>();
+  for (const e of events) if ((e.axisStep ?? Infinity) <= step) out.set(e.objectId, e.owner);
+  return out;
+}
+
+export function runResultNode(r: RunResult, events: AllocEvent[] = [], step = -1): DocumentFragment {
   const frag = document.createDocumentFragment();
   for (const run of r.runs) {
     const line = el('div', 'held run-line' + (run.fault ? ' faulted' : ''));
@@ -34,11 +41,17 @@ export function runResultNode(r: RunResult): DocumentFragment {
     frag.append(el('div', 'sub-head', `objects: ${r.objects.length} allocated, ${alive} alive at the end`));
     const t = el('table', 'fields run-objects');
     const head = el('tr');
-    for (const h of ['id', 'type', 'size', 'address', 'new', 'freed', 'by']) head.append(el('th', '', h));
+    for (const h of [`at step ${step}`, 'id', 'type', 'size', 'address', 'new', 'freed', 'by']) head.append(el('th', '', h));
     t.append(head);
+    const now = ownersAt(events, step);
     for (const o of r.objects) {
       const tr = el('tr', o.freeSeq === null ? 'alive' : '');
       tr.dataset.object = String(o.id);
+      const owner = now.get(o.id);
+      const cell = el('td', 'now', owner === undefined ? '—' : owner === null ? 'freed' : owner);
+      cell.dataset.owner = owner === undefined ? '' : owner ?? 'freed';
+      if (owner) tr.classList.add('live-now');
+      tr.append(cell);
       tr.append(
         el('td', 'num', String(o.id)),
         el('td', '', `struct ${o.type}`),

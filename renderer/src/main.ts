@@ -51,6 +51,7 @@ picker.addEventListener('change', () => {
 });
 store.on('program', () => {
   const p = store.cursor.program;
+  document.body.classList.toggle('concrete', p?.origin === 'run');
   picker.value = p ? String(p.id) : '';
   const v = $('#verdict');
   v.textContent = p ? (p.verdict ?? 'unknown') + (p.error ? `: ${p.error.split('\n').pop()}` : '') : '';

@@ -100,6 +100,7 @@ async function goTo(v: string): Promise<void> {
   let m: RegExpExecArray | null;
   if ((m = /^#?(\d+)$/.exec(v))) return store.setStep(Number(m[1]));
   if ((m = /^l(?:ine)?\s*(\d+)$/i.exec(v))) {
+    if (store.cursor.program?.origin === 'run') return store.fail('a concrete run has no verifier log: go to a step (120) or an insn (i17)', 'note');
     const line = Math.max(1, Number(m[1]));
     listing.showLine(line);
     const s = await listing.lineStep(line);

@@ -3,7 +3,7 @@ import { linkProgram } from '../object/link';
 import { programListing } from '../object/insn/listing';
 import { parseObject } from '../object/object';
 import type { TraceDb } from '../trace/db';
-import { listAllocEvents, listObjects, listRuns, readInsnTrace, readRuntimeMaps } from '../trace/runtime';
+import { listAllocEvents, listObjects, listRuns, readInsnTrace, readRuntimeMaps, type RuntimeRunRow } from '../trace/runtime';
 import type { AllocEvent, InsnRow, RunResult, StepState } from './contract';
 
 /**
@@ -23,6 +23,8 @@ export class RunView {
   private insns: Int32Array | null = null;
   private changedMasks: Uint16Array | null = null;
   private listingRows: InsnRow[] | null = null;
+  /** A run session is written in one transaction: its rows do not change once there. */
+  private runRows: RuntimeRunRow[] | null = null;
 
   constructor(
     private db: TraceDb,
@@ -30,9 +32,14 @@ export class RunView {
     readonly id: number,
   ) {}
 
+  private runs(): RuntimeRunRow[] {
+    this.runRows ??= listRuns(this.db, this.id);
+    return this.runRows;
+  }
+
   /** The run the trace holds registers for: helper E traces the last run of a --repeat. */
   tracedRun(): number {
-    const runs = listRuns(this.db, this.id);
+    const runs = this.runs();
     return runs.length ? runs[runs.length - 1].run : 0;
   }
 
@@ -73,7 +80,7 @@ export class RunView {
     if (!row) throw new BpfscopeError(`the concrete trace has no step ${step + 1}`, this.path);
     const text = this.listing().find((r) => r.insn === row.insn)?.text ?? '';
     // The faulting insn did not complete, so the trace ends before it: the last step carries the fault.
-    const fault = listRuns(this.db, this.id).find((r) => r.fault && Math.min(total - 1, r.fault.step - 1) === step)?.fault;
+    const fault = this.runs().find((r) => r.fault && Math.min(total - 1, r.fault.step - 1) === step)?.fault;
     return {
       step,
       line: 0,
@@ -109,7 +116,7 @@ export class RunView {
 
   /** The step the run faulted at, if it did. */
   firstError(): number | null {
-    const f = listRuns(this.db, this.id).find((r) => r.fault)?.fault;
+    const f = this.runs().find((r) => r.fault)?.fault;
     return f ? Math.max(0, Math.min(this.steps() - 1, f.step - 1)) : null;
   }
 
@@ -130,7 +137,7 @@ export class RunView {
     const visits = new Map<number, number>();
     for (const i of this.load().insns) visits.set(i, (visits.get(i) ?? 0) + 1);
     const faults = new Map<number, string>();
-    for (const r of listRuns(this.db, this.id)) if (r.fault) faults.set(r.fault.insn, `run ${r.run}: ${r.fault.kind}: ${r.fault.message}`);
+    for (const r of this.runs()) if (r.fault) faults.set(r.fault.insn, `run ${r.run}: ${r.fault.kind}: ${r.fault.message}`);
     const rows: InsnRow[] = [];
     let source: string | null = null;
     for (const e of entries) {
@@ -173,7 +180,7 @@ export class RunView {
     return {
       tracedRun: this.tracedRun(),
       steps: this.steps(),
-      runs: listRuns(this.db, this.id),
+      runs: this.runs(),
       objects: listObjects(this.db, this.id),
       maps: readRuntimeMaps(this.db, this.id),
     };

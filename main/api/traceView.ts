@@ -103,7 +103,7 @@ export class TraceView {
       if (!log && r.origin === 'run' && hasTrace && RunView.hasTrace(this.db, r.id)) {
         const run = this.runs.get(r.id) ?? new RunView(this.db, this.path, r.id);
         this.runs.set(r.id, run);
-        const last = listRunsSafe(this.db, r.id);
+        const last = runSummary(this.db, r.id);
         programs.push({
           id: r.id,
           name: r.name,
@@ -518,7 +518,7 @@ export class TraceView {
   }
 }
 
-function listRunsSafe(db: TraceDb, id: number): RuntimeRunRow | undefined {
+function runSummary(db: TraceDb, id: number): RuntimeRunRow | undefined {
   const runs = listRuns(db, id);
   return runs.find((r) => r.fault) ?? runs[runs.length - 1];
 }

@@ -12,6 +12,11 @@ export const test = base.extend<{ openApp: (trace: string) => Promise<Page> }>({
   openApp: async ({ page }, use, testInfo) => {
     const stops: (() => Promise<void> | void)[] = [];
     const isElectron = testInfo.project.name.startsWith('electron');
+    // Here as well as in beforeEach: a hook declared in this module attaches to the first spec file that loads it only.
+    if (isElectron) {
+      const why = electronSkipReason();
+      testInfo.skip(!!why, `electron: ${why}`);
+    }
     await use(async (trace) => {
       if (isElectron) {
         const app = await _electron.launch({

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { BpfscopeError } from '../errors';
 
 /** What a command declares about its flags; everything else is positional. */
@@ -64,4 +65,15 @@ export function intOption(args: ParsedArgs, name: string, fallback: number): num
   if (v === undefined) return fallback;
   if (!/^(0x[0-9a-f]+|\d+)$/i.test(v)) throw new BpfscopeError(`option --${name} takes a whole number, not '${v}'`);
   return Number(v);
+}
+
+/** The bytes of the file an option names (`--data FILE`), or undefined when the option is absent. */
+export function fileOption(args: ParsedArgs, name: string): Uint8Array | undefined {
+  const f = args.values.get(name);
+  if (f === undefined) return undefined;
+  try {
+    return readFileSync(f);
+  } catch (err) {
+    throw new BpfscopeError(`cannot read --${name} file: ${err instanceof Error ? err.message : String(err)}`, f);
+  }
 }

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import type { Command } from './index';
-import { intOption, parseArgs } from './args';
+import { intOption, parseArgs, fileOption } from './args';
 import { BpfscopeError } from '../errors';
 
 export const command: Command = {
@@ -32,17 +32,8 @@ CAP_BPF + CAP_PERFMON or root ('bpfscope probe' says what is missing).`,
     if (logLevel > 7) throw new BpfscopeError(`--log-level must be 0..7 (0 none, 1 errors, 2 every instruction, +4 statistics), not ${logLevel}`);
     const repeat = intOption(args, 'repeat', 1);
     if (repeat < 1) throw new BpfscopeError('--repeat must be at least 1');
-    const readInput = (name: string): Uint8Array | undefined => {
-      const f = args.values.get(name);
-      if (f === undefined) return undefined;
-      try {
-        return readFileSync(f);
-      } catch (err) {
-        throw new BpfscopeError(`cannot read --${name} file: ${err instanceof Error ? err.message : String(err)}`, f);
-      }
-    };
-    const data = readInput('data');
-    const ctx = readInput('ctx');
+    const data = fileOption(args, 'data');
+    const ctx = fileOption(args, 'ctx');
     const progress = args.switches.has('progress');
     const objPath = args.positional[0];
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import type { Command } from './index';
-import { intOption, parseArgs } from './args';
+import { intOption, parseArgs, fileOption } from './args';
 import { BpfscopeError, inFile } from '../errors';
 import type { SessionReport } from '../runtime/session';
 
@@ -39,15 +39,6 @@ program with origin 'run'); --json prints
     if (repeat < 1) throw new BpfscopeError('--repeat must be at least 1');
     const budget = intOption(args, 'budget', 50_000_000);
     const seed = intOption(args, 'seed', 0x2545f491);
-    const readInput = (name: string): Uint8Array | undefined => {
-      const f = args.values.get(name);
-      if (f === undefined) return undefined;
-      try {
-        return readFileSync(f);
-      } catch (err) {
-        throw new BpfscopeError(`cannot read --${name} file: ${err instanceof Error ? err.message : String(err)}`, f);
-      }
-    };
     let bytes: Uint8Array;
     try {
       bytes = readFileSync(objPath);
@@ -68,7 +59,7 @@ program with origin 'run'); --json prints
       }
     })();
     // The same defaults as `record --run`, so both run on the same bytes.
-    const input = (await import('../kernel/test-run')).testRunInputs(prog.progType, readInput('data'), readInput('ctx'));
+    const input = (await import('../kernel/test-run')).testRunInputs(prog.progType, fileOption(args, 'data'), fileOption(args, 'ctx'));
     const report = runSession(prog, {
       repeat,
       freeMaps: args.switches.has('free-maps'),

@@ -132,7 +132,8 @@ function callName(insnText: string): string | null {
 interface Push {
   step: number;
   path: number;
-  state: VerifierState;
+  /** The state before the branch; dropped (null) for all but the newest KEEP_PUSH_STATES of a branch, to bound memory. */
+  state: VerifierState | null;
   skipRegs: Set<number>;
   skipIds: Set<number>;
 }
@@ -141,7 +142,16 @@ const CALLBACK_CALL = /^call (bpf_loop|bpf_for_each_map_elem|bpf_timer_set_callb
 /** Spellings only 5.x–6.6 kernels print: `inv`, `umax_value=`, `s32_min=`, `imm=`, `off=0`. */
 const LEGACY_SPELLING = /=(inv|invP)[-\d(]|=inv\b|_value=|\b[su]32_m(in|ax)=|[(,]imm=|[(,]off=0[,)]/;
 const MAX_PENDING = 256;
-const MAX_PUSHES_PER_BRANCH = 64;
+/**
+ * The kernel refuses more than BPF_COMPLEXITY_LIMIT_JMP_SEQ (8192) pushed
+ * branches at once, so no more can be pending: a loop that pushes a branch
+ * every iteration resumes thousands of them, and each must find where it was
+ * pushed. Only the newest KEEP_PUSH_STATES of a branch keep the state before
+ * it (what the printed `from` line leaves out: caller frames, the lock); an
+ * older one keeps its step and path, and its resumed state is the printed one.
+ */
+const MAX_PUSHES_PER_BRANCH = 8192;
+const KEEP_PUSH_STATES = 64;
 
 export class LogAnalyzer {
   readonly rec = new Reconstructor();
@@ -434,6 +444,7 @@ export class LogAnalyzer {
     if (!stack) this.pushes.set(key, (stack = []));
     if (stack.length >= MAX_PUSHES_PER_BRANCH) stack.shift();
     stack.push({ step: stepNo, path: this.path, state: before, skipRegs, skipIds });
+    if (stack.length > KEEP_PUSH_STATES) stack[stack.length - 1 - KEEP_PUSH_STATES].state = null;
   }
 
   private popPushTo(target: number): { from: number; push: Push } | undefined {
@@ -495,7 +506,7 @@ export class LogAnalyzer {
     void prevRefs;
     if (!pushed) return;
     const cur = this.rec.m.refs;
-    for (const id of pushed.state.refs) {
+    for (const id of pushed.state?.refs ?? []) {
       if (cur.includes(id) || this.lockIds.has(id)) continue;
       this.refEvents.push({ refObjId: id, kind: 'null_branch', step: rec.step, line: rec.line, insn: rec.insn, path: rec.path, func: null });
     }

@@ -3,10 +3,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { kernelSkipReason, kernelTitle } from '../../helpers/kernel';
-import { FIXTURE_LOGS_DIR, PROGS_DIR, refLoad } from '../../helpers/ref';
+import { benchLoopObject, FIXTURE_LOGS_DIR, PROGS_DIR, refLoad } from '../../helpers/ref';
 import { createTrace } from '../../../main/trace/db';
 import { writeVerifierLog } from '../../../main/trace/verifier';
-import { readLogLines, readSteps, stateAtStep } from '../../../main/trace/verifierRead';
+import { listPaths, readLogLines, readSteps, stateAtStep } from '../../../main/trace/verifierRead';
 import { lexLine } from '../../../main/verifier/lexer';
 import { parseStateText } from '../../../main/verifier/stateText';
 
@@ -44,5 +44,29 @@ describe.skipIf(!!kernelSkipReason())(kernelTitle('fresh logs from this kernel')
   it('has example programs', () => {
     expect(programs.length).toBeGreaterThan(10);
     expect(PROGS_DIR).toBeTruthy();
+  });
+});
+
+describe.skipIf(!!kernelSkipReason())(kernelTitle('a loop that pushes a branch every iteration'), () => {
+  it('every resumed branch finds the step that pushed it, also past the newest 64 of one branch', async () => {
+    // 300 iterations: the branch inside the loop body is pushed 300 times before the
+    // verifier pops the first of them, far more than the states kept per branch.
+    const obj = await benchLoopObject(300);
+    const r = await refLoad(obj, 'bench_loop', { logLevel: 2 });
+    expect(r.verdict).toBe('accepted');
+    const db = createTrace(path.join(tmp, 'loop300.trace'));
+    const pid = Number(db.prepare("INSERT INTO programs(name, origin, created_at) VALUES ('bench_loop', 'import', 'now')").run().lastInsertRowid);
+    const s = await writeVerifierLog(db, pid, r.log);
+    expect(s.mismatches).toBe(0);
+    const paths = listPaths(db, pid);
+    const resumed = paths.filter((p) => p.fromInsn !== null);
+    expect(resumed.length).toBeGreaterThan(64);
+    for (const p of resumed) {
+      expect(p.pushedStep, `path ${p.path} from ${p.fromInsn} to ${p.toInsn}`).not.toBeNull();
+      // The step that pushed it is the branch instruction named in its `from X to Y` line.
+      expect(readSteps(db, pid, p.pushedStep!, 1)[0].insn).toBe(p.fromInsn);
+      expect(p.pushedStep!).toBeLessThan(p.startStep);
+    }
+    db.close();
   });
 });

@@ -217,7 +217,13 @@ export class LifetimesView {
     lane
       .on('mousemove', (e: MouseEvent, d) => this.tip(e, describeRef(d)))
       .on('mouseleave', () => (this.tooltip.hidden = true));
-    this.cursorLine = svg.append('line').attr('class', 'cursor').attr('y1', 0).attr('y2', n * LANE) as unknown as d3.Selection<
+    this.stepCursor(svg, x, left, n * LANE);
+    return svg.node()!;
+  }
+
+  /** The cursor line over a lane chart, and a click on empty chart area to step there. */
+  private stepCursor(svg: d3.Selection<SVGSVGElement, undefined, null, undefined>, x: Scale, left: number, height: number): void {
+    this.cursorLine = svg.append('line').attr('class', 'cursor').attr('y1', 0).attr('y2', height) as unknown as d3.Selection<
       SVGLineElement,
       unknown,
       null,
@@ -228,7 +234,6 @@ export class LifetimesView {
       const [px] = d3.pointer(e);
       if (px >= left) void store.setStep(Math.round(x.invert(px)));
     });
-    return svg.node()!;
   }
 
   private objectLanes(
@@ -284,19 +289,7 @@ export class LifetimesView {
           if (s !== null && s !== undefined) void store.setStep(s);
         });
     }
-    if (clickStep) {
-      this.cursorLine = svg.append('line').attr('class', 'cursor').attr('y1', 0).attr('y2', n * LANE) as unknown as d3.Selection<
-        SVGLineElement,
-        unknown,
-        null,
-        undefined
-      >;
-      svg.on('click', (e: MouseEvent) => {
-        if ((e.target as Element).closest('.mark')) return;
-        const [px] = d3.pointer(e);
-        if (px >= left) void store.setStep(Math.round(x.invert(px)));
-      });
-    }
+    if (clickStep) this.stepCursor(svg, x, left, n * LANE);
     box.append(svg.node()!);
     return box;
   }

@@ -38,6 +38,8 @@ export interface ProgramSummary {
   lines: number;
 }
 
+import type { RecordedKernel } from '../trace/kernel';
+
 export interface TraceInfo {
   /** Handle for the other calls; valid until the trace is closed. */
   traceId: number;
@@ -45,6 +47,8 @@ export interface TraceInfo {
   programs: ProgramSummary[];
   /** The trace holds runtime allocator events (a `bpfscope run`). */
   hasRuntime: boolean;
+  /** The kernel it was recorded on; absent for imported logs and runs in bpfscope's machine. */
+  kernel?: RecordedKernel;
 }
 
 /** One raw log line; `line` is 1-based as in the trace. */

@@ -1,4 +1,5 @@
 import { BpfscopeError } from '../errors';
+import { readRecordedKernel } from '../trace/kernel';
 import { parseObject } from '../object/object';
 import { findAllByName } from '../object/btf/lookup';
 import type { Btf } from '../object/btf/types';
@@ -139,7 +140,8 @@ export class TraceView {
     const hasRuntime =
       this.hasTable('runtime_events') && !!this.db.prepare('SELECT 1 FROM runtime_events LIMIT 1').get();
     this.scanned = true;
-    return { path: this.path, programs, hasRuntime };
+    const kernel = readRecordedKernel(this.db);
+    return kernel ? { path: this.path, programs, hasRuntime, kernel } : { path: this.path, programs, hasRuntime };
   }
 
   /** The concrete run behind a program id, or undefined for a verified program. */

@@ -19,6 +19,7 @@ const commands: Record<string, () => Promise<Command>> = {
   disasm: async () => (await import('./disasm')).command,
   layout: async () => (await import('./layout')).command,
   record: async () => (await import('./record')).command,
+  kernels: async () => (await import('./kernels')).command,
   log: async () => (await import('./log')).command,
   runs: async () => (await import('./runs')).command,
   probe: async () => (await import('./probe')).command,

@@ -5,7 +5,7 @@ import { BpfscopeError } from '../errors';
 
 export const command: Command = {
   summary: 'load each program of an object into this kernel and record the verifier log into a trace',
-  usage: `usage: bpfscope record OBJ [-p PROG]... [--log-level N] [--run [--data FILE] [--ctx FILE] [--repeat N]] -o TRACE [--progress]
+  usage: `usage: bpfscope record OBJ [-p PROG]... [--log-level N] [--run [--data FILE] [--ctx FILE] [--repeat N]] [--kernel IMAGE] -o TRACE [--progress]
 
 Loads the programs of OBJ (all, or those named with -p) one at a time with
 bpfscope's own loader (BTF, maps, relocations, CO-RE, kfuncs), with the
@@ -17,10 +17,16 @@ program's argument: --ctx, else --data, else the packet's bytes), --repeat
 times, and records the return value, the output and the maps afterwards.
 Prints one line per program; --progress prints JSON lines instead (for the
 app). Exit 0 when the trace was written, whatever the verdicts. Needs
-CAP_BPF + CAP_PERFMON or root ('bpfscope probe' says what is missing).`,
+CAP_BPF + CAP_PERFMON or root ('bpfscope probe' says what is missing).
+
+--kernel IMAGE records on another kernel: boots IMAGE in qemu (a vmlinuz
+path, or a release such as 6.12 naming an installed image; 'bpfscope
+kernels' lists them), runs this recorder inside as root with the host's
+files visible read-only, and writes TRACE on the host. KVM where it works,
+TCG (software emulation) otherwise; the trace names the kernel and which.`,
   async run(argv) {
     const args = parseArgs(argv, {
-      values: ['log-level', 'data', 'ctx', 'repeat', 'output'],
+      values: ['log-level', 'data', 'ctx', 'repeat', 'output', 'kernel'],
       repeated: ['program'],
       switches: ['run', 'progress'],
       aliases: { o: 'output', p: 'program' },
@@ -36,6 +42,8 @@ CAP_BPF + CAP_PERFMON or root ('bpfscope probe' says what is missing).`,
     const ctx = fileOption(args, 'ctx');
     const progress = args.switches.has('progress');
     const objPath = args.positional[0];
+    const kernel = args.values.get('kernel');
+    if (kernel !== undefined) return recordOnKernel(kernel, argv, out, progress);
 
     const { probe } = await import('../kernel/probe');
     const p = probe();
@@ -80,3 +88,32 @@ CAP_BPF + CAP_PERFMON or root ('bpfscope probe' says what is missing).`,
     return 0;
   },
 };
+
+/** `--kernel`: the same arguments, paths made absolute, for the recorder inside the VM. */
+async function recordOnKernel(spec: string, argv: string[], out: string, progress: boolean): Promise<number> {
+  const { resolveImage } = await import('../vm/images');
+  const { recordInVm } = await import('../vm/record');
+  const { resolve } = await import('node:path');
+  const image = resolveImage(spec);
+  const guestArgs: string[] = [];
+  const fileFlags = new Set(['--data', '--ctx']);
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const [flag, inline] = a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
+    if (flag === '--kernel' || flag === '-o' || flag === '--output') {
+      if (inline === undefined) i++;
+      continue;
+    }
+    if (fileFlags.has(flag)) {
+      const v = inline ?? argv[++i];
+      guestArgs.push(flag, resolve(v));
+      continue;
+    }
+    if (flag === '-p' || flag === '--program' || flag === '--log-level' || flag === '--repeat') {
+      guestArgs.push(flag, inline ?? argv[++i]);
+      continue;
+    }
+    guestArgs.push(a.startsWith('-') ? a : resolve(a));
+  }
+  return recordInVm({ image, recordArgs: guestArgs, output: out, progress });
+}

@@ -6,13 +6,16 @@ export const command: Command = {
   summary: "list a trace's programs: verdict, errno, error, processed insns, test-run retval",
   usage: `usage: bpfscope runs TRACE [--json]
 
-One row per program. --json prints
-[{program, verdict: "accepted"|"rejected", errno, error, processedInsns, retval?}].`,
+The kernel the trace was recorded on (release, build, and whether in a VM),
+then one row per program. --json prints
+[{program, verdict: "accepted"|"rejected", errno, error, processedInsns, retval?, kernel?}],
+kernel being the recording kernel's release (absent for imported logs).`,
   async run(argv) {
     const args = parseArgs(argv, { switches: ['json'] });
     if (args.positional.length !== 1) throw new BpfscopeError("runs takes one trace file; see 'bpfscope help runs'");
     const { openTrace } = await import('../trace/db');
     const { runSummaries } = await import('../trace/load');
+    const { readRecordedKernel, describeKernel } = await import('../trace/kernel');
     const db = openTrace(args.positional[0]);
     try {
       const rows = runSummaries(db);
@@ -20,6 +23,8 @@ One row per program. --json prints
         process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
         return 0;
       }
+      const kernel = readRecordedKernel(db);
+      if (kernel) process.stdout.write(`kernel ${describeKernel(kernel)}\n`);
       const table = [['PROGRAM', 'VERDICT', 'ERRNO', 'INSNS', 'RETVAL', 'ERROR']];
       for (const r of rows) {
         table.push([

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { release } from 'node:os';
+import { writeRecordedKernel } from '../trace/kernel';
 import { BpfscopeError, inFile } from '../errors';
 import { findAllByName } from '../object/btf/lookup';
 import { applyCoreRelos, CORE_POISON_IMM, type CoreDecision, type CoreTarget } from '../object/core';
@@ -104,6 +105,7 @@ export async function recordObject(db: TraceDb, path: string, opts: RecordOption
   const chosen = selectPrograms(obj, opts.programs ?? [], path);
   opts.onProgress?.({ event: 'object', path, programs: chosen.map((p) => p.name) });
 
+  writeRecordedKernel(db);
   const objectId = Number(
     db
       .prepare('INSERT INTO objects(path, sha256, bytes) VALUES (?,?,?)')

@@ -1,4 +1,5 @@
 import { promisify } from 'node:util';
+import { readRecordedKernel } from './kernel';
 import zlib from 'node:zlib';
 import type { TraceDb } from './db';
 import type { SchemaPart } from './schema';
@@ -369,9 +370,12 @@ export interface RunSummary {
   error: string | null;
   processedInsns: number | null;
   retval?: number;
+  /** `uname -r` of the kernel that gave the verdict, when the trace was recorded (not imported). */
+  kernel?: string;
 }
 
 export function runSummaries(db: TraceDb): RunSummary[] {
+  const kernel = readRecordedKernel(db);
   const hasRuns = db.prepare("SELECT 1 FROM sqlite_master WHERE type='table' AND name='test_runs'").get();
   const rows = db
     .prepare(
@@ -383,6 +387,7 @@ export function runSummaries(db: TraceDb): RunSummary[] {
   return rows.map((r) => {
     const s: RunSummary = { program: r.name, verdict: r.verdict, errno: r.errno, error: r.error, processedInsns: r.processed_insns };
     if (r.retval !== null) s.retval = r.retval;
+    if (kernel) s.kernel = kernel.release;
     return s;
   });
 }

@@ -44,6 +44,10 @@ store.on('trace', () => {
     }),
   );
   document.title = `bpfscope — ${t.path.split('/').pop()}`;
+  // Verdicts and logs belong to one kernel build: say which.
+  const k = $('#kernel');
+  k.textContent = t.kernel ? `kernel ${t.kernel.release}${t.kernel.where === 'host' ? '' : ` · ${t.kernel.where}`}` : '';
+  k.title = t.kernel ? `recorded on ${t.kernel.release} ${t.kernel.version} (${t.kernel.where})` : '';
 });
 picker.addEventListener('change', () => {
   const p = store.cursor.trace?.programs.find((x) => String(x.id) === picker.value) ?? null;

@@ -63,12 +63,14 @@ describe.skipIf(!!kernelSkipReason())(kernelTitle('bpfscope record / log / runs 
     expect(r.status).toBe(0);
     const rows = JSON.parse(r.stdout) as unknown[];
     expect(rows).toEqual([
-      { program: 'list_push', verdict: 'accepted', errno: null, error: null, processedInsns: expect.any(Number), retval: 3 },
-      { program: 'list_pop', verdict: 'accepted', errno: null, error: null, processedInsns: expect.any(Number), retval: expect.any(Number) },
-      { program: 'list_mixed', verdict: 'accepted', errno: null, error: null, processedInsns: expect.any(Number), retval: expect.any(Number) },
+      { program: 'list_push', verdict: 'accepted', errno: null, error: null, processedInsns: expect.any(Number), retval: 3, kernel: os.release() },
+      { program: 'list_pop', verdict: 'accepted', errno: null, error: null, processedInsns: expect.any(Number), retval: expect.any(Number), kernel: os.release() },
+      { program: 'list_mixed', verdict: 'accepted', errno: null, error: null, processedInsns: expect.any(Number), retval: expect.any(Number), kernel: os.release() },
     ]);
     const table = cli('runs', path.join(work, 'leak.trace'));
-    expect(table.stdout.split('\n')[1]).toMatch(/^leak_on_branch\s+rejected\s+22\s+\d+\s+Unreleased reference/);
+    // The recording kernel comes first: release and build (uname -v), as this process sees them.
+    expect(table.stdout.split('\n')[0]).toBe(`kernel ${os.release()} (${os.version()})`);
+    expect(table.stdout.split('\n')[2]).toMatch(/^leak_on_branch\s+rejected\s+22\s+\d+\s+Unreleased reference/);
   });
 
   it('--progress prints JSON lines the app can follow', () => {

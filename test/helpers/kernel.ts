@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { existsSync, readFileSync } from 'node:fs';
 
 /**
@@ -18,8 +19,19 @@ export function kernelSkipReason(): string | undefined {
   return undefined;
 }
 
+/**
+ * Set by `npm run test:kernels` (test/kernels/matrix.ts): kernel-backed test
+ * titles then name the kernel they ran on, which is also how the matrix picks
+ * exactly these tests out of the suite (vitest -t).
+ */
+export const MATRIX_ENV = 'BPFSCOPE_KERNEL_MATRIX';
+
+/** The suffix kernel-backed titles carry in the matrix: ` (kernel 6.12.100+deb12-amd64)`. */
+export const matrixSuffix = (release: string): string => ` (kernel ${release})`;
+
 /** A title suffix that says whether the kernel tests ran, and if not, why. */
 export function kernelTitle(title: string): string {
   const reason = kernelSkipReason();
-  return reason ? `${title} [skipped: ${reason}]` : title;
+  if (reason) return `${title} [skipped: ${reason}]`;
+  return process.env[MATRIX_ENV] ? title + matrixSuffix(os.release()) : title;
 }

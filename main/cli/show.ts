@@ -4,13 +4,15 @@ import { BpfscopeError } from '../errors';
 import { openTrace, type TraceDb } from '../trace/db';
 import {
   errorsAndWarnings, listPaths, listRefs, logInfo, readLogLines, refLifetime, stateAtStep, stepCount,
-  type RegJson, type StepState,
+  type CallJson, type RegJson, type StepState,
 } from '../trace/verifierRead';
 
 const usage = `usage: bpfscope show TRACE [-p PROG] (--step N | --steps A..B) [--json]
 
 The full verifier state at a step of an imported or recorded log: every
-frame's registers and stack slots, the references held, the lock.
+frame's registers and stack slots, the references held, the lock. At a call
+the state is the one after it (R1-R5 clobbered, R0 as returned) and the call
+is shown with its arguments as they were before it (JSON: "call").
   -p, --program   the program (name or id) when the trace has several
   --step N        one step (0-based)
   --steps A..B    steps A to B inclusive (JSON: an array)
@@ -54,6 +56,35 @@ function describeReg(r: RegJson): string {
   return bits.join(' ');
 }
 
+/**
+ * A call step: the frames above are the state after the call (R1-R5 are
+ * clobbered); the arguments as they were before it, and R0 as it returned.
+ */
+function textCall(c: CallJson): string[] {
+  const callee = c.kind === 'subprog' ? `call ${c.target}` : `call ${c.target}#${c.id}`;
+  const out = [`${callee} (${c.kind}) at insn ${c.insn}, frame ${c.frame}${c.step !== null ? `, step ${c.step}` : ''}`];
+  const row = (name: string, r: RegJson | null, note = ''): string =>
+    `    ${name.padEnd(4)} ${(r?.raw ?? 'not init').padEnd(40)} ${r ? describeReg(r) : ''}${note}`.trimEnd();
+  out.push('  arguments before the call:');
+  const variadic = c.params?.includes('...') ?? false;
+  for (let i = 1; i <= 5; i++) {
+    const r = c.args[`R${i}` as keyof CallJson['args']];
+    if (!c.params) {
+      out.push(row(`R${i}`, r));
+      continue;
+    }
+    const param = i <= c.params.length ? c.params[i - 1] : variadic ? '...' : null;
+    // Past the prototype a register that holds nothing is not worth a line.
+    if (param === null && !r) continue;
+    out.push(row(`R${i}`, r, param === null ? '  (not an argument)' : `  (${param})`));
+  }
+  if (c.params && c.params.length === 0) out.push('    (none: the callee takes no arguments)');
+  out.push('  returned:');
+  if (c.returned) out.push(c.ret ? row('R0', c.ret) : '    R0   not init (returns nothing)');
+  else out.push(`    R0   ${c.kind === 'subprog' ? 'when the callee exits (its return step)' : 'not printed by the kernel'}`);
+  return out;
+}
+
 function textState(s: StepState, raw: string | undefined): string {
   const out: string[] = [];
   out.push(`step ${s.step}  line ${s.line}  insn ${s.insn}  ${s.kind}  path ${s.path}  frame ${s.frame}`);
@@ -65,6 +96,7 @@ function textState(s: StepState, raw: string | undefined): string {
       out.push(`  fp${off}`.padEnd(7) + ` ${slot.raw.padEnd(40)} ${slot.kind}`);
     }
   }
+  if (s.call) out.push(...textCall(s.call));
   const refs = s.refs.map((r) => `${r.refObjId}${r.func ? ` (${r.func} at insn ${r.acquireInsn})` : ''}`);
   out.push(`refs: ${refs.length ? refs.join(', ') : 'none'}   lock held: ${s.lockHeld ? 'yes' : 'no'}`);
   for (const w of s.warnings ?? []) out.push(`warning: ${w}`);

@@ -9,6 +9,8 @@ export interface ProgramCache {
   info?: unknown;
   steps: Map<number, Int32Array>;
   log: Map<number, unknown>;
+  /** Callee prototypes from the program's object (call steps name their arguments). */
+  protos?: unknown;
 }
 
 const caches = new WeakMap<TraceDb, Map<number, ProgramCache>>();

@@ -6,10 +6,12 @@ import { programCache } from './verifierCache';
 import { LOG_BLOCK, STEP_BLOCK, STEP_FIELDS } from './verifier';
 import type { LogMessage, PathEnd, PathInfo, RefEventKind, RefEvent, RefInfo } from '../verifier/analyze';
 import { expandLine, lexLine, type MarkPrecise } from '../verifier/lexer';
-import { Reconstructor, STEP_KINDS, type MachineState, type StepKind } from '../verifier/reconstruct';
+import { Reconstructor, STEP_KINDS, type CallKind, type CallSite, type MachineState, type StepKind } from '../verifier/reconstruct';
 import { parseRegValue, type RangeStyle, type RegValue } from '../verifier/regValue';
 import { parseStackSlot, type StackSlot } from '../verifier/stackSlot';
 import type { FrameState } from '../verifier/state';
+import { CallProtos } from '../object/callProto';
+import { parseObject, type BpfObject } from '../object/object';
 
 /**
  * Readers of the verifier part of a trace (see verifier.ts for the layout).
@@ -49,12 +51,45 @@ export interface RefHeld {
   func: string | null;
 }
 
+/**
+ * The call a step shows (the call insn, the line that completes its print,
+ * the callee's entry, the return to the caller): the arguments as they were
+ * before it and R0 as it returned. `frames` hold the state after the call.
+ */
+export interface CallJson {
+  /** The call insn, and the frame that made the call. */
+  insn: number;
+  frame: number;
+  /** The step of the call insn's line; null at a return step (the call was many steps back). */
+  step: number | null;
+  kind: CallKind;
+  /** `bpf_obj_new_impl`, `bpf_loop`, or `pc+3` for a bpf-to-bpf call. */
+  target: string;
+  /** The helper id, or the kfunc's BTF id in the kernel that printed the log; null for `pc+N`. */
+  id: number | null;
+  /** R1..R5 before the call, decoded; null when not initialised. */
+  args: Record<'R1' | 'R2' | 'R3' | 'R4' | 'R5', RegJson | null>;
+  /**
+   * The callee's parameters, as C declarations, when its prototype is known
+   * (a kfunc's or subprogram's FUNC in the object's BTF, a helper's libbpf
+   * declaration): R1..R(n) are its arguments, the rest are not; `...` ends a
+   * variadic one. null when not known.
+   */
+  params: string[] | null;
+  /** Whether the state after the call has been printed (for a bpf-to-bpf call: the callee returned). */
+  returned: boolean;
+  /** R0 as the call returned it; null while not returned, or when the call left R0 not initialised (void). */
+  ret: RegJson | null;
+}
+
 /** The full verifier state at one step: the JSON of `bpfscope show --json`. */
 export interface StepState extends StepRow {
   /** All frames, outermost first; the last one is the current frame. */
   frames: FrameJson[];
   refs: RefHeld[];
   lockHeld: boolean;
+  /** At a call: its arguments before it and R0 as it returned (`frames` are the state after it). */
+  call?: CallJson;
   /** The verifier's error, on the step where it stopped. */
   error?: string;
   /** Mismatches and other warnings recorded on this step's line. */
@@ -278,10 +313,58 @@ export function readStep(db: TraceDb, programId: number, step: number): StepRow 
   return undefined;
 }
 
-/** The machine state (raw texts) after `step`: checkpoint at or before it, then replay of the log lines up to it. */
+/**
+ * The machine state (raw texts) after `step`: checkpoint at or before it,
+ * then replay of the log lines up to it. At a call insn whose state the
+ * kernel printed on a line of its own (`5: R0=ptr_or_null_foo(...)` after
+ * backtracking lines), the state is the one that line completes: the state
+ * after the call, R0 as returned, what the next insn starts from.
+ */
 export function machineAtStep(db: TraceDb, programId: number, step: number): { row: StepRow; state: MachineState } {
   const row = readStep(db, programId, step);
   if (!row) throw new BpfscopeError(`no step ${step} (the log has ${stepCount(db, programId)} steps)`);
+  const at = replayTo(db, programId, step, row);
+  const call = at.rec.m.call;
+  if (row.kind === 'insn' && call && !call.returned) {
+    const before = JSON.stringify(at.rec.m);
+    const next = readStep(db, programId, step + 1);
+    if (next) {
+      replayLines(db, programId, at.rec, row.line + 1, next.line, 1);
+      const done = at.rec.m.call;
+      if (done?.returned && done.insn === call.insn) return { row, state: at.rec.m };
+    }
+    return { row, state: JSON.parse(before) as MachineState };
+  }
+  return { row, state: at.rec.m };
+}
+
+/**
+ * Feed the lines `from`..`to` (1-based, inclusive) to `rec`, stopping after
+ * `steps` steps. Returns the steps fed.
+ */
+function replayLines(db: TraceDb, programId: number, rec: Reconstructor, from: number, to: number, steps: number): number {
+  let n = 0;
+  if (steps <= 0) return 0;
+  const s = stmts(db);
+  const end = to + 1;
+  for (let no = from, b = Math.floor((from - 1) / LOG_BLOCK); no < end; b++) {
+    const blk = logBlock(db, s, programId, b);
+    if (!blk) break;
+    const until = Math.min(end, blk.firstLine + blk.lineCount);
+    for (; no < until; no++) {
+      const i = no - blk.firstLine;
+      if (i < 0 || blk.skippable(i)) continue;
+      for (const one of expandLine(lexLine(blk.line(i)))) {
+        if (rec.feed(one).step) n++;
+        if (n === steps) return n;
+      }
+    }
+  }
+  return n;
+}
+
+/** The reconstructor after `step` (row `row`): from the checkpoint at or before it, replaying the lines between. */
+function replayTo(db: TraceDb, programId: number, step: number, row: StepRow): { rec: Reconstructor } {
   const ck = stmts(db).ckpt.get(programId, step) as { step: number; line: number; state: string } | undefined;
   if (!ck) throw new BpfscopeError(`trace has no checkpoint at or before step ${step}`);
   let saved: MachineState;
@@ -291,27 +374,36 @@ export function machineAtStep(db: TraceDb, programId: number, step: number): { r
   } catch {
     throw new BpfscopeError(`the checkpoint at step ${ck.step} of program ${programId} is corrupt`);
   }
-  const rec = new Reconstructor(saved);
-  if (ck.step === step) return { row, state: rec.m };
-  let at = ck.step;
-  const s = stmts(db);
-  // Lines ck.line+1 .. row.line, straight from the inflated blocks.
-  const end = row.line + 1;
-  outer: for (let no = ck.line + 1, b = Math.floor(ck.line / LOG_BLOCK); no < end; b++) {
-    const blk = logBlock(db, s, programId, b);
-    if (!blk) break;
-    const to = Math.min(end, blk.firstLine + blk.lineCount);
-    for (; no < to; no++) {
-      const i = no - blk.firstLine;
-      if (i < 0 || blk.skippable(i)) continue;
-      for (const one of expandLine(lexLine(blk.line(i)))) {
-        const res = rec.feed(one);
-        if (res.step) at++;
-        if (at === step) break outer;
+  if (saved.call === undefined) {
+    // A checkpoint written before calls kept their arguments. On a call's own steps
+    // (the call insn, the line that completes its print, the callee's entry) the
+    // arguments are gone from it: start from the step before instead (the writer
+    // replays across such steps too; only branch starts need their checkpoint).
+    saved.call = null;
+    if (ck.step > 0 && callStep(db, programId, ck.step)) {
+      const prev = readStep(db, programId, ck.step - 1);
+      if (prev) {
+        const back = replayTo(db, programId, ck.step - 1, prev);
+        replayLines(db, programId, back.rec, prev.line + 1, row.line, step - ck.step + 1);
+        return back;
       }
     }
   }
-  return { row, state: rec.m };
+  const rec = new Reconstructor(saved);
+  if (ck.step < step) replayLines(db, programId, rec, ck.line + 1, row.line, step - ck.step);
+  return { rec };
+}
+
+/** Whether `step` is a call insn, or the step right after one (its completed print, the callee's entry). */
+function callStep(db: TraceDb, programId: number, step: number): boolean {
+  const isCall = (st: StepRow | undefined): boolean => {
+    if (!st || st.kind !== 'insn') return false;
+    const l = lexLine(readLogLines(db, programId, st.line, 1)[0]?.text ?? '');
+    return l.kind === 'insn' && l.text.startsWith('call ');
+  };
+  const row = readStep(db, programId, step);
+  if (!row || row.kind === 'branch' || row.kind === 'safe') return false;
+  return isCall(row) || ((row.kind === 'state' || row.kind === 'call') && isCall(readStep(db, programId, step - 1)));
 }
 
 export function frameJson(f: FrameState, style: RangeStyle = 'modern'): FrameJson {
@@ -338,12 +430,53 @@ export function stateAtStep(db: TraceDb, programId: number, step: number): StepS
   }
   const style = logInfo(db, programId)?.rangeStyle ?? 'modern';
   const out: StepState = { ...row, frames: state.frames.map((f) => frameJson(f, style)), refs, lockHeld: state.lockHeld };
+  if (state.call) out.call = callJson(db, programId, state.call, row, style);
   const msgs = stmts(db).msgs.all(programId, step) as { severity: string; text: string }[];
   const errors = msgs.filter((m) => m.severity === 'error').map((m) => m.text);
   if (errors.length > 0 && step === stepCount(db, programId) - 1) out.error = errors.join('\n');
   const warnings = msgs.filter((m) => m.severity === 'warning').map((m) => m.text);
   if (warnings.length > 0) out.warnings = warnings;
   return out;
+}
+
+/** The prototypes of the program's callees: from the object the trace holds, helpers alone without one. */
+function protos(db: TraceDb, programId: number): CallProtos {
+  const c = programCache(db, programId);
+  if (c.protos) return c.protos as CallProtos;
+  const row = db.prepare(`SELECT p.name, o.path, o.bytes FROM programs p LEFT JOIN objects o ON o.id = p.object_id
+      WHERE p.id = ?`).get(programId) as { name: string; path: string | null; bytes: Buffer | null } | undefined;
+  let obj: BpfObject | null = null;
+  if (row?.bytes) {
+    try {
+      obj = parseObject(new Uint8Array(row.bytes), row.path ?? 'object');
+    } catch {
+      // A damaged object names itself where the views read it (layouts); here the prototypes are just unknown.
+    }
+  }
+  const out = new CallProtos(obj, row?.name ?? null);
+  c.protos = out;
+  return out;
+}
+
+function calleeParams(db: TraceDb, programId: number, c: CallSite): string[] | null {
+  return protos(db, programId).params(c);
+}
+
+function regJson(raw: string | null, live: string, style: RangeStyle): RegJson | null {
+  return raw === null ? null : { ...parseRegValue(raw, style), live };
+}
+
+function callJson(db: TraceDb, programId: number, c: CallSite, row: StepRow, style: RangeStyle): CallJson {
+  const args = {} as CallJson['args'];
+  for (let i = 0; i < 5; i++) args[`R${i + 1}` as keyof CallJson['args']] = regJson(c.args[i] ?? null, c.argLive[i] ?? '', style);
+  return {
+    insn: c.insn, frame: c.frame,
+    step: row.kind === 'insn' ? row.step : row.kind === 'return' ? null : row.step - 1,
+    kind: c.kind, target: c.target, id: c.id, args,
+    params: calleeParams(db, programId, c),
+    returned: c.returned,
+    ret: c.returned ? regJson(c.ret, c.retLive, style) : null,
+  };
 }
 
 /** The steps (instruction lines) that visit instruction `insn`, in log order. */

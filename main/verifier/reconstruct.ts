@@ -1,4 +1,5 @@
 import type { LogLine } from './lexer';
+import { HELPER_NAMES } from '../object/insn/helper-ids';
 import { parseStateText, type StateItem } from './stateText';
 import {
   cloneFrame, diffFrame, emptyFrame, framesFromItems, type FrameState, type VerifierState,
@@ -14,6 +15,60 @@ export interface StepOut {
   frame: number;
 }
 
+/** How the callee of a `call` insn is reached (kernel: check_helper_call, check_kfunc_call, check_func_call). */
+export type CallKind = 'helper' | 'kfunc' | 'subprog';
+
+/**
+ * A call as the verifier saw it. The kernel clobbers the caller-saved
+ * registers R0-R5 at every call (mark_reg_not_init for caller_saved[] in
+ * check_helper_call / check_kfunc_call; clear_caller_saved_regs for a
+ * bpf-to-bpf call), so the state after the call no longer holds the
+ * arguments: they are kept here, as they were before the call.
+ */
+export interface CallSite {
+  /** The call insn and the frame that made the call. */
+  insn: number;
+  frame: number;
+  kind: CallKind;
+  /** The callee as the log names it: `bpf_obj_new_impl`, `bpf_loop`; `pc+3` for a bpf-to-bpf call. */
+  target: string;
+  /** The number after `#`: the helper id, or the kfunc's BTF id in the kernel that printed the log; null for `pc+N`. */
+  id: number | null;
+  /** R1..R5 before the call (index 0 is R1), the kernel's text; null when not initialised. */
+  args: (string | null)[];
+  /** Their liveness suffixes (5.x-6.12 kernels), '' when none. */
+  argLive: string[];
+  /**
+   * Whether the kernel has printed the state after the call: its `;` delta,
+   * the `N:` line that follows when other lines came in between (N = insn + 1),
+   * or, for a bpf-to-bpf call, the callee's `to caller` return.
+   */
+  returned: boolean;
+  /** R0 as the call returned it, once `returned`; null when the call leaves R0 not initialised (void). */
+  ret: string | null;
+  retLive: string;
+}
+
+const CALL_INSN = /^call ([A-Za-z_][\w.-]*)#(-?\d+)$/;
+const CALL_PC = /^call pc([+-]\d+)$/;
+
+/** The callee of a call insn's text (`call bpf_loop#181`, `call pc+3`), null when not a call. */
+export function parseCall(text: string): { kind: CallKind; target: string; id: number | null } | null {
+  const pc = CALL_PC.exec(text);
+  if (pc) return { kind: 'subprog', target: `pc${pc[1]}`, id: null };
+  const c = CALL_INSN.exec(text);
+  if (!c) return null;
+  const id = Number(c[2]);
+  // The log prints helpers and kfuncs alike (`name#imm`): a helper's imm is its enum bpf_func_id,
+  // a kfunc's its BTF id in vmlinux or a module (thousands up). A helper newer than the table has a small id.
+  const helper = HELPER_NAMES[id] === c[1] || (id >= HELPER_NAMES.length && id < 1024);
+  return { kind: helper ? 'helper' : 'kfunc', target: c[1], id };
+}
+
+export function copyCall(c: CallSite): CallSite {
+  return { ...c, args: c.args.slice(), argLive: c.argLive.slice() };
+}
+
 /** Everything the reconstruction carries from one line to the next; JSON-serialisable (checkpoints). */
 export interface MachineState extends VerifierState {
   /** True once an instruction line carried a `;` delta (5.17+ format); before, `N:` lines are full states. */
@@ -27,15 +82,22 @@ export interface MachineState extends VerifierState {
   afterReturn: boolean;
   /** ...and that return was from a callback (bpf_loop, rbtree less, ...), whose caller state the kernel re-widens. */
   afterCallbackReturn: boolean;
-  /** Per frame above 0: the call insn and whether it called a callback through a helper/kfunc. */
-  callStack: { insn: number; callback: boolean }[];
+  /** Per frame above 0: the call insn and whether it called a callback through a helper/kfunc (and the call, for its return). */
+  callStack: { insn: number; callback: boolean; site?: CallSite }[];
+  /**
+   * The call of the current step: set by a call insn, kept on the step that
+   * completes its print (the `N:` line after it, the callee's entry) and on a
+   * return to the caller; null on every other step. Checkpoints written before
+   * it existed lack it (undefined).
+   */
+  call: CallSite | null;
 }
 
 export function initialMachine(): MachineState {
   return {
     frames: [emptyFrame(0)], refs: [], lockHeld: false, lockId: null,
     sawDelta: false, block: '', blockInsn: -1, lastInsn: -1, lastInsnText: '', afterReturn: false,
-    afterCallbackReturn: false, callStack: [],
+    afterCallbackReturn: false, callStack: [], call: null,
   };
 }
 
@@ -87,11 +149,19 @@ export class Reconstructor {
         m.afterReturn = false;
         m.lastInsn = line.insn;
         m.lastInsnText = line.text;
+        m.call = null;
         const text = line.text;
         if (text.startsWith('call ')) {
           // Calls clobber R0-R5 (R0 then holds the result, printed when set; a
-          // callback's caller block prints the arguments again).
+          // callback's caller block prints the arguments again). The arguments are kept aside.
           const f = m.frames[m.frames.length - 1];
+          const callee = parseCall(text);
+          if (callee) {
+            m.call = {
+              insn: line.insn, frame: f.frame, ...callee, args: f.regs.slice(1, 6), argLive: f.regLive.slice(1, 6),
+              returned: false, ret: null, retLive: '',
+            };
+          }
           for (let r = 0; r <= 5; r++) {
             f.regs[r] = null;
             f.regLive[r] = '';
@@ -108,6 +178,7 @@ export class Reconstructor {
           m.sawDelta = true;
           this.lastDelta = parseStateText(line.delta);
           unknownItems = this.applyDelta(this.lastDelta, text.charCodeAt(0) === 99 /* c */ && LOCK_CALL.test(text));
+          if (m.call) this.callReturned(m.call, this.lastDelta);
         }
         if (text.startsWith('*(u64')) this.crossFrameStore(text);
         return { step: { kind: 'insn', insn: line.insn, frame: this.curFrame }, mismatches: NONE, unknownItems };
@@ -116,19 +187,26 @@ export class Reconstructor {
         m.block = '';
         const items = parseStateText(line.text);
         const lockCall = m.lastInsn === line.insn - 1 && LOCK_CALL.test(m.lastInsnText);
+        // The state printed after a call on a line of its own (backtracking came in between):
+        // the call's delta, so the call returns here.
+        const call = m.call !== null && !m.call.returned && line.insn === m.call.insn + 1 ? m.call : null;
+        m.call = null;
         let unknownItems: string[];
         if (!m.sawDelta && items.some((it) => it.kind === 'reg' && it.reg === 10)) {
           unknownItems = this.replaceFrames(items, null);
         } else {
           unknownItems = this.applyDelta(items, lockCall);
         }
+        if (call && this.callReturned(call, items)) m.call = call;
         return { step: { kind: 'state', insn: line.insn, frame: this.curFrame }, mismatches: NONE, unknownItems };
       }
       case 'safe':
         m.block = '';
+        m.call = null;
         return { step: { kind: 'safe', insn: line.insn, frame: this.curFrame }, mismatches: NONE, unknownItems: NONE };
       case 'from': {
         m.block = '';
+        m.call = null;
         if (line.safe) {
           m.afterReturn = false;
           return { step: { kind: 'safe', insn: line.to, frame: this.curFrame }, mismatches: NONE, unknownItems: NONE };
@@ -161,7 +239,7 @@ export class Reconstructor {
       }
       case 'validating':
         // A global function is verified on its own, from a fresh state.
-        Object.assign(m, { frames: [emptyFrame(0)], refs: [], lockHeld: false, lockId: null, block: '', callStack: [], afterReturn: false, afterCallbackReturn: false });
+        Object.assign(m, { frames: [emptyFrame(0)], refs: [], lockHeld: false, lockId: null, block: '', callStack: [], afterReturn: false, afterCallbackReturn: false, call: null });
         return NO_RESULT;
       case 'caller':
       case 'callee':
@@ -209,7 +287,9 @@ export class Reconstructor {
         m.frames.length = p.frame + 1;
         m.frames[p.frame] = p;
         m.callStack.length = Math.max(0, p.frame - 1);
-        m.callStack.push({ insn: m.lastInsn, callback: !m.lastInsnText.startsWith('call pc') });
+        // The callee's entry shows the call that made it (its R1-R5 are the callee's now).
+        const site = m.call ? copyCall(m.call) : undefined;
+        m.callStack.push({ insn: m.lastInsn, callback: !m.lastInsnText.startsWith('call pc'), ...(site ? { site } : {}) });
         return { step: { kind: 'call', insn: m.lastInsn, frame: p.frame }, mismatches, unknownItems };
       }
       case 'returning': {
@@ -225,15 +305,33 @@ export class Reconstructor {
         const callee = m.frames[p.frame + 1];
         const fromCallback = (callee?.flags ?? []).some((f) => f === 'cb' || f === 'async_cb') ||
           (m.callStack.length > p.frame ? m.callStack[p.frame].callback : false);
+        const site = m.callStack.length > p.frame ? m.callStack[p.frame].site : undefined;
         for (let i = 0; i < p.frame; i++) if (!m.frames[i]) m.frames[i] = emptyFrame(i);
         m.frames.length = p.frame + 1;
         m.frames[p.frame] = p;
         m.afterReturn = true;
         m.afterCallbackReturn = fromCallback;
         m.callStack.length = p.frame;
+        // The return completes the call: R0 is what the callee returned (for a callback, what the helper left in R0).
+        m.call = site ? { ...copyCall(site), returned: true, ret: p.regs[0], retLive: p.regLive[0] } : null;
         return { step: { kind: 'return', insn: m.blockInsn, frame: p.frame }, mismatches, unknownItems };
       }
     }
+  }
+
+  /**
+   * The state after `call` has been printed (`items`): R0 is its return value,
+   * unless the print belongs to a callee's frame (a bpf-to-bpf call's entry).
+   * Returns whether the call returned.
+   */
+  private callReturned(call: CallSite, items: StateItem[]): boolean {
+    for (const it of items) if (it.kind === 'frame' && it.frame > call.frame) return false;
+    const f = this.m.frames[call.frame];
+    if (!f || this.m.frames.length - 1 !== call.frame) return false;
+    call.returned = true;
+    call.ret = f.regs[0];
+    call.retLive = f.regLive[0] ?? '';
+    return true;
   }
 
   /** Apply a printed delta: set what it names, keep the rest. Returns items not understood. */

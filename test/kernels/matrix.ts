@@ -5,7 +5,9 @@
  * bpfscope's VM runner (main/vm), KVM where it works, TCG otherwise. Prints a
  * table: kernel, how it ran, tests passed/failed/skipped, time. SPECs
  * (`host`, `6.12`, a vmlinuz path) choose kernels; the default is all.
- * Exit 1 when a test failed or a kernel did not boot; a kernel that cannot be
+ * BPFSCOPE_MATRIX_BUDGET (seconds) bounds each VM; one that runs over is
+ * stopped and its row says so. Exit 1 when a test failed or a kernel did not boot
+ * or finish; a kernel that cannot be
  * booted here at all (no qemu) is a visible skip, not a failure.
  */
 import { spawn } from 'node:child_process';
@@ -71,6 +73,12 @@ function vitestArgv(release: string, report: string): string[] {
   ];
 }
 
+/** BPFSCOPE_MATRIX_BUDGET: seconds one VM may take before it is stopped and its row says so (default 1 hour). */
+function budgetSeconds(): number {
+  const v = Number(process.env.BPFSCOPE_MATRIX_BUDGET);
+  return Number.isFinite(v) && v > 0 ? v : 3600;
+}
+
 interface Row {
   kernel: string;
   how: string;
@@ -127,6 +135,7 @@ async function inVm(image: KernelImage): Promise<Row> {
       onStdout: prefixLines(image.release, process.stdout),
       onStderr: prefixLines(image.release, process.stderr),
       onStatus: (l) => process.stdout.write(`[${image.release}] ${l}\n`),
+      timeoutMs: budgetSeconds() * 1000,
     });
     how = `vm (${r.accel === 'kvm' ? 'KVM' : 'TCG'}, boot ${(r.bootMs / 1000).toFixed(0)} s)`;
     const seconds = (Date.now() - started) / 1000;

@@ -8,14 +8,14 @@
  * strings, as the verifier reader gives them), no class instances.
  */
 import type { RegValue } from '../verifier/regValue';
-import type { FrameJson, RefHeld, RegJson, SlotJson, StepState as TraceStepState } from '../trace/verifierRead';
+import type { CallJson, CallStatus, FrameJson, RefHeld, RegJson, SlotJson, StepState as TraceStepState } from '../trace/verifierRead';
 import type { PathInfo } from '../verifier/analyze';
 import type { AllocObject } from '../runtime/events';
 import type { MapDump } from '../runtime/session';
 import type { RuntimeRunRow } from '../trace/runtime';
 
 // The verifier reader's JSON shapes (helper D's `bpfscope show --json`) cross as they are.
-export type { FrameJson, PathInfo, RefHeld, RegJson, RegValue, SlotJson };
+export type { CallJson, CallStatus, FrameJson, PathInfo, RefHeld, RegJson, RegValue, SlotJson };
 // Helper E's runtime rows cross as they are too.
 export type { AllocObject, MapDump, RuntimeRunRow };
 

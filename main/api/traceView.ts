@@ -562,7 +562,7 @@ function flatten(
  * Registers and slots of the current frame whose raw text differs from the
  * previous step's on the same path. More than the kernel prints after ';'
  * (it prints the registers the insn scratched): a NULL check also changes
- * every register that shares the checked pointer's id.
+ * every register that shares the checked pointer's id; a call clears R1-R5.
  */
 function changedSince(prev: StepState, cur: StepState): string[] {
   const a = prev.frames[prev.frames.length - 1];
@@ -572,6 +572,8 @@ function changedSince(prev: StepState, cur: StepState): string[] {
   if (prev.frames.length !== cur.frames.length) return Object.keys(b.regs);
   const out: string[] = [];
   for (const [k, v] of Object.entries(b.regs)) if (a.regs[k]?.raw !== v.raw) out.push(k);
+  // A register that held a value and holds none now: a call clobbered it (R1-R5).
+  for (const k of Object.keys(a.regs)) if (!(k in b.regs)) out.push(k);
   for (const [k, v] of Object.entries(b.stack)) if (a.stack[k]?.raw !== v.raw) out.push(`fp${k}`);
   return out;
 }

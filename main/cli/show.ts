@@ -60,6 +60,14 @@ function describeReg(r: RegJson): string {
  * A call step: the frames above are the state after the call (R1-R5 are
  * clobbered); the arguments as they were before it, and R0 as it returned.
  */
+const CALL_STATUS: Record<CallJson['status'], string> = {
+  returned: '',
+  callee: 'when the callee exits (its return step)',
+  pruned: 'not printed: the next insn was pruned (safe)',
+  stopped: 'none: verification stopped at this call (the registers above are the ones before it)',
+  unprinted: 'not printed by the kernel',
+};
+
 function textCall(c: CallJson): string[] {
   const callee = c.kind === 'subprog' ? `call ${c.target}` : `call ${c.target}#${c.id}`;
   const out = [`${callee} (${c.kind}) at insn ${c.insn}, frame ${c.frame}${c.step !== null ? `, step ${c.step}` : ''}`];
@@ -80,8 +88,8 @@ function textCall(c: CallJson): string[] {
   }
   if (c.params && c.params.length === 0) out.push('    (none: the callee takes no arguments)');
   out.push('  returned:');
-  if (c.returned) out.push(c.ret ? row('R0', c.ret) : '    R0   not init (returns nothing)');
-  else out.push(`    R0   ${c.kind === 'subprog' ? 'when the callee exits (its return step)' : 'not printed by the kernel'}`);
+  out.push(`    R0   ${CALL_STATUS[c.status]}`);
+  if (c.status === 'returned') out[out.length - 1] = c.ret ? row('R0', c.ret) : '    R0   not init (returns nothing)';
   return out;
 }
 

@@ -76,11 +76,21 @@ export interface CallJson {
    * variadic one. null when not known.
    */
   params: string[] | null;
-  /** Whether the state after the call has been printed (for a bpf-to-bpf call: the callee returned). */
-  returned: boolean;
-  /** R0 as the call returned it; null while not returned, or when the call left R0 not initialised (void). */
+  /**
+   * Whether the kernel printed the state after the call: 'returned' (its `;`
+   * delta, the `N:` line after it, or a callee's return to the caller);
+   * 'callee' (a bpf-to-bpf call or a callback entered its callee: R0 comes at
+   * the return); 'pruned' (the next insn was found safe, so the state after
+   * the call was never printed); 'stopped' (verification stopped at the call,
+   * rejected or cut short: `frames` are then the state before it);
+   * 'unprinted' (anything else).
+   */
+  status: CallStatus;
+  /** R0 as the call returned it when 'returned'; null otherwise, or when the call left R0 not initialised (void). */
   ret: RegJson | null;
 }
+
+export type CallStatus = 'returned' | 'callee' | 'pruned' | 'stopped' | 'unprinted';
 
 /** The full verifier state at one step: the JSON of `bpfscope show --json`. */
 export interface StepState extends StepRow {
@@ -320,22 +330,29 @@ export function readStep(db: TraceDb, programId: number, step: number): StepRow 
  * backtracking lines), the state is the one that line completes: the state
  * after the call, R0 as returned, what the next insn starts from.
  */
-export function machineAtStep(db: TraceDb, programId: number, step: number): { row: StepRow; state: MachineState } {
+export function machineAtStep(db: TraceDb, programId: number, step: number): { row: StepRow; state: MachineState; callStatus: CallStatus | null } {
   const row = readStep(db, programId, step);
   if (!row) throw new BpfscopeError(`no step ${step} (the log has ${stepCount(db, programId)} steps)`);
   const at = replayTo(db, programId, step, row);
   const call = at.rec.m.call;
-  if (row.kind === 'insn' && call && !call.returned) {
-    const before = JSON.stringify(at.rec.m);
-    const next = readStep(db, programId, step + 1);
-    if (next) {
-      replayLines(db, programId, at.rec, row.line + 1, next.line, 1);
-      const done = at.rec.m.call;
-      if (done?.returned && done.insn === call.insn) return { row, state: at.rec.m };
-    }
-    return { row, state: JSON.parse(before) as MachineState };
+  if (!call) return { row, state: at.rec.m, callStatus: null };
+  if (call.returned) return { row, state: at.rec.m, callStatus: 'returned' };
+  const next = readStep(db, programId, step + 1);
+  if (row.kind === 'insn' && !next && step > 0) {
+    // Verification stopped at the call (the kernel rejected it, or the log ends): the kernel
+    // never got past it, so its registers are the ones before the call.
+    const before = machineAtStep(db, programId, step - 1).state;
+    return { row, state: { ...before, call }, callStatus: 'stopped' };
   }
-  return { row, state: at.rec.m };
+  if (row.kind === 'insn' && next) {
+    const before = JSON.stringify(at.rec.m);
+    replayLines(db, programId, at.rec, row.line + 1, next.line, 1);
+    const done = at.rec.m.call;
+    if (done?.returned && done.insn === call.insn) return { row, state: at.rec.m, callStatus: 'returned' };
+    const state = JSON.parse(before) as MachineState;
+    return { row, state, callStatus: next.kind === 'safe' ? 'pruned' : next.kind === 'call' ? 'callee' : 'unprinted' };
+  }
+  return { row, state: at.rec.m, callStatus: row.kind === 'call' ? 'callee' : 'unprinted' };
 }
 
 /**
@@ -419,7 +436,7 @@ export function frameJson(f: FrameState, style: RangeStyle = 'modern'): FrameJso
 
 /** The full state at `step`, decoded. */
 export function stateAtStep(db: TraceDb, programId: number, step: number): StepState {
-  const { row, state } = machineAtStep(db, programId, step);
+  const { row, state, callStatus } = machineAtStep(db, programId, step);
   const refInfo = (state.refs.length > 0 ? stmts(db).refs.all(programId) : []) as { id: number; insn: number; func: string | null; kind: string }[];
   const byId = new Map(refInfo.map((r) => [r.id, r]));
   const refs: RefHeld[] = [];
@@ -430,7 +447,7 @@ export function stateAtStep(db: TraceDb, programId: number, step: number): StepS
   }
   const style = logInfo(db, programId)?.rangeStyle ?? 'modern';
   const out: StepState = { ...row, frames: state.frames.map((f) => frameJson(f, style)), refs, lockHeld: state.lockHeld };
-  if (state.call) out.call = callJson(db, programId, state.call, row, style);
+  if (state.call) out.call = callJson(db, programId, state.call, callStatus ?? 'unprinted', row, style);
   const msgs = stmts(db).msgs.all(programId, step) as { severity: string; text: string }[];
   const errors = msgs.filter((m) => m.severity === 'error').map((m) => m.text);
   if (errors.length > 0 && step === stepCount(db, programId) - 1) out.error = errors.join('\n');
@@ -466,7 +483,7 @@ function regJson(raw: string | null, live: string, style: RangeStyle): RegJson |
   return raw === null ? null : { ...parseRegValue(raw, style), live };
 }
 
-function callJson(db: TraceDb, programId: number, c: CallSite, row: StepRow, style: RangeStyle): CallJson {
+function callJson(db: TraceDb, programId: number, c: CallSite, status: CallStatus, row: StepRow, style: RangeStyle): CallJson {
   const args = {} as CallJson['args'];
   for (let i = 0; i < 5; i++) args[`R${i + 1}` as keyof CallJson['args']] = regJson(c.args[i] ?? null, c.argLive[i] ?? '', style);
   return {
@@ -474,8 +491,8 @@ function callJson(db: TraceDb, programId: number, c: CallSite, row: StepRow, sty
     step: row.kind === 'insn' ? row.step : row.kind === 'return' ? null : row.step - 1,
     kind: c.kind, target: c.target, id: c.id, args,
     params: calleeParams(db, programId, c),
-    returned: c.returned,
-    ret: c.returned ? regJson(c.ret, c.retLive, style) : null,
+    status,
+    ret: status === 'returned' ? regJson(c.ret, c.retLive, style) : null,
   };
 }
 

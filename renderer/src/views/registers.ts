@@ -1,4 +1,4 @@
-import type { ConcreteRegs, FrameJson, RegValue, RunResult } from '../../../main/api/contract';
+import type { CallJson, ConcreteRegs, FrameJson, RegJson, RegValue, RunResult } from '../../../main/api/contract';
 import { api } from '../api';
 import { bound, constValue, el, log2Pos, typeClass } from '../format';
 import { store } from '../store';
@@ -9,6 +9,9 @@ import { store } from '../store';
  * scalars as an interval on a log scale plus the tnum's 64 bits; what
  * changed since the previous step is highlighted; the kernel's raw text is
  * the title; a click jumps to the step that last wrote the register.
+ * At a call the frames hold the state after it (R1–R5 clobbered) and a box
+ * above them shows the call: its arguments as they were before it, and R0
+ * as it returned.
  */
 const REGS = ['R0', 'R1', 'R2', 'R3', 'R4', 'R5', 'R6', 'R7', 'R8', 'R9', 'R10'];
 
@@ -47,17 +50,97 @@ export class RegistersView {
       return;
     }
     const frag = document.createDocumentFragment();
+    if (st.call) frag.append(this.callBox(st.call));
     // The reader lists frames outermost first; the current (innermost) one is drawn first.
     const frames = [...st.frames].reverse();
-    frames.forEach((f, i) => frag.append(this.frameTable(f, i === 0, st.changed)));
+    frames.forEach((f, i) => frag.append(this.frameTable(f, i === 0, st.changed, st.call)));
     this.body.replaceChildren(frag);
     document.querySelector('#frame-hint')!.textContent = `frame ${st.frame}${st.frames.length > 1 ? ` of ${st.frames.length}` : ''}`;
   }
 
-  private frameTable(f: FrameJson, current: boolean, changed: string[]): HTMLElement {
+  /**
+   * The call of this step: R1–R5 as they were before it (each with the
+   * callee's parameter when its prototype is known; registers past it are
+   * not arguments), and R0 as it returned. A click on an argument goes to
+   * the step that wrote it before the call.
+   */
+  private callBox(c: CallJson): HTMLElement {
+    const box = el('div', 'frame call');
+    box.dataset.frame = String(c.frame);
+    const callee = c.kind === 'subprog' ? `call ${c.target}` : `call ${c.target}#${c.id}`;
+    const head = el('div', 'frame-head');
+    // On a return step the call was made many steps back: say so.
+    const back = c.step === null;
+    head.append(back ? 'return from ' : '', el('span', 'call-name', callee),
+      ` · ${c.kind} · ${back ? 'called at ' : ''}insn ${c.insn}${c.frame ? ` · frame ${c.frame}` : ''}`);
+    box.append(head);
+    const table = el('table', 'regs call-args');
+    table.append(this.sectionRow('arguments before the call'));
+    const variadic = c.params?.includes('...') ?? false;
+    for (let i = 1; i <= 5; i++) {
+      const name = `R${i}`;
+      const r = c.args[name as keyof CallJson['args']];
+      const param = c.params ? (i <= c.params.length ? c.params[i - 1] : variadic ? '...' : null) : undefined;
+      // Past the callee's parameters a register that holds nothing says nothing.
+      if (param === null && !r) continue;
+      const p = param === undefined ? '' : param === null ? 'not an argument' : param;
+      const tr = this.valueRow(name, r, c.frame, c.step !== null && c.step > 0 ? c.step - 1 : null, p);
+      tr.classList.add('arg');
+      if (param === null) tr.classList.add('not-arg');
+      table.append(tr);
+    }
+    if (c.params && c.params.length === 0) {
+      const tr = el('tr', 'reg uninit');
+      tr.append(el('th', 'rn', ''), el('td', 'ty', 'none: the callee takes no arguments'));
+      table.append(tr);
+    }
+    table.append(this.sectionRow('R0 returned'));
+    if (c.status === 'returned') {
+      const tr = this.valueRow('R0', c.ret, c.frame, c.step, '');
+      tr.classList.add('ret');
+      if (!c.ret) tr.querySelector('td.ty')!.textContent = 'not init · returns nothing';
+      table.append(tr);
+    } else {
+      const tr = el('tr', 'reg ret uninit');
+      tr.dataset.reg = 'R0';
+      tr.append(el('th', 'rn', 'R0'), el('td', 'param'), el('td', 'ty status', CALL_STATUS[c.status]));
+      table.append(tr);
+    }
+    box.append(table);
+    return box;
+  }
+
+  private sectionRow(text: string): HTMLElement {
+    const tr = el('tr', 'section');
+    const td = el('td', '', text);
+    td.colSpan = 6;
+    tr.append(td);
+    return tr;
+  }
+
+  /** A register row of the call box; a click goes to the step that last wrote it at or before `writtenBy`. */
+  private valueRow(name: string, r: RegJson | null, frame: number, writtenBy: number | null, param: string): HTMLElement {
+    const tr = el('tr', 'reg');
+    tr.dataset.reg = name;
+    const pc = el('td', 'param', param);
+    if (param) pc.title = param;
+    tr.append(el('th', 'rn', name), pc);
+    if (!r) {
+      tr.classList.add('uninit');
+      tr.append(el('td', 'ty', 'not init'), el('td', 'viz'), el('td', 'raw', ''));
+      return tr;
+    }
+    tr.title = `${name}=${r.raw}${writtenBy !== null ? '  (click: step that last wrote it)' : ''}`;
+    tr.append(this.typeCell(r), this.vizCell(r), el('td', 'raw', r.raw));
+    if (writtenBy !== null) tr.addEventListener('click', () => void this.jumpToWriter(frame, name, writtenBy));
+    return tr;
+  }
+
+  private frameTable(f: FrameJson, current: boolean, changed: string[], call?: CallJson): HTMLElement {
     const box = el('div', 'frame' + (current ? ' current' : ' caller'));
     box.dataset.frame = String(f.frame);
     const head = el('div', 'frame-head', current ? `frame ${f.frame}` : `caller frame ${f.frame}`);
+    if (call && call.frame === f.frame) head.textContent += call.status === 'stopped' ? ' · before the call' : ' · after the call';
     if (f.flags.length) head.textContent += ` · ${f.flags.join(' ')}`;
     box.append(head);
     const table = el('table', 'regs');
@@ -71,7 +154,7 @@ export class RegistersView {
       if (!r && !current) continue;
       if (!r) {
         tr.classList.add('uninit');
-        tr.append(el('td', 'ty', 'not init'), el('td', 'viz'), el('td', 'raw', ''));
+        tr.append(el('td', 'ty', this.notInit(f, name, call)), el('td', 'viz'), el('td', 'raw', ''));
       } else {
         tr.title = `${name}=${r.raw}  (click: step that last wrote it)`;
         tr.append(this.typeCell(r), this.vizCell(r), el('td', 'raw', r.raw));
@@ -81,6 +164,15 @@ export class RegistersView {
     }
     box.append(table);
     return box;
+  }
+
+  /** Why a register of the state is not initialised, when a call on this step says so. */
+  private notInit(f: FrameJson, name: string, call?: CallJson): string {
+    if (!call || call.frame !== f.frame) return 'not init';
+    const n = Number(name.slice(1));
+    if (n >= 1 && n <= 5 && call.status !== 'stopped') return 'not init · clobbered by the call';
+    if (n === 0 && (call.status === 'pruned' || call.status === 'unprinted')) return 'not printed';
+    return 'not init';
   }
 
   /**
@@ -166,11 +258,11 @@ export class RegistersView {
     return td;
   }
 
-  private async jumpToWriter(frame: number, reg: string): Promise<void> {
+  private async jumpToWriter(frame: number, reg: string, at?: number): Promise<void> {
     const { trace, program, step } = store.cursor;
     if (!trace || !program) return;
     try {
-      const s = await api.lastWrite(trace.traceId, program.id, step, frame, reg);
+      const s = await api.lastWrite(trace.traceId, program.id, at ?? step, frame, reg);
       if (s === null) store.fail(`${reg} has not changed in the last 4000 steps of this state's history`, 'note');
       else await store.setStep(s);
     } catch (err) {
@@ -178,6 +270,14 @@ export class RegistersView {
     }
   }
 }
+
+const CALL_STATUS: Record<CallJson['status'], string> = {
+  returned: '',
+  callee: 'at the callee\'s exit (its return step)',
+  pruned: 'not printed: the next insn was pruned (safe)',
+  stopped: 'none: verification stopped at this call (registers below: before it)',
+  unprinted: 'not printed by the kernel',
+};
 
 /** [umin, umax] on a log2 axis 0..2^64, labelled with the signed range too. */
 function interval(r: RegValue): HTMLElement {

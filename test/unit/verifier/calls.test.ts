@@ -6,11 +6,15 @@
  * logs of test/fixtures/logs, by meaning (names, kinds, values the program
  * computes), never by a kfunc's or BTF type's id, which differ between builds.
  */
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { kernelSkipReason, kernelTitle } from '../../helpers/kernel';
+import { findByName } from '../../../main/object/btf/lookup';
+import { parseObject } from '../../../main/object/object';
 import { createTrace, type TraceDb } from '../../../main/trace/db';
 import { writeVerifierLog, type LogSummary } from '../../../main/trace/verifier';
 import { forgetProgram } from '../../../main/trace/verifierCache';
@@ -250,5 +254,55 @@ describe('traces written before calls kept their arguments', () => {
     }
     expect(calls).toBeGreaterThan(5);
     db.close();
+  });
+});
+
+/** The CLI as a user runs it (`npx bpfscope …`). */
+function bpfscope(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [path.resolve(__dirname, '../../../main/bin.mjs'), ...args], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe.skipIf(!!kernelSkipReason())(kernelTitle('a call recorded from this kernel'), () => {
+  it('new_drop recorded live: the bpf_obj_new_impl step shows R1 = the local type id passed, R0 = ptr_or_null with a ref_obj_id', () => {
+    const obj = path.join(PROGS, 'new_drop.bpf.o');
+    const trace = path.join(tmp, 'new_drop.live.trace');
+    const rec = bpfscope('record', obj, '-p', 'new_drop', '-o', trace);
+    expect(rec.stderr).toBe('');
+    expect(rec.status).toBe(0);
+    const log = bpfscope('log', trace, '-p', 'new_drop').stdout.split('\n');
+    const all = JSON.parse(bpfscope('show', trace, '-p', 'new_drop', '--steps', '0..100000', '--json').stdout) as StepState[];
+    // The call by meaning: the step whose log line is `N: (85) call bpf_obj_new_impl#ID` (the id is this kernel's).
+    const at = all.find((s) => s.kind === 'insn' && /^\d+: \(85\) call bpf_obj_new_impl#\d+$/.test(log[s.line - 1]))!;
+    expect(at).toBeDefined();
+    const c = at.call!;
+    expect([c.kind, c.target, c.status, c.insn]).toEqual(['kfunc', 'bpf_obj_new_impl', 'returned', at.insn]);
+    // bpf_obj_new(struct point) passes the type's id in the program's own BTF: a known scalar.
+    const btf = parseObject(new Uint8Array(readFileSync(obj)), obj).btf!;
+    const point = findByName(btf, 'struct point')!;
+    expect(c.args.R1).toMatchObject({ baseType: 'scalar', smin: String(point.id), smax: String(point.id) });
+    expect(c.args.R2).toMatchObject({ baseType: 'scalar', smin: '0', smax: '0' });
+    expect(c.params).toHaveLength(2);
+    // R0 as the kernel printed it after the call, on its own line or after ';'.
+    expect(c.ret).toMatchObject({ baseType: 'ptr', pointee: 'point', orNull: true });
+    const ref = c.ret!.refObjId!;
+    expect(ref).toBeGreaterThan(0);
+    const cur = at.frames[at.frames.length - 1];
+    expect(cur.regs.R0.raw).toBe(c.ret!.raw);
+    for (const r of ['R1', 'R2', 'R3', 'R4', 'R5']) expect(cur.regs[r]).toBeUndefined();
+    expect(at.refs.map((r) => r.refObjId)).toEqual([ref]);
+    // The next insn starts from that state (it writes only R6).
+    const next = all.find((s) => s.step > at.step && s.kind === 'insn')!;
+    expect(next.call).toBeUndefined();
+    expect(next.frames[0].regs.R0.raw).toBe(cur.regs.R0.raw);
+    expect(next.frames[0].regs.R1).toBeUndefined();
+    // bpf_obj_drop_impl gets the object (the NULL-checked pointer with the same ref_obj_id) and releases it.
+    const drop = all.find((s) => s.kind === 'insn' && /call bpf_obj_drop_impl#\d+/.test(log[s.line - 1]))!;
+    expect(drop.call!.args.R1).toMatchObject({ baseType: 'ptr', pointee: 'point', orNull: false, refObjId: ref });
+    expect(drop.refs).toEqual([]);
+    // The text output says the same.
+    const text = bpfscope('show', trace, '-p', 'new_drop', '--step', String(at.step)).stdout;
+    expect(text).toMatch(new RegExp(`arguments before the call:\\n    R1   ${point.id} +scalar = ${point.id}`));
+    expect(text).toContain(`returned:\n    R0   ${c.ret!.raw}`);
   });
 });

@@ -9,7 +9,7 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } fr
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FIXTURE_KERNEL_FILE, level1Fixture, LEVEL1 } from '../../ref/capture-logs';
+import { level1Fixture, LEVEL1 } from '../../ref/capture-logs';
 import { kernelSkipReason, kernelTitle } from '../../helpers/kernel';
 import { DEFAULT_PACKET, ensureVmlinuxHeader, examplePrograms, normalizeLog, PROGS_DIR, refLoad } from '../../helpers/ref';
 
@@ -36,12 +36,6 @@ function listing(obj: string): string {
 
 const programs = examplePrograms();
 
-/** Fixture logs are only comparable on the kernel series they came from. */
-const majorMinor = (release: string): string => release.split('.').slice(0, 2).join('.');
-const fixtureKernel = readFileSync(FIXTURE_KERNEL_FILE, 'utf8').trim();
-const fixtureReason = majorMinor(fixtureKernel) === majorMinor(os.release())
-  ? undefined
-  : `fixtures are from ${fixtureKernel}, this kernel is ${os.release()}`;
 const objects = [...new Set(programs.map((p) => p.object))];
 const objdumpReason = have('llvm-objdump-19') ? undefined : 'llvm-objdump-19 not installed';
 
@@ -70,7 +64,10 @@ describe('example program manifest', () => {
 
 describe.skipIf(!!kernelSkipReason())(kernelTitle('example programs in the kernel'), () => {
   for (const p of programs) {
-    it(`${p.object} ${p.program}: ${p.expect}${fixtureReason ? '' : ', and the log equals the fixture'}`, async () => {
+    // The kernel's log is compared with bpfscope's own recording on the same kernel
+    // (test/unit/kernel/examples.test.ts), never with the committed fixture: that
+    // was printed by another build (kfunc ids, states and counts differ).
+    it(`${p.object} ${p.program}: ${p.expect}`, async () => {
       const r = await refLoad(p.object, p.program, { logLevel: 2, run: p.run });
       expect(r.verdict).toBe(p.expect);
       expect(r.errno === 0).toBe(p.expect === 'accepted');
@@ -81,16 +78,17 @@ describe.skipIf(!!kernelSkipReason())(kernelTitle('example programs in the kerne
       // The log ends with the verifier's summary; a rejected one has the
       // error just before it.
       expect(r.log).toMatch(/processed \d+ insns \(limit \d+\)/);
-      if (!fixtureReason) expect(normalizeLog(r.log)).toBe(normalizeLog(readFileSync(p.logFixture, 'utf8')));
     });
   }
 
   for (const { object, program } of LEVEL1) {
-    it.skipIf(!!fixtureReason)(`${object} ${program}: the level-1 log equals the fixture${fixtureReason ? ` [skipped: ${fixtureReason}]` : ''}`, async () => {
+    it(`${object} ${program}: at level 1 the kernel prints no per-instruction state for an accepted program, and its verdict`, async () => {
       const r = await refLoad(object, program, { logLevel: 1 });
-      expect(normalizeLog(r.log)).toBe(normalizeLog(readFileSync(level1Fixture(object, program), 'utf8')));
-      // Level 1 prints no per-instruction state for an accepted program.
       if (r.verdict === 'accepted') expect(r.log).not.toMatch(/^\d+: \(/m);
+      expect(r.log).toMatch(/processed \d+ insns \(limit \d+\)/);
+      // The verdict is the program's (the manifest's); the committed level-1 fixture
+      // is a parser fixture from another build and is not compared.
+      expect(r.verdict).toBe(programs.find((p) => p.object === object && p.program === program)?.expect);
     });
   }
 

@@ -1,11 +1,12 @@
-import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { compileBpf } from '../../helpers/bpfcc';
 import { kernelSkipReason, kernelTitle } from '../../helpers/kernel';
-import { normalizeLog, PROGS_DIR, REPO_ROOT, refLoad } from '../../helpers/ref';
+import { NOBODY_UID, planNobody, prepareNobody } from '../../helpers/nobody';
+import { normalizeLog, PROGS_DIR, refLoad } from '../../helpers/ref';
 import { createTrace } from '../../../main/trace/db';
 import { recordObject, type ProgramOutcome, type RecordOptions } from '../../../main/kernel/record';
 import { readProgramLog, runSummaries } from '../../../main/trace/load';
@@ -303,44 +304,42 @@ char LICENSE[] SEC("license") = "GPL";
     db.close();
   });
 
-  // The unprivileged user (65534) runs this checkout's CLI: where the clone sits
-  // in a folder only root may enter (/root is 0700), it cannot, and the test says so.
-  const nobodyReason = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', 'test', '-r', path.join(REPO_ROOT, 'node_modules/tsx/package.json')]).status === 0
-    ? undefined
-    : `user 65534 cannot read ${REPO_ROOT} (or setpriv is missing)`;
-  it.skipIf(!!nobodyReason)(`an unprivileged user gets one sentence saying what is missing and how to run the recorder${nobodyReason ? ` [skipped: ${nobodyReason}]` : ''}`, () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'bpfscope-f-unpriv-'));
-    chmodSync(dir, 0o777);
+  // User 65534 runs the checkout itself where it can read it, else a readable copy of what
+  // the recorder loads (a clone under /root, 0700, is unreadable to it: node would only print
+  // its own MODULE_NOT_FOUND trace); where neither is possible the title says why it skipped.
+  const unprivObjects = [path.join(PROGS_DIR, 'new_drop.bpf.o'), path.join(PROGS_DIR, 'list.bpf.o')];
+  const nobody = planNobody(unprivObjects);
+  const nobodyNote = nobody.skip
+    ? ` [skipped: ${nobody.skip}]`
+    : nobody.copyRepo || nobody.copyNode
+      ? ` (from a readable copy: user ${NOBODY_UID} cannot read ${nobody.copyRepo ? 'this checkout' : 'node'})`
+      : '';
+  it.skipIf(!!nobody.skip)(`an unprivileged user gets one sentence saying what is missing and how to run the recorder${nobodyNote}`, () => {
+    const as = prepareNobody(nobody, unprivObjects);
     try {
-      const r = spawnSync(
-        'setpriv',
-        ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', process.execPath, path.join(REPO_ROOT, 'main/bin.mjs'), 'record', path.join(PROGS_DIR, 'new_drop.bpf.o'), '-o', path.join(dir, 'x.trace')],
-        { encoding: 'utf8', env: { ...process.env, HOME: dir } },
-      );
-      // The stderr goes with the status, so an unexpected exit says why (CI saw 14 once).
+      const r = as.bpfscope(['record', as.object(unprivObjects[0]), '-o', path.join(as.work, 'x.trace')]);
+      // stderr goes with every assertion on it, so an unexpected answer says what it was.
       expect(r.status, r.stderr).toBe(1);
       const lines = r.stderr.trim().split('\n');
-      expect(lines.length).toBe(1);
+      expect(lines, r.stderr).toHaveLength(1);
       expect(lines[0]).toMatch(/^bpfscope record: recording needs CAP_BPF and CAP_PERFMON \(or CAP_SYS_ADMIN\), which this process lacks; run the recorder as root: 'sudo /);
       expect(lines[0]).not.toMatch(/EPERM|errno/);
-      const probe = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', process.execPath, path.join(REPO_ROOT, 'main/bin.mjs'), 'probe', '--json'], { encoding: 'utf8', env: { ...process.env, HOME: dir } });
-      expect(probe.status).toBe(1);
+      const probe = as.bpfscope(['probe', '--json']);
+      expect(probe.status, probe.stderr).toBe(1);
       const rep = JSON.parse(probe.stdout) as { canRecord: boolean; caps: Record<string, boolean>; bpfSyscall: { reachable: boolean } };
       expect(rep.canRecord).toBe(false);
       expect(rep.caps.CAP_BPF).toBe(false);
       expect(rep.bpfSyscall.reachable).toBe(false);
       // CAP_BPF alone: the sentence names what is still missing.
-      const asUser = (caps: string, ...args: string[]) =>
-        spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', `--inh-caps=-all,${caps}`, `--ambient-caps=${caps}`, process.execPath, path.join(REPO_ROOT, 'main/bin.mjs'), ...args], { encoding: 'utf8', env: { ...process.env, HOME: dir } });
-      const bpfOnly = asUser('+bpf', 'probe');
-      expect(bpfOnly.status).toBe(1);
+      const bpfOnly = as.bpfscope(['probe'], '+bpf');
+      expect(bpfOnly.status, bpfOnly.stderr).toBe(1);
       expect(bpfOnly.stderr).toMatch(/^bpfscope probe: recording needs CAP_PERFMON, which this process lacks/);
       // CAP_BPF + CAP_PERFMON + CAP_NET_ADMIN: a normal user records without root.
-      const ok = asUser('+bpf,+perfmon,+net_admin', 'record', path.join(PROGS_DIR, 'list.bpf.o'), '-p', 'list_push', '-o', path.join(dir, 'caps.trace'), '--run');
+      const ok = as.bpfscope(['record', as.object(unprivObjects[1]), '-p', 'list_push', '-o', path.join(as.work, 'caps.trace'), '--run'], '+bpf,+perfmon,+net_admin');
       expect(ok.stderr).toBe('');
       expect(ok.stdout).toMatch(/^list_push: accepted, \d+ insns processed, retval 3\n$/);
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      as.cleanup();
     }
   });
 });

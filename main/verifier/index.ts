@@ -7,7 +7,9 @@ export { splitLines, MAX_LINE, type LineBatch, type LogLineText } from './lines'
 export { parseRegValue, type RegValue, type RangeStyle } from './regValue';
 export { parseStackSlot, type StackSlot } from './stackSlot';
 export { parseStateText, splitStateTokens, type StateItem } from './stateText';
-export { Reconstructor, initialMachine, STEP_KINDS, type MachineState, type StepKind, type StepOut } from './reconstruct';
+export {
+  Reconstructor, initialMachine, parseCall, STEP_KINDS, type CallKind, type CallSite, type MachineState, type StepKind, type StepOut,
+} from './reconstruct';
 export {
   LogAnalyzer, type AnalysisSink, type AnalyzeOptions, type LogMessage, type LogStats, type PathInfo, type PathEnd,
   type RefEvent, type RefEventKind, type RefInfo, type StepRecord,

@@ -318,9 +318,12 @@ export class StreamingProgLoader {
 }
 
 function readCString(bytes: Uint8Array, limit: number): Buffer {
-  // log_true_size counts the terminating NUL: when it sits there, the log
-  // ends there and the 40 MB scan for it is not needed.
-  if (limit > 0 && bytes[limit - 1] === 0 && (limit === 1 || bytes[limit - 2] !== 0)) return Buffer.from(bytes.subarray(0, limit - 1));
-  const end = bytes.subarray(0, limit).indexOf(0);
-  return Buffer.from(bytes.subarray(0, end < 0 ? limit : end));
+  // The log ends at the first NUL. log_true_size (the limit) is the most the log
+  // ever held, NUL included, not where it ends: at level 1 the verifier throws
+  // away what it printed for a subprogram it accepted (bpf_vlog_reset to 0 in
+  // do_check_common) and writes a NUL there, so the summary is followed by a NUL
+  // and the discarded text. memchr over a Buffer view: ~1.5 ms for 41 MB.
+  const view = Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(limit, bytes.length));
+  const end = view.indexOf(0);
+  return Buffer.from(end < 0 ? view : view.subarray(0, end));
 }

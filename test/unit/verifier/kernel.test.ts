@@ -1,9 +1,9 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { kernelSkipReason, kernelTitle } from '../../helpers/kernel';
-import { benchLoopObject, FIXTURE_LOGS_DIR, PROGS_DIR, refLoad } from '../../helpers/ref';
+import { benchLoopObject, examplePrograms, PROGS_DIR, refLoad } from '../../helpers/ref';
 import { createTrace } from '../../../main/trace/db';
 import { writeVerifierLog } from '../../../main/trace/verifier';
 import { listPaths, readLogLines, readSteps, stateAtStep } from '../../../main/trace/verifierRead';
@@ -13,10 +13,8 @@ import { parseStateText } from '../../../main/verifier/stateText';
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'bpfscope-vkernel-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-/** Every example program with a fixture log: OBJECT.PROGRAM.log. */
-const programs = readdirSync(FIXTURE_LOGS_DIR)
-  .filter((f) => /^[a-z_]+\.[a-z_0-9]+\.log$/.test(f))
-  .map((f) => f.split('.').slice(0, 2) as [string, string]);
+/** Every example program (the manifest), loaded now on this kernel: the committed fixture logs are not involved. */
+const programs = examplePrograms().map((p) => [p.object.replace(/\.bpf\.o$/, ''), p.program] as [string, string]);
 
 describe.skipIf(!!kernelSkipReason())(kernelTitle('fresh logs from this kernel'), () => {
   for (const [obj, prog] of programs) {

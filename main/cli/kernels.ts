@@ -1,6 +1,7 @@
 import os from 'node:os';
 import type { Command } from './index';
 import { parseArgs } from './args';
+import { formatTable } from './table';
 
 export const command: Command = {
   summary: 'list the kernels bpfscope can record on: this one, and the images it can boot in a VM',
@@ -26,8 +27,7 @@ is installed and whether VMs run under KVM or TCG (software emulation).
     const table = [['RELEASE', 'VERSION', 'IMAGE', 'MODULES']];
     table.push([os.release(), upstreamVersion(os.release()), '(running here: record without --kernel)', '']);
     for (const r of rows) table.push([r.release, r.version, r.vmlinuz, r.modules ? 'yes' : "no (can't boot)"]);
-    const widths = table[0].map((_, c) => Math.max(...table.map((row) => row[c].length)));
-    for (const row of table) process.stdout.write(row.map((cell, c) => cell.padEnd(widths[c])).join('  ').trimEnd() + '\n');
+    process.stdout.write(formatTable(table));
     const how = accel[0] === 'kvm' ? 'KVM (/dev/kvm opens; TCG if the guest cannot run under it)' : 'TCG, software emulation (no usable /dev/kvm)';
     process.stdout.write(`\nqemu: ${qemu ?? "not installed (apt-get install qemu-system-x86)"}; VMs run under ${how}\n`);
     if (rows.length === 0) process.stdout.write('no bootable images: install one, e.g. apt-get install linux-image-6.12.100+deb12-amd64\n');

@@ -1,5 +1,6 @@
 import type { Command } from './index';
 import { parseArgs } from './args';
+import { formatTable } from './table';
 import { BpfscopeError } from '../errors';
 
 export const command: Command = {
@@ -32,8 +33,7 @@ kernel being the recording kernel's release (absent for imported logs).`,
           r.retval === undefined ? '' : String(r.retval), (r.error ?? '').replace(/\n/g, ' / '),
         ]);
       }
-      const widths = table[0].map((_, c) => Math.max(...table.map((row) => row[c].length)));
-      for (const row of table) process.stdout.write(row.map((cell, c) => (c === row.length - 1 ? cell : cell.padEnd(widths[c]))).join('  ').trimEnd() + '\n');
+      process.stdout.write(formatTable(table));
       return 0;
     } finally {
       db.close();

@@ -1,4 +1,5 @@
-import { copyFileSync, existsSync, renameSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { BpfscopeError } from '../errors';
 import { createTrace } from '../trace/db';
@@ -28,8 +29,6 @@ export async function recordInVm(o: VmRecordOptions): Promise<number> {
     if (o.progress) process.stdout.write(JSON.stringify({ event: 'vm', message: line }) + '\n');
     else process.stderr.write(`bpfscope record: ${line}\n`);
   };
-  const { mkdtempSync } = await import('node:fs');
-  const os = await import('node:os');
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'bpfscope-vm-'));
   try {
     const guestTrace = path.join(scratch, 'out.trace');

@@ -15,6 +15,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import os from 'node:os';
 import path from 'node:path';
 import { type KernelImage, installedImages, resolveImage } from '../../main/vm/images';
+import { formatTable } from '../../main/cli/table';
 import { findQemu } from '../../main/vm/qemu';
 import { runInVm } from '../../main/vm/run';
 import { kernelSkipReason, MATRIX_ENV, matrixSuffix } from '../helpers/kernel';
@@ -154,8 +155,7 @@ function table(rows: Row[]): string {
     const c = r.counts;
     t.push([r.kernel, r.how, c ? String(c.passed) : '-', c ? String(c.failed) : '-', c ? String(c.skipped) : '-', `${r.seconds.toFixed(0)} s${r.problem ? `  ${r.problem}` : ''}`]);
   }
-  const widths = t[0].map((_, i) => Math.max(...t.map((row) => row[i].length)));
-  return t.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]))).join('  ').trimEnd()).join('\n');
+  return formatTable(t).trimEnd();
 }
 
 async function main(specs: string[]): Promise<number> {

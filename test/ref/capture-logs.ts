@@ -4,6 +4,8 @@
  * time by test/ref/refload.c through libbpf.
  *
  *   npx tsx test/ref/capture-logs.ts        (as root, or with CAP_BPF)
+ *   npx tsx test/ref/capture-logs.ts --kernel 6.12   (boots the image in qemu,
+ *       captures there: test/fixtures/logs/6.12/, real logs of that kernel)
  *
  * <object>.<program>.log         level 2, every program
  * <object>.<program>.level1.log  level 1, for LEVEL1 below
@@ -17,10 +19,12 @@
  * counts. Tests that compare with the kernel load the program again, on the
  * kernel they run on (refLoad).
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { examplePrograms, FIXTURE_LOGS_DIR, normalizeLog, refLoad } from '../helpers/ref';
+import { examplePrograms, FIXTURE_LOGS_DIR, normalizeLog, REF_DIR, REPO_ROOT, refLoad } from '../helpers/ref';
+import { resolveImage } from '../../main/vm/images';
+import { runInVm } from '../../main/vm/run';
 
 /** One accepted and one rejected program, logged at level 1 as well. */
 export const LEVEL1 = [
@@ -45,7 +49,38 @@ function save(file: string, log: string): string {
   return 'written';
 }
 
-async function main(): Promise<void> {
+/** One program's result on the kernel of a per-kernel fixture folder. */
+export interface KernelFixtureEntry {
+  object: string;
+  program: string;
+  verdict: 'accepted' | 'rejected';
+  errno: number;
+  logSize: number;
+  /** The log file in the folder ('' when the kernel never saw the program: libbpf refused it first). */
+  log: string;
+}
+
+/** index.json of test/fixtures/logs/<kernel>/: which kernel printed the logs, and each program's verdict. */
+export interface KernelFixtureIndex {
+  release: string;
+  version: string;
+  programs: KernelFixtureEntry[];
+}
+
+/** Folders of real logs from other kernels (captured in a VM with --kernel): test/fixtures/logs/6.1, 6.12. */
+export function kernelFixtureDirs(): string[] {
+  return readdirSync(FIXTURE_LOGS_DIR, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && existsSync(path.join(FIXTURE_LOGS_DIR, e.name, 'index.json')))
+    .map((e) => path.join(FIXTURE_LOGS_DIR, e.name))
+    .sort();
+}
+
+export function readKernelFixtureIndex(dir: string): KernelFixtureIndex {
+  return JSON.parse(readFileSync(path.join(dir, 'index.json'), 'utf8')) as KernelFixtureIndex;
+}
+
+/** This kernel's logs into the fixture folder (6.18, the host: the manifest's verdicts must hold). */
+async function captureHost(): Promise<void> {
   mkdirSync(FIXTURE_LOGS_DIR, { recursive: true });
   writeFileSync(FIXTURE_KERNEL_FILE, `${os.release()}\n`);
   for (const p of examplePrograms()) {
@@ -64,8 +99,65 @@ async function main(): Promise<void> {
   }
 }
 
+/**
+ * Every example program's level-2 log on the running kernel into `out`, with
+ * index.json. Whatever the kernel says is the result: an older kernel that
+ * rejects a program (6.1 has no bpf_obj_new) gives its rejection log.
+ */
+async function captureInto(out: string): Promise<void> {
+  mkdirSync(out, { recursive: true });
+  const index: KernelFixtureIndex = { release: os.release(), version: readFileSync('/proc/sys/kernel/version', 'utf8').trim(), programs: [] };
+  for (const p of examplePrograms()) {
+    const r = await refLoad(p.object, p.program, { logLevel: 2 });
+    const log = r.log.length > 0 ? path.basename(p.logFixture) : '';
+    if (log) writeFileSync(path.join(out, log), r.log);
+    index.programs.push({ object: p.object, program: p.program, verdict: r.verdict, errno: r.errno, logSize: r.logSize, log });
+    console.log(`${p.object} ${p.program}  ${r.verdict}${r.errno ? ` errno ${r.errno}` : ''}  ${r.logSize} bytes`);
+  }
+  writeFileSync(path.join(out, 'index.json'), JSON.stringify(index, null, 2) + '\n');
+}
+
+/** --kernel SPEC: boot the image in a VM, capture there, copy into test/fixtures/logs/<major.minor>/. */
+async function captureInVm(spec: string): Promise<void> {
+  const image = resolveImage(spec);
+  const scratch = mkdtempSync(path.join(os.tmpdir(), 'bpfscope-capture-'));
+  try {
+    const guestOut = path.join(scratch, 'logs');
+    const r = await runInVm({
+      image,
+      command: [process.execPath, path.join(REPO_ROOT, 'node_modules/tsx/dist/cli.mjs'), path.join(REF_DIR, 'capture-logs.ts'), '--out', guestOut],
+      cwd: REPO_ROOT,
+      scratch,
+      onStdout: (c) => process.stdout.write(c),
+      onStderr: (c) => process.stderr.write(c),
+      onStatus: (l) => console.log(`[${image.release}] ${l}`),
+    });
+    if (r.exitCode !== 0) throw new Error(`capture in the VM on ${r.release} exited ${r.exitCode}`);
+    const m = /^(\d+\.\d+)/.exec(r.release);
+    const dest = path.join(FIXTURE_LOGS_DIR, m ? m[1] : r.release);
+    rmSync(dest, { recursive: true, force: true });
+    mkdirSync(dest, { recursive: true });
+    for (const f of readdirSync(guestOut)) copyFileSync(path.join(guestOut, f), path.join(dest, f));
+    console.log(`${path.relative(process.cwd(), dest)}: ${readdirSync(dest).length} files from ${r.release} (${r.accel === 'kvm' ? 'KVM' : 'TCG'})`);
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+async function main(argv: string[]): Promise<void> {
+  const opt = (name: string): string | undefined => {
+    const i = argv.indexOf(name);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const kernel = opt('--kernel');
+  const out = opt('--out');
+  if (kernel) await captureInVm(kernel);
+  else if (out) await captureInto(path.resolve(out));
+  else await captureHost();
+}
+
 if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname)) {
-  main().catch((e: unknown) => {
+  main(process.argv.slice(2)).catch((e: unknown) => {
     console.error(e instanceof Error ? e.message : e);
     process.exit(1);
   });

@@ -5,6 +5,7 @@
  * bpfscope's VM runner (main/vm), KVM where it works, TCG otherwise. Prints a
  * table: kernel, how it ran, tests passed/failed/skipped, time. SPECs
  * (`host`, `6.12`, a vmlinuz path) choose kernels; the default is all.
+ * Arguments ending in `.ts` are test files: only those run (for working on one).
  * BPFSCOPE_MATRIX_BUDGET (seconds) bounds each VM; one that runs over is
  * stopped and its row says so. Exit 1 when a test failed or a kernel did not boot
  * or finish; a kernel that cannot be
@@ -64,13 +65,16 @@ export function countResults(json: string): Counts {
 
 const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
+/** Test files named on the command line (`npm run test:kernels -- 6.1 test/unit/kernel/cli.test.ts`); all kernel test files when none. */
+let onlyFiles: string[] = [];
+
 /** vitest's argv for the kernel tests of one kernel, the JSON report going to `report`. */
 function vitestArgv(release: string, report: string): string[] {
   return [
     path.join(ROOT, 'node_modules/vitest/vitest.mjs'), 'run',
     '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, '--passWithNoTests',
     '-t', escapeRe(matrixSuffix(release)),
-    ...kernelTestFiles(),
+    ...(onlyFiles.length > 0 ? onlyFiles : kernelTestFiles()),
   ];
 }
 
@@ -158,7 +162,9 @@ function table(rows: Row[]): string {
   return formatTable(t).trimEnd();
 }
 
-async function main(specs: string[]): Promise<number> {
+async function main(args: string[]): Promise<number> {
+  onlyFiles = args.filter((a) => a.endsWith('.ts')).map((f) => path.resolve(f));
+  const specs = args.filter((a) => !a.endsWith('.ts'));
   const wanted = specs.length > 0 ? specs : ['host', ...installedImages().map((i) => i.release)];
   const rows: Row[] = [];
   const qemu = findQemu();

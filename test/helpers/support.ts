@@ -1,0 +1,80 @@
+/**
+ * What the running kernel can do, for kernel-backed tests that run on every
+ * kernel of the matrix (6.1, 6.12, the host's 6.18). A test whose program
+ * needs something this kernel lacks skips with the reason in its title; it
+ * never fakes the kernel and never compares with a stored 6.18 answer.
+ *
+ * Probed, not guessed from a version number, wherever the kernel tells:
+ * kfuncs are looked up by name in the kernel's own BTF (exactly what libbpf
+ * does before it refuses an object whose kfunc is missing). Only formats the
+ * kernel cannot be asked about (how a log line is printed) use the release.
+ */
+import os from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
+import { moduleBtf, moduleBtfNames, vmlinuxBtf } from '../../main/kernel/vmlinux';
+import { parseObject } from '../../main/object/object';
+
+let funcs: Set<string> | undefined;
+
+/** Names of every FUNC in the running kernel's BTF, vmlinux and modules. */
+export function kernelBtfFuncs(): Set<string> {
+  if (funcs) return funcs;
+  const s = new Set<string>();
+  if (!existsSync('/sys/kernel/btf/vmlinux')) return (funcs = s);
+  const add = (btf: ReturnType<typeof vmlinuxBtf>): void => {
+    for (let id = btf.baseCount || 1; id < btf.types.length; id++) {
+      const t = btf.types[id];
+      if (t.kind === 'FUNC' && t.name) s.add(t.name);
+    }
+  };
+  add(vmlinuxBtf());
+  for (const m of moduleBtfNames()) {
+    try {
+      add(moduleBtf(m));
+    } catch {
+      // A module BTF that does not parse has no kfunc a test needs.
+    }
+  }
+  return (funcs = s);
+}
+
+const missing = new Map<string, string[]>();
+
+/**
+ * The object's strong kfunc externs the running kernel's BTF does not have.
+ * libbpf (and bpfscope's loader) resolve every extern of an object at load,
+ * so one missing kfunc refuses every program of the object, before the
+ * kernel sees any of them.
+ */
+export function missingKfuncs(objectPath: string): string[] {
+  let m = missing.get(objectPath);
+  if (!m) {
+    const obj = parseObject(readFileSync(objectPath), objectPath);
+    const have = kernelBtfFuncs();
+    m = obj.externs.filter((e) => e.kind === 'kfunc' && !e.weak && !have.has(e.name)).map((e) => e.name).sort();
+    missing.set(objectPath, m);
+  }
+  return m;
+}
+
+/** Why the running kernel cannot load this object, or undefined when it can. */
+export function objectUnsupported(objectPath: string): string | undefined {
+  const m = missingKfuncs(objectPath);
+  if (m.length === 0) return undefined;
+  return `kernel ${os.release()} has no kfunc ${m.join(', ')} in its BTF`;
+}
+
+/** `title [skipped: reason]` when there is a reason, the title otherwise. */
+export const withSkipReason = (title: string, reason: string | undefined): string => (reason ? `${title} [skipped: ${reason}]` : title);
+
+/** The running kernel's major.minor as a number pair ([6, 1] on 6.1.0-50-amd64). */
+export function kernelVersion(release = os.release()): [number, number] {
+  const m = /^(\d+)\.(\d+)/.exec(release);
+  return m ? [Number(m[1]), Number(m[2])] : [0, 0];
+}
+
+/** Whether the running kernel is at least major.minor (for print formats only; features are probed). */
+export function kernelAtLeast(major: number, minor: number, release = os.release()): boolean {
+  const [a, b] = kernelVersion(release);
+  return a > major || (a === major && b >= minor);
+}

@@ -267,7 +267,9 @@ export class LogAnalyzer {
       case 'liveness':
         return;
       case 'other':
+      case 'note':
         if (this.pending.length < MAX_PENDING) this.pending.push(l);
+        else if (line.kind === 'note') this.message('info', l.no, l.text);
         else this.flagUnknown(l);
         return;
       case 'func':
@@ -527,8 +529,12 @@ export class LogAnalyzer {
     this.message('unknown', l.no, l.text);
   }
 
+  /** Held-back lines followed by more states: not an error. Known notes are informational, the rest unknown. */
   private flushUnknown(): void {
-    for (const l of this.pending) this.flagUnknown(l);
+    for (const l of this.pending) {
+      if (lexLine(l.text).kind === 'note') this.message('info', l.no, l.text);
+      else this.flagUnknown(l);
+    }
     this.pending = [];
   }
 

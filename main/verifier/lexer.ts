@@ -46,6 +46,16 @@ export type LogLine =
   | { kind: 'errorBlock'; label: string; text: string }
   /** Known lines that carry no state: `Validating f() func#1...`, `Func#1 ... is global`. */
   | { kind: 'info'; text: string }
+  /**
+   * A known line that is part of the error when verification stops right
+   * after it, and informational when it goes on: 6.1's btf_check_func_arg_match
+   * prints `reg type unsupported for arg#1 function fold_step#54` at a call of a
+   * static subprog (or callback) whose argument is neither a scalar nor ctx;
+   * the subprog is marked unreliable and verification continues. For a global
+   * function the next line is `Caller passes invalid args into func#N` and the
+   * load fails.
+   */
+  | { kind: 'note'; text: string }
   | { kind: 'wrapBegin'; program: string | null }
   | { kind: 'wrapEnd' }
   | { kind: 'wrapper'; text: string }
@@ -235,6 +245,9 @@ export function lexLine(line: string): LogLine {
     line.startsWith('Warning: bpftool') || line.startsWith('If it used to work')
   ) {
     return { kind: 'wrapper', text: line };
+  }
+  if (line.startsWith('reg type unsupported for arg#') && /^reg type unsupported for arg#\d+ function \S+#\d+$/.test(line)) {
+    return { kind: 'note', text: line };
   }
   if (
     /^R\d+ is not a scalar$/.test(line) || /^Func#\d+ .* is (global|safe)/.test(line) ||

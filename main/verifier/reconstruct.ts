@@ -2,7 +2,7 @@ import type { LogLine } from './lexer';
 import { HELPER_NAMES } from '../object/insn/helper-ids';
 import { parseStateText, type StateItem } from './stateText';
 import {
-  cloneFrame, diffFrame, emptyFrame, framesFromItems, type FrameState, type VerifierState,
+  cloneFrame, diffFrame, emptyFrame, framesFromItems, idOf, type FrameState, type VerifierState,
 } from './state';
 
 /** What a step is: the kind of line that produced it. Stored as its index. */
@@ -50,6 +50,7 @@ export interface CallSite {
 }
 
 const CALL_INSN = /^call ([A-Za-z_][\w.-]*)#(-?\d+)$/;
+const NULL_CHECK = /^if r(\d+) [!=]= 0x0 goto pc[+-]\d+$/;
 const CALL_PC = /^call pc([+-]\d+)$/;
 
 /** The callee of a call insn's text (`call bpf_loop#181`, `call pc+3`), null when not a call. */
@@ -174,12 +175,15 @@ export class Reconstructor {
         }
         let unknownItems: string[] = NONE;
         this.lastDelta = NO_ITEMS;
+        // `if rX == 0x0` on a pointer that may be NULL: note it before the delta changes rX.
+        const nullCheck = text.charCodeAt(0) === 105 /* i */ ? this.nullCheckOf(text) : null;
         if (line.delta !== null) {
           m.sawDelta = true;
           this.lastDelta = parseStateText(line.delta);
           unknownItems = this.applyDelta(this.lastDelta, text.charCodeAt(0) === 99 /* c */ && LOCK_CALL.test(text));
           if (m.call) this.callReturned(m.call, this.lastDelta);
         }
+        if (nullCheck) this.nullChecked(nullCheck);
         if (text.startsWith('*(u64')) this.crossFrameStore(text);
         return { step: { kind: 'insn', insn: line.insn, frame: this.curFrame }, mismatches: NONE, unknownItems };
       }
@@ -414,6 +418,42 @@ export class Reconstructor {
         const v = rewrite(fr.stack[k]);
         if (v !== null) fr.stack[k] = v;
       }
+    }
+  }
+
+  /**
+   * `if rX == 0x0 goto` / `if rX != 0x0 goto` where rX may be NULL
+   * (`map_value_or_null(id=1,...)`, `ptr_or_null_foo(id=2,...)`): the register,
+   * its id and its value before the check.
+   */
+  private nullCheckOf(text: string): { reg: number; id: number; before: string } | null {
+    const c = NULL_CHECK.exec(text);
+    if (!c) return null;
+    const reg = Number(c[1]);
+    const before = this.m.frames[this.m.frames.length - 1].regs[reg];
+    if (!before || !before.includes('_or_null')) return null;
+    const id = idOf(before);
+    return id === null ? null : { reg, id, before };
+  }
+
+  /**
+   * After a NULL check the kernel gives every copy of the pointer (the
+   * registers and spilled slots of every frame with the same id that may be
+   * NULL) the checked register's new state (mark_ptr_or_null_regs: non-NULL,
+   * or a known 0 on the NULL side), but its delta prints only the checked
+   * register: `8: r7 = r0` then `10: if r7 == 0x0 goto pc+28 ; R7_w=map_value(...)`
+   * leaves R0 non-NULL too, unprinted.
+   */
+  private nullChecked(c: { reg: number; id: number; before: string }): void {
+    const m = this.m;
+    const cur = m.frames[m.frames.length - 1];
+    const after = cur.regs[c.reg];
+    if (after === null || after === c.before) return;
+    const copy = (raw: string | null): string | null =>
+      raw !== null && raw.includes('_or_null') && idOf(raw) === c.id ? after : raw;
+    for (const fr of m.frames) {
+      for (let r = 0; r < fr.regs.length; r++) if (fr !== cur || r !== c.reg) fr.regs[r] = copy(fr.regs[r]);
+      for (const k of Object.keys(fr.stack)) fr.stack[k] = copy(fr.stack[k]) as string;
     }
   }
 

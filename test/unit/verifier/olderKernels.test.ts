@@ -94,3 +94,43 @@ describe('6.1: a static callback whose argument is neither a scalar nor ctx', ()
     expect(s.unknownLines).toBe(0);
   });
 });
+
+describe('a NULL check refines every copy of the pointer, printed or not', () => {
+  // 6.12, percpu_count: r7 = r0 copies map_value_or_null(id=1); the check at 10
+  // prints R7 only, yet R0 is non-NULL too (mark_ptr_or_null_regs), as the
+  // full state of `from 12 to 25` shows. The same holds for 6.18's logs.
+  const log = lines(
+    'func#0 @0',
+    '0: R1=ctx() R10=fp0',
+    '5: (18) r1 = 0xff2bfacc3ca4d800       ; R1_w=map_ptr(map=pcpu_stash,ks=4,vs=8)',
+    '7: (85) call bpf_map_lookup_elem#1    ; R0_w=map_value_or_null(id=1,map=pcpu_stash,ks=4,vs=8)',
+    '8: (bf) r7 = r0                       ; R0_w=map_value_or_null(id=1,map=pcpu_stash,ks=4,vs=8) R7_w=map_value_or_null(id=1,map=pcpu_stash,ks=4,vs=8)',
+    '9: (7b) *(u64 *)(r10 -16) = r0        ; R0_w=map_value_or_null(id=1,map=pcpu_stash,ks=4,vs=8) R10=fp0 fp-16_w=map_value_or_null(id=1,map=pcpu_stash,ks=4,vs=8)',
+    '10: (15) if r7 == 0x0 goto pc+28      ; R7_w=map_value(map=pcpu_stash,ks=4,vs=8)',
+    '11: (79) r1 = *(u64 *)(r7 +0)         ; R1=percpu_rcu_ptr_or_null_pcpu_val(id=2) R7=map_value(map=pcpu_stash,ks=4,vs=8)',
+    '12: (55) if r1 != 0x0 goto pc+12      ; R1=0',
+    '13: (b4) w0 = 0                       ; R0_w=0',
+    '14: (95) exit',
+    '',
+    'from 12 to 25: R0=map_value(map=pcpu_stash,ks=4,vs=8) R1=percpu_rcu_ptr_pcpu_val() R7=map_value(map=pcpu_stash,ks=4,vs=8) R10=fp0 fp-16=map_value(map=pcpu_stash,ks=4,vs=8)',
+    '25: (b4) w0 = 1                       ; R0_w=1',
+    '26: (95) exit',
+    '',
+    'from 10 to 39: R0=0 R7=0 R10=fp0 fp-16=0',
+    '39: (95) exit',
+    'processed 12 insns (limit 1000000) max_states_per_insn 0 total_states 1 peak_states 1 mark_read 0',
+  );
+
+  it('R0 and the spilled copy become map_value on the non-NULL side; the NULL side prints 0 for all of them', async () => {
+    const { db, pid, s, warnings } = await load(log);
+    expect(warnings).toEqual([]);
+    expect(s.mismatches).toBe(0);
+    const st = atInsn(db, pid, 10).frames[0];
+    expect(st.regs.R0.raw).toBe('map_value(map=pcpu_stash,ks=4,vs=8)');
+    expect(st.regs.R0.live).toBe('w');
+    expect(st.stack['-16'].raw).toBe('map_value(map=pcpu_stash,ks=4,vs=8)');
+    // A pointer of another id is left alone: R1 at 12 is checked on its own.
+    expect(atInsn(db, pid, 12).frames[0].regs.R0.raw).toBe('map_value(map=pcpu_stash,ks=4,vs=8)');
+    db.close();
+  });
+});

@@ -288,6 +288,7 @@ export class LogAnalyzer {
         return;
       case 'liveHeader':
         this.sawLiveTable = true;
+        this.rec.feed(line);
         return;
       case 'liveRow':
         this.sink.liveRegs(line.insn, line.live);
@@ -333,7 +334,10 @@ export class LogAnalyzer {
     const m = this.rec.m;
     if (this.styleChecks < 2000 && this.rangeStyle === 'modern') {
       this.styleChecks++;
-      if (LEGACY_SPELLING.test(l.text)) this.rangeStyle = 'legacy';
+      if (LEGACY_SPELLING.test(l.text)) {
+        this.rangeStyle = 'legacy';
+        this.rec.noteLegacy();
+      }
     }
     let pushed: Push | undefined;
     let before: VerifierState | null = null;
@@ -356,6 +360,7 @@ export class LogAnalyzer {
     }
     const prevRefs = m.refs;
     const lockBefore = m.lockHeld || m.lockId !== null;
+    const clobberBefore = m.clobberReads ?? null;
     const res = this.rec.feed(line, pushed?.state ?? null, pushed?.skipRegs, pushed?.skipIds);
     if (res.unknownItems.length > 0) {
       this.unknownItems += res.unknownItems.length;
@@ -403,7 +408,9 @@ export class LogAnalyzer {
     // Checkpoints: periodic, and at every branch start (its state came from a pushed copy).
     // A path start needs one only when a replay without the pushed copy would differ:
     // frames below the printed one, or a held lock (neither is in the printed text).
-    const needs = line.kind === 'from' && (m.frames.length > 1 || m.lockHeld || lockBefore || m.lockId !== null);
+    const needs = (line.kind === 'from' && (m.frames.length > 1 || m.lockHeld || lockBefore || m.lockId !== null)) ||
+      // The step that told how the kernel treats a helper's stack reads (from a pushed state a replay lacks).
+      (m.clobberReads ?? null) !== clobberBefore;
     // Also when many lines (backtracking) went by: a replay then never reads more than ~1000 lines.
     if (stepNo - this.lastCheckpoint >= this.every || needs || l.no - this.lastCheckpointLine > 1024) {
       this.lastCheckpoint = stepNo;

@@ -1,6 +1,7 @@
 import type { LogLine } from './lexer';
 import { HELPER_NAMES } from '../object/insn/helper-ids';
 import { parseStateText, type StateItem } from './stateText';
+import { clobberSlot, helperMemArgs, memArgSize, slotsOf, stackPointerOf } from './stackAccess';
 import {
   cloneFrame, diffFrame, emptyFrame, framesFromItems, idOf, type FrameState, type VerifierState,
 } from './state';
@@ -92,13 +93,27 @@ export interface MachineState extends VerifierState {
    * it existed lack it (undefined).
    */
   call: CallSite | null;
+  /**
+   * Whether this log's kernel clobbers stack bytes a helper only reads (see
+   * stackAccess.ts: through 6.13 it does, from 6.14 not), once the log has
+   * shown it: a full state that prints such a slot decides. Until then (null)
+   * both values are kept (FrameState.stackAlt). Older checkpoints lack it.
+   */
+  clobberReads?: boolean | null;
+  /**
+   * What the log's format has shown of its kernel: spellings of 5.x-6.6
+   * (`off=0`, `imm=0`, `umax_value=`), liveness suffixes on names (`R0_w=`,
+   * 5.x-6.17), the `Live regs before insn:` table (6.15+).
+   */
+  fmt?: { legacy: boolean; live: boolean; table: boolean };
 }
 
 export function initialMachine(): MachineState {
   return {
     frames: [emptyFrame(0)], refs: [], lockHeld: false, lockId: null,
     sawDelta: false, block: '', blockInsn: -1, lastInsn: -1, lastInsnText: '', afterReturn: false,
-    afterCallbackReturn: false, callStack: [], call: null,
+    afterCallbackReturn: false, callStack: [], call: null, clobberReads: null,
+    fmt: { legacy: false, live: false, table: false },
   };
 }
 
@@ -157,6 +172,7 @@ export class Reconstructor {
           // callback's caller block prints the arguments again). The arguments are kept aside.
           const f = m.frames[m.frames.length - 1];
           const callee = parseCall(text);
+          if (callee?.kind === 'helper') this.helperStackAccess(callee.target, f);
           if (callee) {
             m.call = {
               insn: line.insn, frame: f.frame, ...callee, args: f.regs.slice(1, 6), argLive: f.regLive.slice(1, 6),
@@ -180,6 +196,7 @@ export class Reconstructor {
         if (line.delta !== null) {
           m.sawDelta = true;
           this.lastDelta = parseStateText(line.delta);
+          this.noteFormat(this.lastDelta);
           unknownItems = this.applyDelta(this.lastDelta, text.charCodeAt(0) === 99 /* c */ && LOCK_CALL.test(text));
           if (m.call) this.callReturned(m.call, this.lastDelta);
         }
@@ -190,6 +207,7 @@ export class Reconstructor {
       case 'state': {
         m.block = '';
         const items = parseStateText(line.text);
+        this.noteFormat(items);
         const lockCall = m.lastInsn === line.insn - 1 && LOCK_CALL.test(m.lastInsnText);
         // The state printed after a call on a line of its own (backtracking came in between):
         // the call's delta, so the call returns here.
@@ -216,6 +234,7 @@ export class Reconstructor {
           return { step: { kind: 'safe', insn: line.to, frame: this.curFrame }, mismatches: NONE, unknownItems: NONE };
         }
         const items = parseStateText(line.text);
+        this.noteFormat(items);
         const printed = framesFromItems(items);
         let mismatches: string[] = [];
         if (m.afterReturn && m.afterCallbackReturn) {
@@ -224,9 +243,12 @@ export class Reconstructor {
           // The continuation after a return: the printed state must be the one we returned to.
           for (const p of printed.frames) {
             const mine = m.frames[p.frame];
+            this.learn(mine, p);
             if (mine) mismatches.push(...diffFrame(mine, p));
           }
         } else if (pushed) {
+          for (const p of printed.frames) this.learn(pushed.frames[p.frame], p);
+          this.resolveAll(pushed.frames);
           for (const p of printed.frames) {
             const mine = pushed.frames[p.frame];
             if (mine) mismatches.push(...diffFrame(mine, p, skipRegs, skipIds));
@@ -249,6 +271,10 @@ export class Reconstructor {
       case 'callee':
       case 'returning':
         m.block = line.kind;
+        return NO_RESULT;
+      case 'liveHeader':
+        // 6.15+: those kernels leave the slots of a helper's read-only arguments alone.
+        this.fmt().table = true;
         return NO_RESULT;
       case 'toCaller':
         m.block = 'toCaller';
@@ -276,6 +302,7 @@ export class Reconstructor {
       case 'caller': {
         // The caller's R0-R5 are not carried across a bpf-to-bpf call.
         const mine = m.frames[p.frame];
+        this.learn(mine, p);
         const callback = !m.lastInsnText.startsWith('call pc');
         if (mine) {
           const expect = cloneFrame(mine);
@@ -298,12 +325,14 @@ export class Reconstructor {
       }
       case 'returning': {
         const mine = m.frames[p.frame];
+        this.learn(mine, p);
         if (mine) mismatches.push(...diffFrame(mine, p));
         m.frames[p.frame] = p;
         return { step: null, mismatches, unknownItems };
       }
       case 'toCaller': {
         const mine = m.frames[p.frame];
+        this.learn(mine, p);
         // R0 now holds the callee's return value; the rest is the caller as it was at the call.
         if (mine) mismatches.push(...diffFrame(mine, p, new Set([0])));
         const callee = m.frames[p.frame + 1];
@@ -365,6 +394,7 @@ export class Reconstructor {
           const fr = this.frame(f);
           const k = String(it.off);
           fr.stack[k] = it.raw;
+          if (fr.stackAlt) dropAlt(fr, k);
           if (it.live) fr.stackLive[k] = it.live;
           else delete fr.stackLive[k];
           break;
@@ -414,10 +444,7 @@ export class Reconstructor {
     };
     for (const fr of m.frames) {
       for (let r = 0; r < fr.regs.length; r++) fr.regs[r] = rewrite(fr.regs[r]);
-      for (const k of Object.keys(fr.stack)) {
-        const v = rewrite(fr.stack[k]);
-        if (v !== null) fr.stack[k] = v;
-      }
+      mapSlots(fr, rewrite);
     }
   }
 
@@ -453,8 +480,118 @@ export class Reconstructor {
       raw !== null && raw.includes('_or_null') && idOf(raw) === c.id ? after : raw;
     for (const fr of m.frames) {
       for (let r = 0; r < fr.regs.length; r++) if (fr !== cur || r !== c.reg) fr.regs[r] = copy(fr.regs[r]);
-      for (const k of Object.keys(fr.stack)) fr.stack[k] = copy(fr.stack[k]) as string;
+      mapSlots(fr, copy);
     }
+  }
+
+  private fmt(): NonNullable<MachineState['fmt']> {
+    return (this.m.fmt ??= { legacy: false, live: false, table: false });
+  }
+
+  /** The analyzer saw a spelling only 5.x-6.6 print (`off=0`, `imm=0`, `umax_value=`). */
+  noteLegacy(): void {
+    this.fmt().legacy = true;
+  }
+
+  private noteFormat(items: StateItem[]): void {
+    const f = this.fmt();
+    if (f.live) return;
+    for (const it of items) {
+      if ((it.kind === 'reg' || it.kind === 'slot') && it.live !== '') {
+        f.live = true;
+        return;
+      }
+    }
+  }
+
+  /**
+   * Whether stack bytes a helper only reads are clobbered (stackAccess.ts):
+   * what the log has shown, else what its format tells (5.x-6.6 do; a log
+   * with the live-regs table, 6.15+, does not); null when it cannot tell (6.7-6.14).
+   */
+  clobberMode(): boolean | null {
+    const m = this.m;
+    if (m.clobberReads === true || m.clobberReads === false) return m.clobberReads;
+    const f = this.fmt();
+    if (f.legacy) return true;
+    if (f.table) return false;
+    return null;
+  }
+
+  /** A helper call's memory arguments on the stack, before the call clobbers R0-R5 (see stackAccess.ts). */
+  private helperStackAccess(name: string, f: FrameState): void {
+    const args = helperMemArgs(name);
+    if (args.length === 0) return;
+    const style = this.fmt().legacy ? 'legacy' : 'modern';
+    for (const a of args) {
+      if (a.raw) continue;
+      const sp = stackPointerOf(f.regs[a.arg]);
+      if (!sp) continue;
+      const size = memArgSize(a, f.regs, style);
+      if (size <= 0) continue;
+      const frame = sp.frame ?? f.regFp?.[a.arg] ?? f.frame;
+      this.clobberStack(frame, sp.off, size, a.write);
+    }
+  }
+
+  private clobberStack(frameNo: number, off: number, size: number, write: boolean): void {
+    const fr = this.m.frames[frameNo];
+    if (!fr) return;
+    const mode = write ? true : this.clobberMode();
+    if (mode === false) return;
+    // Until the log tells, the likelier value is shown: 6.7-6.13 (liveness suffixes) clobber.
+    const guess = this.fmt().live;
+    for (const { base, inRange } of slotsOf(off, size)) {
+      const k = String(base);
+      const alt = fr.stackAlt?.[k];
+      let keep: string | null;
+      let clobbered: string;
+      if (mode === true) {
+        if (!alt) {
+          fr.stack[k] = clobberSlot(fr.stack[k] ?? null, inRange);
+          continue;
+        }
+        // (Undecided slots exist only while the rule is not known: this is a write, which clobbers either value.)
+        keep = clobberSlot(alt[0], inRange);
+        clobbered = clobberSlot(alt[1], inRange);
+      } else {
+        keep = alt ? alt[0] : (fr.stack[k] ?? null);
+        clobbered = clobberSlot(alt ? alt[1] : (fr.stack[k] ?? null), inRange);
+      }
+      if (keep === clobbered) {
+        if (alt) dropAlt(fr, k);
+        fr.stack[k] = clobbered;
+        continue;
+      }
+      (fr.stackAlt ??= {})[k] = [keep, clobbered];
+      const shown = guess ? clobbered : keep;
+      if (shown === null) delete fr.stack[k];
+      else fr.stack[k] = shown;
+    }
+  }
+
+  /**
+   * A printed state that shows a slot a helper only read tells which rule
+   * the kernel follows (see clobberMode): its value then is the one kept or
+   * the one clobbered. Decided once, for every frame.
+   */
+  private learn(mine: FrameState | undefined, printed: FrameState): void {
+    if (!mine?.stackAlt || this.clobberMode() !== null) return;
+    for (const [k, [keep, clobbered]] of Object.entries(mine.stackAlt)) {
+      const p = printed.stack[k] ?? null;
+      if (p !== clobbered && p !== keep) continue;
+      this.m.clobberReads = p === clobbered;
+      resolveAlt(mine, this.m.clobberReads);
+      this.resolveAll(this.m.frames);
+      return;
+    }
+  }
+
+  /** Frames kept from before the rule was known (pushed branches) take it now. */
+  private resolveAll(frames: FrameState[]): void {
+    const mode = this.clobberMode();
+    if (mode === null) return;
+    for (const fr of frames) resolveAlt(fr, mode);
   }
 
   private topFrame(items: StateItem[]): number {
@@ -480,6 +617,7 @@ export class Reconstructor {
     const val = cur.regs[Number(st[3])];
     if (k >= m.frames.length - 1 || off % 8 !== 0 || off >= 0 || val === null) return;
     m.frames[k].stack[String(off)] = val;
+    dropAlt(m.frames[k], String(off));
   }
 
   private frame(f: number): FrameState {
@@ -499,6 +637,7 @@ export class Reconstructor {
     }
     for (const p of printed.frames) frames[p.frame] = p;
     for (let i = 0; i <= top; i++) if (!frames[i]) frames[i] = emptyFrame(i);
+    this.resolveAll(frames);
     m.frames = frames;
     m.refs = printed.refs ?? [];
     if (m.lockId !== null && !m.refs.includes(m.lockId) && m.sawDelta) {
@@ -517,4 +656,36 @@ export function toNonOwning(raw: string): string {
   const idIdx = attrs.findIndex((a) => a.startsWith('id='));
   attrs.splice(idIdx + 1, 0, 'non_own_ref');
   return `${raw.slice(0, open)}(${attrs.join(',')})`;
+}
+
+/** Apply `fn` to every slot value of a frame, both values of an undecided slot included. */
+function mapSlots(fr: FrameState, fn: (raw: string | null) => string | null): void {
+  for (const k of Object.keys(fr.stack)) {
+    const v = fn(fr.stack[k]);
+    if (v !== null) fr.stack[k] = v;
+  }
+  if (!fr.stackAlt) return;
+  for (const [k, [keep, clobbered]] of Object.entries(fr.stackAlt)) {
+    fr.stackAlt[k] = [keep === null ? null : fn(keep), fn(clobbered) ?? clobbered];
+  }
+}
+
+/** The slot was written: its value is known again. */
+function dropAlt(fr: FrameState, k: string): void {
+  if (!fr.stackAlt || !(k in fr.stackAlt)) return;
+  delete fr.stackAlt[k];
+  if (Object.keys(fr.stackAlt).length === 0) delete fr.stackAlt;
+}
+
+/** Settle a frame's undecided slots: `clobbered` true takes the clobbered values. */
+function resolveAlt(fr: FrameState, clobbered: boolean): void {
+  if (!fr.stackAlt) return;
+  for (const [k, alt] of Object.entries(fr.stackAlt)) {
+    const v = clobbered ? alt[1] : alt[0];
+    if (v === null) {
+      delete fr.stack[k];
+      delete fr.stackLive[k];
+    } else fr.stack[k] = v;
+  }
+  delete fr.stackAlt;
 }

@@ -17,6 +17,21 @@ export interface FrameState {
   stackLive: Record<string, string>;
   /** Frame flags printed after the registers: `cb`, `async_cb`. */
   flags: string[];
+  /**
+   * Slots a helper only read while the log has not yet shown whether its
+   * kernel counts such a read as a write (check_stack_range_initialized
+   * clobbers every helper access through 6.13, only writes from 6.14): per
+   * slot, its value if not clobbered (null: invalid) and its value if
+   * clobbered; `stack` holds the likelier one. Absent when there are none.
+   */
+  stackAlt?: Record<string, [string | null, string]>;
+  /**
+   * Kernels before 6.7 print a pointer into another frame's stack as `fp-8`,
+   * like one into its own: the frame it points into, per register number and
+   * per spilled slot, when it is not this frame. Absent when there are none.
+   */
+  regFp?: Record<string, number>;
+  stackFp?: Record<string, number>;
 }
 
 export interface VerifierState {
@@ -43,7 +58,7 @@ export function emptyFrame(frame: number): FrameState {
 }
 
 export function cloneFrame(f: FrameState): FrameState {
-  return {
+  const c: FrameState = {
     frame: f.frame,
     regs: f.regs.slice(),
     regLive: f.regLive.slice(),
@@ -51,6 +66,10 @@ export function cloneFrame(f: FrameState): FrameState {
     stackLive: { ...f.stackLive },
     flags: f.flags.slice(),
   };
+  if (f.stackAlt) c.stackAlt = { ...f.stackAlt };
+  if (f.regFp) c.regFp = { ...f.regFp };
+  if (f.stackFp) c.stackFp = { ...f.stackFp };
+  return c;
 }
 
 export function cloneState(s: VerifierState): VerifierState {

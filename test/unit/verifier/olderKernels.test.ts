@@ -11,6 +11,7 @@ import { createTrace, type TraceDb } from '../../../main/trace/db';
 import { writeVerifierLog, type LogSummary } from '../../../main/trace/verifier';
 import { errorsAndWarnings, readSteps, stateAtStep, type StepState } from '../../../main/trace/verifierRead';
 import { lexLine } from '../../../main/verifier/lexer';
+import { clobberSlot, slotsOf } from '../../../main/verifier/stackAccess';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'bpfscope-older-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -132,5 +133,146 @@ describe('a NULL check refines every copy of the pointer, printed or not', () =>
     // A pointer of another id is left alone: R1 at 12 is checked on its own.
     expect(atInsn(db, pid, 12).frames[0].regs.R0.raw).toBe('map_value(map=pcpu_stash,ks=4,vs=8)');
     db.close();
+  });
+});
+
+describe('a helper that reads stack memory clobbers it through 6.13, unprinted', () => {
+  // 6.12, kptr_stash: the key `0` stored at fp-4 (fp-8=0000????) is read by
+  // bpf_map_lookup_elem; check_stack_range_initialized turns the zero bytes to
+  // misc, and only the full state of a later `from` line shows it.
+  const head = [
+    'func#0 @0',
+    '0: R1=ctx() R10=fp0',
+    '1: (b4) w1 = 0                        ; R1_w=0',
+    '2: (63) *(u32 *)(r10 -4) = r1',
+    '3: R1_w=0 R10=fp0 fp-8=0000????',
+    '3: (bf) r2 = r10                      ; R2_w=fp0 R10=fp0',
+    '4: (07) r2 += -4                      ; R2_w=fp-4',
+    '5: (18) r1 = 0xff2bfacc3ca4d800       ; R1_w=map_ptr(map=stash,ks=4,vs=16)',
+    '7: (85) call bpf_map_lookup_elem#1    ; R0_w=map_value_or_null(id=1,map=stash,ks=4,vs=16)',
+    '8: (bf) r6 = r0                       ; R0_w=map_value_or_null(id=1,map=stash,ks=4,vs=16) R6_w=map_value_or_null(id=1,map=stash,ks=4,vs=16)',
+    '9: (b4) w0 = 2                        ; R0_w=2',
+    '10: (15) if r6 == 0x0 goto pc+22      ; R6_w=map_value(map=stash,ks=4,vs=16)',
+    '11: (b4) w0 = 0                       ; R0_w=0',
+    '12: (15) if r0 == 0x0 goto pc+20      ; R0_w=0',
+    '13: (95) exit',
+    '',
+  ];
+  const tail = 'processed 14 insns (limit 1000000) max_states_per_insn 0 total_states 2 peak_states 2 mark_read 1';
+
+  it('6.12: the key bytes are misc after the call; the first full state that shows them settles the rule', async () => {
+    const { db, pid, s, warnings } = await load(lines(...head,
+      'from 12 to 33: R0=0 R6=map_value(map=stash,ks=4,vs=16) R10=fp0 fp-8=mmmm????',
+      '33: (95) exit',
+      '',
+      'from 10 to 33: R0_w=2 R6_w=0 R10=fp0 fp-8=mmmm????',
+      '33: (95) exit',
+      tail,
+    ));
+    expect(warnings).toEqual([]);
+    expect(s.mismatches).toBe(0);
+    // Before any full state said so, the 6.7-6.13 rule (the log has liveness suffixes) is shown.
+    expect(atInsn(db, pid, 7).frames[0].stack['-8'].raw).toBe('mmmm????');
+    expect(atInsn(db, pid, 3).frames[0].stack['-8'].raw).toBe('0000????');
+    db.close();
+  });
+
+  it('6.14 (suffixes, no live-regs table): a full state that shows the bytes kept settles the other rule, pushed branches too', async () => {
+    const { db, pid, s, warnings } = await load(lines(...head,
+      'from 12 to 33: R0=0 R6=map_value(map=stash,ks=4,vs=16) R10=fp0 fp-8=0000????',
+      '33: (95) exit',
+      '',
+      // Pushed at 10, before the rule was known: it takes it too.
+      'from 10 to 33: R0_w=2 R6_w=0 R10=fp0 fp-8=0000????',
+      '33: (95) exit',
+      tail,
+    ));
+    expect(warnings).toEqual([]);
+    expect(s.mismatches).toBe(0);
+    // After the step that told, a replay shows the kept bytes.
+    expect(atInsn(db, pid, 33, 1).frames[0].stack['-8'].raw).toBe('0000????');
+    db.close();
+  });
+
+  it('a printed state that fits neither value is a mismatch', async () => {
+    const { s, warnings } = await load(lines(...head,
+      'from 12 to 33: R0=0 R6=map_value(map=stash,ks=4,vs=16) R10=fp0 fp-8=00000000',
+      '33: (95) exit',
+      tail,
+    ));
+    expect(s.mismatches).toBe(1);
+    expect(warnings[0]).toContain('fp-8: reconstructed mmmm???? printed 00000000');
+  });
+
+  it('6.15+ (the live-regs table, no suffixes): read-only arguments keep their slots', async () => {
+    const log = lines(
+      'func#0 @0',
+      'Live regs before insn:',
+      '      0: .1........ (b4) w1 = 0',
+      '0: R1=ctx() R10=fp0',
+      '1: (b4) w1 = 0                        ; R1=0',
+      '2: (63) *(u32 *)(r10 -4) = r1         ; R1=0 R10=fp0 fp-8=0000????',
+      '3: (bf) r2 = r10                      ; R2=fp0 R10=fp0',
+      '4: (07) r2 += -4                      ; R2=fp-4',
+      '5: (18) r1 = 0xff2bfacc3ca4d800       ; R1=map_ptr(map=stash,ks=4,vs=16)',
+      '7: (85) call bpf_map_lookup_elem#1    ; R0=map_value_or_null(id=1,map=stash,ks=4,vs=16)',
+      '8: (15) if r0 == 0x0 goto pc+1        ; R0=map_value(map=stash,ks=4,vs=16)',
+      '9: (95) exit',
+      '',
+      'from 8 to 10: R0=0 R10=fp0 fp-8=0000????',
+      '10: (95) exit',
+      'processed 10 insns (limit 1000000) max_states_per_insn 0 total_states 1 peak_states 1 mark_read 0',
+    );
+    const { db, pid, s } = await load(log);
+    expect(s.mismatches).toBe(0);
+    expect(atInsn(db, pid, 7).frames[0].stack['-8'].raw).toBe('0000????');
+    db.close();
+  });
+
+  it('6.1: a spilled constant passed as a map value becomes misc bytes', async () => {
+    // 6.1, count_bytes: `one = 1` spilled at fp-16, passed as the value of bpf_map_update_elem.
+    const { db, pid, s, warnings } = await load(lines(
+      'func#0 @0',
+      '0: R1=ctx(off=0,imm=0) R10=fp0',
+      '0: (b7) r2 = 1                        ; R2_w=1',
+      '1: (7b) *(u64 *)(r10 -16) = r2        ; R2_w=1 R10=fp0 fp-16_w=1',
+      '2: (63) *(u32 *)(r10 -28) = r2        ; R2_w=1 R10=fp0 fp-32=mmmm????',
+      '3: (bf) r2 = r10                      ; R2_w=fp0 R10=fp0',
+      '4: (07) r2 += -28                     ; R2_w=fp-28',
+      '5: (bf) r3 = r10                      ; R3_w=fp0 R10=fp0',
+      '6: (07) r3 += -16                     ; R3_w=fp-16',
+      '7: (18) r1 = 0xff1ee53d6662dc00       ; R1_w=map_ptr(off=0,ks=4,vs=8,imm=0)',
+      '9: (b7) r4 = 0                        ; R4_w=0',
+      '10: (85) call bpf_map_update_elem#2   ; R0_w=scalar()',
+      '11: (15) if r0 == 0x0 goto pc+1       ; R0_w=0',
+      '12: (95) exit',
+      '',
+      'from 11 to 13: R0_w=scalar() R10=fp0 fp-16=mmmmmmmm fp-32=mmmm????',
+      '13: (95) exit',
+      'processed 12 insns (limit 1000000) max_states_per_insn 0 total_states 1 peak_states 1 mark_read 0',
+    ));
+    expect(warnings).toEqual([]);
+    expect(s.mismatches).toBe(0);
+    expect(atInsn(db, pid, 10).frames[0].stack['-16'].raw).toBe('mmmmmmmm');
+    db.close();
+  });
+});
+
+describe('clobberSlot', () => {
+  const range = (...js: number[]): boolean[] => Array.from({ length: 8 }, (_, j) => js.includes(j));
+  it('turns zero and invalid bytes in the range to misc, a spill in the range to misc bytes', () => {
+    expect(clobberSlot('0000????', range(0, 1, 2, 3))).toBe('mmmm????');
+    expect(clobberSlot(null, range(4, 5, 6, 7))).toBe('????mmmm');
+    expect(clobberSlot('1', range(0, 1, 2, 3, 4, 5, 6, 7))).toBe('mmmmmmmm');
+    expect(clobberSlot('map_value(map=m,ks=4,vs=8)', range(7))).toBe('mmmmmmmm');
+    // A 4-byte spill under invalid bytes (6.3+ print): hit in the spill, the bytes out of the range stay invalid.
+    expect(clobberSlot('????42', range(4, 5, 6, 7))).toBe('????mmmm');
+    // Only the bytes above the spill: those become misc, the spill stays.
+    expect(clobberSlot('????42', range(0, 1))).toBe('mm??42');
+    expect(clobberSlot('dynptr_ringbuf(id=1)', range(0))).toBe('dynptr_ringbuf(id=1)');
+  });
+  it('slotsOf maps byte offsets to the printed characters (character 0 is the highest address)', () => {
+    expect(slotsOf(-4, 4)).toEqual([{ base: -8, inRange: range(0, 1, 2, 3) }]);
+    expect(slotsOf(-12, 8).map((x) => [x.base, x.inRange])).toEqual([[-16, range(0, 1, 2, 3)], [-8, range(4, 5, 6, 7)]]);
   });
 });

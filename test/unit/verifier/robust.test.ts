@@ -236,7 +236,7 @@ describe('cli import and show', () => {
   it('an object that is not ELF is refused with its name', async () => {
     const bad = path.join(tmp, 'bad.bpf.o');
     writeFileSync(bad, 'not an object');
-    const r = await cli(['import', path.resolve(__dirname, 'logs/v6.12.log'), '--object', bad, '-o', path.join(tmp, 'bad.trace')]);
+    const r = await cli(['import', path.resolve(__dirname, '../../fixtures/logs/6.12/list.list_push.log'), '--object', bad, '-o', path.join(tmp, 'bad.trace')]);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/bad\.bpf\.o/);
   });

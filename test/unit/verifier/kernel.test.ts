@@ -4,6 +4,8 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { kernelSkipReason, kernelTitle } from '../../helpers/kernel';
 import { benchLoopObject, examplePrograms, PROGS_DIR, refLoad } from '../../helpers/ref';
+import { missingKfuncs, objectUnsupported } from '../../helpers/support';
+import { recordObject } from '../../../main/kernel/record';
 import { createTrace } from '../../../main/trace/db';
 import { writeVerifierLog } from '../../../main/trace/verifier';
 import { listPaths, readLogLines, readSteps, stateAtStep } from '../../../main/trace/verifierRead';
@@ -18,8 +20,30 @@ const programs = examplePrograms().map((p) => [p.object.replace(/\.bpf\.o$/, '')
 
 describe.skipIf(!!kernelSkipReason())(kernelTitle('fresh logs from this kernel'), () => {
   for (const [obj, prog] of programs) {
+    const objPath = path.join(PROGS_DIR, `${obj}.bpf.o`);
+    const unsupported = kernelSkipReason() ? undefined : objectUnsupported(objPath);
+    if (unsupported) {
+      // libbpf refuses the object before the kernel sees it: there is no log to reconstruct.
+      // bpfscope's recorder must refuse it the same way: verdict, errno, no log, naming what is missing.
+      it(`${obj}/${prog}: no log (${unsupported}): libbpf and bpfscope refuse it alike`, async () => {
+        const r = await refLoad(objPath, prog, { logLevel: 2 });
+        expect(r.verdict).toBe('rejected');
+        expect(r.errno).toBe(22);
+        expect(r.logSize).toBe(0);
+        const db = createTrace(path.join(tmp, `${obj}.${prog}.refused.trace`));
+        const [o] = await recordObject(db, objPath, { programs: [prog], logLevel: 2 });
+        expect(o.verdict).toBe('rejected');
+        expect(o.errno).toBe(r.errno);
+        expect(o.logBytes).toBe(0);
+        const named = [...(o.error ?? '').matchAll(/kfunc '(\w+)'/g)].map((m) => m[1]);
+        expect(named.length, o.error ?? '').toBeGreaterThan(0);
+        for (const k of named) expect(missingKfuncs(objPath)).toContain(k);
+        db.close();
+      });
+      continue;
+    }
     it(`${obj}/${prog}: the log printed now reconstructs with no mismatch and matches the verdict`, async () => {
-      const r = await refLoad(`${obj}.bpf.o`, prog, { logLevel: 2 });
+      const r = await refLoad(objPath, prog, { logLevel: 2 });
       const db = createTrace(path.join(tmp, `${obj}.${prog}.trace`));
       const pid = Number(db.prepare("INSERT INTO programs(name, origin, created_at) VALUES (?, 'import', 'now')").run(prog).lastInsertRowid);
       const s = await writeVerifierLog(db, pid, r.log, { checkpointEvery: 9 });

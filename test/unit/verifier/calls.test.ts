@@ -303,7 +303,7 @@ describe.skipIf(!!kernelSkipReason())(kernelTitle('a call recorded from this ker
     expect(next.frames[0].regs.R2).toBeUndefined();
     // The text output says the same.
     const text = bpfscope('show', trace, '-p', 'ip_checksum', '--step', String(at.step)).stdout;
-    expect(text).toMatch(/arguments before the call:\n    R1   ctx\S*\s+ctx\s+\(const void \*skb\)\n    R2   14 +scalar = 14  \(__u32 offset\)\n    R3   fp-32 +fp off=-32  \(void \*to\)\n    R4   20 +scalar = 20  \(__u32 len\)\n/);
+    expect(text).toMatch(/arguments before the call:\n    R1   ctx\S*\s+ctx[^\n]*  \(const void \*skb\)\n    R2   14 +scalar = 14  \(__u32 offset\)\n    R3   fp-32 +fp off=-32  \(void \*to\)\n    R4   20 +scalar = 20  \(__u32 len\)\n/);
     expect(text).toContain(`returned:\n    R0   ${c.ret!.raw}`);
   });
 

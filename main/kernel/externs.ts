@@ -34,7 +34,7 @@ export function resolveExterns(obj: BpfObject, fds: FdSet): Map<string, Resolved
       }
     }
     if (r.btfId === undefined) {
-      r.error = `extern ${kind === 'kfunc' ? 'kfunc' : 'variable'} '${e.name}' is not in this kernel's BTF (vmlinux${modules?.length ? ' or modules' : ''})${e.weak ? '; weak, so left unresolved' : ', so the program cannot be loaded'}`;
+      r.error = `extern ${kind === 'kfunc' ? 'kfunc' : 'variable'} '${e.name}' is not in this kernel's BTF (vmlinux${modules?.length ? ' or modules' : ''})${e.weak ? '; weak, so left unresolved' : ', so no program of the object can be loaded'}`;
     }
     out.set(e.name, r);
   }

@@ -56,7 +56,8 @@ export const DEFAULT_LOG_SIZE = 64 << 20;
  * BPF_PROG_LOAD with a log buffer that grows until the whole log fits: the
  * kernel (6.4+) writes the size the log needs into log_true_size, and with a
  * too-small buffer it keeps only the tail and fails with ENOSPC, so we load
- * again with exactly that size. One program per call, as veristat does.
+ * again with exactly that size; older kernels only fail with ENOSPC, and the
+ * buffer doubles until the log fits. One program per call, as veristat does.
  */
 export function loadProgram(req: ProgLoadRequest): ProgLoadResult {
   const arena = new Arena();
@@ -74,6 +75,11 @@ export function loadProgram(req: ProgLoadRequest): ProgLoadResult {
         // Truncated: whatever the verdict, load again so the log is whole.
         if (r.ok) closeFd(r.ret);
         logSize = trueSize;
+        continue;
+      }
+      const grown = logBuf && trueSize === 0 ? grownLogSize(r, logSize) : undefined;
+      if (grown !== undefined) {
+        logSize = grown;
         continue;
       }
       const log = logBuf ? readCString(logBuf.bytes, Math.min(logSize, trueSize || logSize)) : Buffer.alloc(0);
@@ -129,6 +135,20 @@ function loadAttr(arena: Arena, req: ProgLoadRequest, f: FixedParts, logBuf: Nat
     attach_prog_fd: req.attachBtfObjFd,
     fd_array: f.fdArray,
   });
+}
+
+const ENOSPC = 28;
+
+/**
+ * Kernels before 6.4 do not write log_true_size: a log that does not fit
+ * fails the load with ENOSPC, keeping only the log's beginning, and says
+ * nothing of the size it needs. Then, as libbpf does, the buffer doubles
+ * (up to the kernel's cap) and the program is loaded again. undefined when
+ * the load is final.
+ */
+function grownLogSize(r: BpfResult, logSize: number): number | undefined {
+  if (r.ok || r.errno !== ENOSPC || logSize >= MAX_LOG_SIZE) return undefined;
+  return Math.min(logSize * 2, MAX_LOG_SIZE);
 }
 
 function result(r: BpfResult, log: Buffer, logSizes: number[]): ProgLoadResult {
@@ -294,10 +314,11 @@ export class StreamingProgLoader {
         bytes.fill(0, 0, trueSize > logSize ? logSize : Math.min(logSize, trueSize + 1));
       }
       const r = finished!;
-      if (trueSize > logSize && trueSize <= MAX_LOG_SIZE) {
+      const grown = trueSize === 0 ? grownLogSize(r, logSize) : undefined;
+      if ((trueSize > logSize && trueSize <= MAX_LOG_SIZE) || grown !== undefined) {
         if (r.ok) closeFd(r.ret);
         const t1 = performance.now();
-        const again = loadProgram({ ...req, initialLogSize: trueSize });
+        const again = loadProgram({ ...req, initialLogSize: grown ?? trueSize });
         return { ...again, logSizes: [logSize, ...again.logSizes], streamed: false, kernelMs: kernelMs + performance.now() - t1 };
       }
       const log = final ?? readCString(bytes, Math.min(logSize, trueSize || logSize));

@@ -161,6 +161,14 @@ export async function recordObject(db: TraceDb, path: string, opts: RecordOption
       insertExtern(db, { objectId, name: e.name, kind: e.kind, weak: e.weak, btfId: e.btfId, btfObj: e.btfObj, error: e.error });
     }
     for (const row of kconfigRows) insertExtern(db, row);
+    // libbpf resolves every kfunc and ksym extern of the object before it creates a map or
+    // loads any program, and fails the whole object on the first strong one the kernel lacks
+    // (in name order, as it sorts its externs): no program of it loads, whether it calls that
+    // kfunc or not. So do we, naming each missing extern once.
+    const missingExterns = [...externs.values()]
+      .filter((e) => !e.weak && e.btfId === undefined)
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+      .map((e) => e.error ?? `extern '${e.name}' not found in kernel BTF`);
     if (btfError) {
       insertWarning(db, objectId, `the kernel refused the object's BTF (${btfError}); programs load without it: no source lines in the log, no BTF-typed maps`);
       const text = `the kernel refused the object's BTF (${btfError}); loading without it`;
@@ -175,7 +183,7 @@ export async function recordObject(db: TraceDb, path: string, opts: RecordOption
       opts.onProgress?.({ event: 'loading', program: prog.name, index, total: chosen.length });
       const out = await recordProgram(db, {
         obj, objectId, objName, prog, logLevel, btfFd, btfError, staticVars, externs, fdArray, coreTargets, opts, loader,
-        contents, kconfigOffsets, kconfigErrors,
+        contents, kconfigOffsets, kconfigErrors, missingExterns,
       });
       outcomes.push(out);
       opts.onProgress?.({
@@ -224,6 +232,8 @@ interface ProgramJob {
   contents: Map<string, Uint8Array>;
   kconfigOffsets: Map<string, number>;
   kconfigErrors: string[];
+  /** Why the object cannot be loaded: its strong kfunc/ksym externs the kernel lacks, in name order. */
+  missingExterns: string[];
 }
 
 async function recordProgram(db: TraceDb, j: ProgramJob): Promise<ProgramOutcome> {
@@ -311,6 +321,9 @@ async function recordProgram(db: TraceDb, j: ProgramJob): Promise<ProgramOutcome
       insertFunctions(db, programId, linked.functions.map((f) => ({ ...f, btfFuncId: fi.get(f.start) })));
     })();
     const insnBytes = encodeRaw(reloc.insns);
+    if (j.missingExterns.length > 0) {
+      return finish({ verdict: 'rejected', errno: EXTERN_ERRNO, error: j.missingExterns.join('; '), stats: {}, logBytes: 0 }, insnBytes);
+    }
     // A config value the kernel lacks: libbpf 1.1 fails the object with -ESRCH.
     const usedKconfigErrors = j.kconfigErrors.filter((e) => linked.relocations.some((r) => r.kind === 'extern' && e.includes(`'${r.name}'`)));
     if (usedKconfigErrors.length > 0) {

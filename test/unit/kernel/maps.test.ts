@@ -8,6 +8,7 @@ import { kernelSkipReason, kernelTitle } from '../../helpers/kernel';
 import { PROGS_DIR, refLoad } from '../../helpers/ref';
 import { createTrace } from '../../../main/trace/db';
 import { recordObject } from '../../../main/kernel/record';
+import { objectUnsupported } from '../../helpers/support';
 
 /**
  * Maps as bpfscope creates them, against the maps bpftool (libbpf) creates
@@ -65,8 +66,12 @@ describe.skipIf(!!kernelSkipReason())(kernelTitle('maps'), () => {
     mapTypesObj = compileBpf(work, 'maptypes', MAP_TYPES_SOURCE);
   });
 
-  it('.maps definitions are created with the attributes libbpf gives them (bpftool map show)', async () => {
-    const objs = [mapTypesObj, ...['list', 'kptr', 'compute', 'percpu', 'rbtree'].map((n) => path.join(PROGS_DIR, `${n}.bpf.o`))];
+  // bpftool (libbpf) creates no map of an object whose kfuncs this kernel lacks: it refuses the
+  // object first. Those are left out here (the examples test checks the refusal); the rest are compared.
+  const examples = ['list', 'kptr', 'compute', 'percpu', 'rbtree'].map((n) => path.join(PROGS_DIR, `${n}.bpf.o`));
+  const refused = examples.filter((o) => objectUnsupported(o)).map((o) => `${path.basename(o)}: ${objectUnsupported(o)}`);
+  it(`.maps definitions are created with the attributes libbpf gives them (bpftool map show)${refused.length ? ` [not compared, libbpf refuses them: ${refused.join('; ')}]` : ''}`, async () => {
+    const objs = [mapTypesObj, ...examples.filter((o) => !objectUnsupported(o))];
     let compared = 0;
     for (const obj of objs) {
       const db = createTrace(path.join(work, `${path.basename(obj)}.trace`));
@@ -90,7 +95,9 @@ describe.skipIf(!!kernelSkipReason())(kernelTitle('maps'), () => {
         rmSync(`${pin}-m`, { recursive: true, force: true });
       }
     }
-    expect(compared).toBeGreaterThanOrEqual(12);
+    // maptypes alone has 7 .maps; every example object has at least one.
+    expect(compared).toBeGreaterThanOrEqual(7 + objs.length - 1);
+    if (refused.length === 0) expect(compared).toBeGreaterThanOrEqual(12);
   });
 
   it('array, hash, per-CPU, LRU maps hold after a run what libbpf finds in them', async () => {

@@ -3,6 +3,7 @@ import { linkProgram } from '../object/link';
 import { programListing } from '../object/insn/listing';
 import { parseObject } from '../object/object';
 import type { TraceDb } from '../trace/db';
+import { readRecordedKernel } from '../trace/kernel';
 import { listAllocEvents, listObjects, listRuns, readInsnTrace, readRuntimeMaps, type RuntimeRunRow } from '../trace/runtime';
 import type { AllocEvent, InsnRow, RunResult, StepState } from './contract';
 
@@ -129,7 +130,9 @@ export class RunView {
     if (!row) throw new BpfscopeError(`run ${this.id} has no object stored with it`, this.path);
     let entries;
     try {
-      entries = programListing(linkProgram(parseObject(new Uint8Array(row.bytes), row.path), row.name));
+      // Source lines read as the log of the kernel the trace was recorded on prints them.
+      const kernelRelease = readRecordedKernel(this.db)?.release;
+      entries = programListing(linkProgram(parseObject(new Uint8Array(row.bytes), row.path), row.name), undefined, { kernelRelease });
     } catch (err) {
       const why = err instanceof BpfscopeError ? err.describe() : String(err);
       throw new BpfscopeError(`the object stored with this run is damaged: ${why}`, this.path);

@@ -1,8 +1,12 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
+import { refloadPath } from '../../helpers/ref';
+import { createTrace } from '../../../main/trace/db';
+import { recordObject } from '../../../main/kernel/record';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const PROGS = path.join(REPO, 'resources/progs');
@@ -97,3 +101,37 @@ SEC("xdp") int nobtf_xdp(void *ctx) { return counter + hidden + limit + buf[3]; 
 SEC("socket") int nobtf_sock(void *ctx) { counter++; return 0; }
 char _license[] SEC("license") = "GPL";
 `;
+
+/**
+ * What libbpf 1.1 and bpfscope's loader do with a program of an object whose
+ * strong kfunc externs the running kernel lacks (missingKfuncs): both refuse
+ * it before the kernel sees it, verdict rejected, errno EINVAL, no verifier
+ * log; libbpf's warning names the first kfunc it could not find, bpfscope's
+ * error names every one. For kernels that cannot load an example object:
+ * the refusal is the kernel-backed result there, compared on both sides.
+ */
+export async function expectRefusedForMissingKfuncs(objectPath: string, program: string, missing: string[]): Promise<void> {
+  expect(missing.length).toBeGreaterThan(0);
+  const work = mkdtempSync(path.join(os.tmpdir(), 'bpfscope-refused-'));
+  try {
+    const json = path.join(work, 'result.json');
+    const r = spawnSync(await refloadPath(), [objectPath, '-p', program, '--log-level', '2', '--log-out', path.join(work, 'log'), '--json-out', json], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const ref = JSON.parse(readFileSync(json, 'utf8')) as { verdict: string; errno: number; log_size: number };
+    expect({ verdict: ref.verdict, errno: ref.errno, logSize: ref.log_size }).toEqual({ verdict: 'rejected', errno: 22, logSize: 0 });
+    const named = /extern \(func ksym\) '(\w+)': not found in kernel or module BTFs/.exec(r.stderr);
+    expect(named, r.stderr).not.toBeNull();
+    expect(missing).toContain(named![1]);
+
+    const db = createTrace(path.join(work, 'refused.trace'));
+    try {
+      const [o] = await recordObject(db, objectPath, { programs: [program], logLevel: 2 });
+      expect({ verdict: o.verdict, errno: o.errno, logBytes: o.logBytes }).toEqual({ verdict: 'rejected', errno: 22, logBytes: 0 });
+      for (const name of missing) expect(o.error).toContain(`'${name}'`);
+    } finally {
+      db.close();
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}

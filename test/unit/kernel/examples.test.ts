@@ -37,13 +37,18 @@ function ourMaps(db: ReturnType<typeof createTrace>, programId: number): Dump {
   return out;
 }
 
-/** Kernel pointers inside map values (an empty bpf_list_head points at itself) differ per load. */
+/**
+ * Kernel pointers inside map values (an empty bpf_list_head points at itself) differ per load:
+ * a little-endian u64 with 0xff in its top byte that is not a small negative number (top 32 bits
+ * all ones). 6.18's direct map starts 0xffff8880…, a 6.12 guest's may start 0xff18….
+ */
+const isKernelPointer = (w: string): boolean => w.endsWith('ff') && !w.endsWith('ffffffff');
 /** Kernel addresses masked, entries in key order: a hash map's iteration order is the kernel's bucket order, which two loads need not share. */
 function maskDump(d: Dump): Dump {
   const out: Dump = {};
   for (const [k, v] of Object.entries(d)) {
     out[k] = v
-      .map((e) => ({ key: e.key, value: e.value.replace(/[0-9a-f]{16}/g, (w) => (w.endsWith('ffff') && w !== 'ffffffffffffffff' ? 'ADDR' : w)) }))
+      .map((e) => ({ key: e.key, value: e.value.replace(/[0-9a-f]{16}/g, (w) => (isKernelPointer(w) ? 'ADDR' : w)) }))
       .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
   return out;

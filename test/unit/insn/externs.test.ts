@@ -1,7 +1,7 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { kernelSkipReason, kernelTitle } from '../../helpers/kernel';
@@ -11,6 +11,10 @@ import { parseBtf } from '../../../main/object/btf/parse';
 import { linkProgram, type LinkedProgram } from '../../../main/object/link';
 import { kfuncIdsFromBtf, programListing } from '../../../main/object/insn/listing';
 import { parseLogInsns } from './kernel-log';
+import { withSkipReason } from '../../helpers/support';
+import { loadProgram } from '../../../main/kernel/prog-load';
+import { closeFd } from '../../../main/kernel/syscall';
+import { encodeRaw, type RawInsn } from '../../../main/object/insn/raw';
 
 /**
  * What the example programs do not hold, against the kernel: -mcpu=v4
@@ -32,6 +36,26 @@ beforeAll(() => {
   execFileSync('clang-19', ['-g', '-O2', '-target', 'bpf', '-mcpu=v4', '-Wall', '-Werror', `-I${PROGS_DIR}`, '-c', join(__dirname, 'externs.bpf.c'), '-o', objPath], { stdio: 'pipe' });
   obj = parseObject(new Uint8Array(readFileSync(objPath)), objPath);
 });
+
+/**
+ * Why this kernel refuses -mcpu=v4 instructions, in its own words, or undefined
+ * when it takes them: a sign-extending move (`r0 = (s8)r0`, 6.6+) loaded with
+ * bpfscope's loader, the kernel's last log line before the summary as the reason.
+ */
+function v4Rejection(): string | undefined {
+  const insns: RawInsn[] = [
+    { idx: 0, code: 0xb7, dst: 0, src: 0, off: 0, imm: 0 },
+    { idx: 1, code: 0xbf, dst: 0, src: 0, off: 8, imm: 0 },
+    { idx: 2, code: 0x95, dst: 0, src: 0, off: 0, imm: 0 },
+  ];
+  const r = loadProgram({ name: 'v4probe', progType: 3, insns: encodeRaw(insns), license: 'GPL', logLevel: 1 });
+  if (r.fd !== undefined) {
+    closeFd(r.fd);
+    return undefined;
+  }
+  const lines = r.log.toString('utf8').split('\n').filter((l) => l && !/^processed \d+ insns/.test(l) && !/^\d+: \(/.test(l));
+  return `kernel ${os.release()} refuses r0 = (s8)r0: ${lines.at(-1) ?? r.errnoName}`;
+}
 
 /** Each ld_imm64 we print as map[NAME] / map[SECTION]+OFF: the map name and offset. */
 function mapRefs(linked: LinkedProgram): Map<number, { map: string; off: number }> {
@@ -68,7 +92,8 @@ describe.skipIf(!!kernelSkipReason())(kernelTitle('kconfig externs, a missing we
   });
 
   for (const program of ['externs', 'v4_insns', 'core_offsets']) {
-    it(program, async () => {
+    const reason = program === 'v4_insns' && !kernelSkipReason() ? v4Rejection() : undefined;
+    it.skipIf(!!reason)(withSkipReason(program, reason), async () => {
       const r = await refLoad(objPath, program, { logLevel: 2 });
       expect(r.verdict).toBe('accepted');
       const linked = linkProgram(obj, program);
@@ -79,12 +104,15 @@ describe.skipIf(!!kernelSkipReason())(kernelTitle('kconfig externs, a missing we
         return m ? [[Number(m[1]), m[2]] as const] : [];
       }));
       const log = parseLogInsns(r.log);
+      const liveTable = r.log.includes('\nLive regs before insn:\n');
       const refs = mapRefs(linked);
       const ksyms = new Set(linked.relocations.filter((x) => x.kind === 'extern' && x.kconfigOffset === undefined).map((x) => x.insnIdx));
       let compared = 0;
       for (const e of programListing(linked, kfuncIds)) {
         if (e.type !== 'insn') continue;
         const theirs = log.insns.get(e.idx);
+        // Kernels without the live-regs table (6.1, 6.12) print only the instructions their walk reached.
+        if (!liveTable && theirs === undefined) continue;
         expect(theirs, `instruction ${e.idx} in the kernel's log`).toBeDefined();
         const ours = e.text.slice(e.text.indexOf(' ') + 1);
         // CO-RE'd instructions are the kernel's only after --kernel-btf; the others print the same either way.

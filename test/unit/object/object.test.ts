@@ -9,7 +9,8 @@ import { parseBtf } from '../../../main/object/btf/parse';
 import { findByName } from '../../../main/object/btf/lookup';
 import { ATTACH_TYPES, PROG_TYPES, SECTION_PATTERNS, progTypeForSection } from '../../../main/object/progtypes';
 import { MAP_TYPES } from '../../../main/object/maptypes';
-import { kernelSkipReason, kernelTitle } from '../../helpers/kernel';
+import { kernelSkipReason, kernelTitle, MATRIX_ENV, matrixSuffix } from '../../helpers/kernel';
+import { objectUnsupported, withSkipReason } from '../../helpers/support';
 import { compileBpf, exampleObjects, NO_BTF_C, sh, SHAPES_C } from './helpers';
 
 const here = path.dirname(new URL(import.meta.url).pathname);
@@ -108,7 +109,10 @@ const LIBBPF_CORE_KIND: Record<string, string> = {
 
 describe.skipIf(!!kernelSkipReason())(kernelTitle('CO-RE records equal the ones libbpf applies'), () => {
   for (const file of exampleObjects()) {
-    it(path.basename(file), () => {
+    // libbpf resolves externs before it applies CO-RE: with a kfunc this kernel lacks it
+    // stops there, having applied none (progs.test.ts checks that refusal, libbpf's and ours).
+    const reason = kernelSkipReason() ? undefined : objectUnsupported(file);
+    it.skipIf(!!reason)(withSkipReason(path.basename(file), reason), () => {
       const obj = parseObject(new Uint8Array(readFileSync(file)), file);
       const r = spawnSync(libbpfOpen(), [file, 'load'], { encoding: 'utf8', env: { ...process.env, LIBBPF_DEBUG: '1' } });
       const seen = new Set<string>();
@@ -184,20 +188,40 @@ describe('object details', () => {
   });
 });
 
-describe('enum tables equal the running kernel', () => {
-  const btf = parseBtf(new Uint8Array(readFileSync('/sys/kernel/btf/vmlinux')));
+const VMLINUX = '/sys/kernel/btf/vmlinux';
+const enumTitle = `enum tables equal the running kernel${existsSync(VMLINUX) ? (process.env[MATRIX_ENV] ? matrixSuffix(os.release()) : '') : ` [skipped: no ${VMLINUX}]`}`;
+
+describe.skipIf(!existsSync(VMLINUX))(enumTitle, () => {
+  let btf: ReturnType<typeof parseBtf> | undefined;
   const values = (name: string, prefix: string): Map<string, number> => {
+    btf ??= parseBtf(new Uint8Array(readFileSync(VMLINUX)));
     const t = findByName(btf, `enum ${name}`);
     if (!t || (t.kind !== 'ENUM' && t.kind !== 'ENUM64')) throw new Error(`no enum ${name}`);
     return new Map(t.values.filter((v) => v.name.startsWith(prefix)).map((v) => [v.name.slice(prefix.length).toLowerCase(), Number(v.value)]));
   };
   it('bpf_prog_type, bpf_map_type, bpf_attach_type', () => {
+    // The kernel's enum is a prefix of ours: each value it has is our index for
+    // that name, each of its values is one of ours, and a name it lacks (newer than
+    // this kernel: 6.1 has no netfilter programs, no arena maps) comes after all of its values.
+    const prefixOf = (ours: readonly string[], kernel: Map<string, number>, lookup: (n: string) => number | undefined): void => {
+      let known = 0;
+      ours.forEach((n, i) => {
+        const v = lookup(n);
+        if (v !== undefined) {
+          expect(v, n).toBe(i);
+          known++;
+        } else expect(i, `${n}, not in this kernel's enum, after its ${kernel.size} values`).toBeGreaterThanOrEqual(kernel.size);
+      });
+      expect(known).toBe(kernel.size);
+    };
     const progs = values('bpf_prog_type', 'BPF_PROG_TYPE_');
-    PROG_TYPES.forEach((n, i) => expect(progs.get(n), n).toBe(i));
+    prefixOf(PROG_TYPES, progs, (n) => progs.get(n));
     const maps = values('bpf_map_type', 'BPF_MAP_TYPE_');
-    MAP_TYPES.forEach((n, i) => expect(maps.get(n === 'cgroup_storage' ? 'cgroup_storage_deprecated' : n) ?? maps.get(n), n).toBe(i));
+    // 6.2 renamed (PERCPU_)CGROUP_STORAGE to ..._DEPRECATED and kept the old names as aliases of them.
+    const mapValues = new Map([...maps].filter(([n]) => !maps.has(`${n}_deprecated`)));
+    prefixOf(MAP_TYPES, mapValues, (n) => maps.get(`${n}_deprecated`) ?? maps.get(n));
     const attach = values('bpf_attach_type', 'BPF_');
-    ATTACH_TYPES.forEach((n, i) => expect(attach.get(n), n).toBe(i));
+    prefixOf(ATTACH_TYPES, attach, (n) => attach.get(n));
   });
   it('section names map to the program and attach types libbpf 1.1 gives them', () => {
     const names = SECTION_PATTERNS.map((p) => (p.endsWith('+') ? `${p.slice(0, -1)}/target` : p));

@@ -53,7 +53,12 @@ describe.skipIf(!!kernelSkipReason())(kernelTitle('instruction forms print as th
   const log = kernelSkipReason() ? '' : kernelLog(formsProgram().prog);
   const noTable = kernelSkipReason() || liveRegsTable(log).size > 0 ? undefined : `kernel ${os.release()} prints no 'Live regs before insn:' table`;
 
-  it('the instructions the kernel\'s walk printed read as ours', () => {
+  // A kernel that refuses a form before its walk (6.1: unknown v4 opcodes) prints no instruction at all.
+  const noWalk = kernelSkipReason() || parseLogInsns(log).insns.size > 0
+    ? undefined
+    : `kernel ${os.release()} refuses the program before its walk: ${log.trim().split('\n').filter((l) => !/^processed \d+ insns/.test(l)).at(-1) ?? 'no log'}`;
+
+  it.skipIf(!!noWalk)(withSkipReason('the instructions the kernel\'s walk printed read as ours', noWalk), () => {
     const { prog } = formsProgram();
     const ours = new Map(disassemble(decodeInsns(prog)).map((l) => [l.idx, l.text]));
     const walk = parseLogInsns(log).insns;

@@ -265,6 +265,8 @@ function bpfscope(...args: string[]): { status: number | null; stdout: string; s
 }
 
 const NEW_DROP = path.join(PROGS, 'new_drop.bpf.o');
+/** Four CLI processes each (record, log, show twice): in a TCG VM shared with other tests that takes minutes. */
+const LIVE_TIMEOUT = 600_000;
 /** bpf_obj_new/drop are not in every kernel's BTF (6.1 has neither): libbpf and bpfscope refuse the object there. */
 const newDropUnsupported = kernelSkipReason() ? undefined : objectUnsupported(NEW_DROP);
 
@@ -305,7 +307,7 @@ describe.skipIf(!!kernelSkipReason())(kernelTitle('a call recorded from this ker
     const text = bpfscope('show', trace, '-p', 'ip_checksum', '--step', String(at.step)).stdout;
     expect(text).toMatch(/arguments before the call:\n    R1   ctx\S*\s+ctx[^\n]*  \(const void \*skb\)\n    R2   14 +scalar = 14  \(__u32 offset\)\n    R3   fp-32 +fp off=-32  \(void \*to\)\n    R4   20 +scalar = 20  \(__u32 len\)\n/);
     expect(text).toContain(`returned:\n    R0   ${c.ret!.raw}`);
-  });
+  }, LIVE_TIMEOUT);
 
   it.skipIf(!!newDropUnsupported)(withSkipReason('new_drop recorded live: the bpf_obj_new_impl step shows R1 = the local type id passed, R0 = ptr_or_null with a ref_obj_id', newDropUnsupported), () => {
     const obj = NEW_DROP;
@@ -347,5 +349,5 @@ describe.skipIf(!!kernelSkipReason())(kernelTitle('a call recorded from this ker
     const text = bpfscope('show', trace, '-p', 'new_drop', '--step', String(at.step)).stdout;
     expect(text).toMatch(new RegExp(`arguments before the call:\\n    R1   ${point.id} +scalar = ${point.id}`));
     expect(text).toContain(`returned:\n    R0   ${c.ret!.raw}`);
-  });
+  }, LIVE_TIMEOUT);
 });

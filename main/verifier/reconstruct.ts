@@ -1,7 +1,7 @@
 import type { LogLine } from './lexer';
 import { HELPER_NAMES } from '../object/insn/helper-ids';
 import { parseStateText, type StateItem } from './stateText';
-import { clobberSlot, helperMemArgs, memArgSize, slotsOf, stackPointerOf } from './stackAccess';
+import { clobberSlot, helperMemArgs, legacySpill, memArgSize, slotsOf, stackPointerOf } from './stackAccess';
 import {
   cloneFrame, diffFrame, emptyFrame, framesFromItems, idOf, type FrameState, type VerifierState,
 } from './state';
@@ -39,6 +39,11 @@ export interface CallSite {
   args: (string | null)[];
   /** Their liveness suffixes (5.x-6.12 kernels), '' when none. */
   argLive: string[];
+  /**
+   * Before 6.7 (`fp-8` names no frame): for an argument that is a stack
+   * pointer into another frame than the caller's, that frame. Absent otherwise.
+   */
+  argFp?: (number | null)[];
   /**
    * Whether the kernel has printed the state after the call: its `;` delta,
    * the `N:` line that follows when other lines came in between (N = insn + 1),
@@ -178,10 +183,12 @@ export class Reconstructor {
               insn: line.insn, frame: f.frame, ...callee, args: f.regs.slice(1, 6), argLive: f.regLive.slice(1, 6),
               returned: false, ret: null, retLive: '',
             };
+            if (f.regFp) m.call.argFp = [1, 2, 3, 4, 5].map((r) => f.regFp?.[r] ?? null);
           }
           for (let r = 0; r <= 5; r++) {
             f.regs[r] = null;
             f.regLive[r] = '';
+            if (f.regFp) setFp(f.regFp, r, undefined, f);
           }
           if (LOCK_CALL.test(text)) m.lockHeld = true;
           else if (UNLOCK_CALL.test(text)) {
@@ -193,6 +200,8 @@ export class Reconstructor {
         this.lastDelta = NO_ITEMS;
         // `if rX == 0x0` on a pointer that may be NULL: note it before the delta changes rX.
         const nullCheck = text.charCodeAt(0) === 105 /* i */ ? this.nullCheckOf(text) : null;
+        // Before 6.7 the print does not say which frame a stack pointer points into: follow it.
+        const fpMove = m.fmt?.legacy && !text.startsWith('call ') ? this.fpSource(text) : null;
         if (line.delta !== null) {
           m.sawDelta = true;
           this.lastDelta = parseStateText(line.delta);
@@ -201,6 +210,7 @@ export class Reconstructor {
           if (m.call) this.callReturned(m.call, this.lastDelta);
         }
         if (nullCheck) this.nullChecked(nullCheck);
+        if (fpMove) this.fpMoved(fpMove);
         if (text.startsWith('*(u64')) this.crossFrameStore(text);
         return { step: { kind: 'insn', insn: line.insn, frame: this.curFrame }, mismatches: NONE, unknownItems };
       }
@@ -310,6 +320,7 @@ export class Reconstructor {
           // A helper/kfunc that calls back keeps its arguments in the caller's print.
           mismatches.push(...diffFrame(expect, p, callback ? new Set([0, 1, 2, 3, 4, 5]) : undefined));
         }
+        carryFp(mine, p);
         m.frames[p.frame] = p;
         return { step: null, mismatches, unknownItems };
       }
@@ -317,6 +328,7 @@ export class Reconstructor {
         for (let i = 0; i < p.frame; i++) if (!m.frames[i]) m.frames[i] = emptyFrame(i);
         m.frames.length = p.frame + 1;
         m.frames[p.frame] = p;
+        if (m.fmt?.legacy && m.call) calleeFp(p, m.call);
         m.callStack.length = Math.max(0, p.frame - 1);
         // The callee's entry shows the call that made it (its R1-R5 are the callee's now).
         const site = m.call ? copyCall(m.call) : undefined;
@@ -327,6 +339,7 @@ export class Reconstructor {
         const mine = m.frames[p.frame];
         this.learn(mine, p);
         if (mine) mismatches.push(...diffFrame(mine, p));
+        carryFp(mine, p);
         m.frames[p.frame] = p;
         return { step: null, mismatches, unknownItems };
       }
@@ -340,6 +353,7 @@ export class Reconstructor {
           (m.callStack.length > p.frame ? m.callStack[p.frame].callback : false);
         const site = m.callStack.length > p.frame ? m.callStack[p.frame].site : undefined;
         for (let i = 0; i < p.frame; i++) if (!m.frames[i]) m.frames[i] = emptyFrame(i);
+        carryFp(mine, p);
         m.frames.length = p.frame + 1;
         m.frames[p.frame] = p;
         m.afterReturn = true;
@@ -493,9 +507,13 @@ export class Reconstructor {
     this.fmt().legacy = true;
   }
 
+  /** Deltas looked at for liveness suffixes: ≤6.17 print one in the first lines, so a few hundred tell. */
+  private formatChecks = 0;
+
   private noteFormat(items: StateItem[]): void {
     const f = this.fmt();
-    if (f.live) return;
+    if (f.live || this.formatChecks > 256) return;
+    this.formatChecks++;
     for (const it of items) {
       if ((it.kind === 'reg' || it.kind === 'slot') && it.live !== '') {
         f.live = true;
@@ -523,8 +541,9 @@ export class Reconstructor {
     const args = helperMemArgs(name);
     if (args.length === 0) return;
     const style = this.fmt().legacy ? 'legacy' : 'modern';
+    const reads = this.clobberMode() !== false;
     for (const a of args) {
-      if (a.raw) continue;
+      if (a.raw || (!a.write && !reads)) continue;
       const sp = stackPointerOf(f.regs[a.arg]);
       if (!sp) continue;
       const size = memArgSize(a, f.regs, style);
@@ -609,15 +628,73 @@ export class Reconstructor {
     if (!st) return;
     const m = this.m;
     const cur = m.frames[m.frames.length - 1];
-    const base = cur.regs[Number(st[1])];
-    const fp = base ? /^fp\[(\d+)\](-\d+)$/.exec(base) : null;
-    if (!fp) return;
-    const k = Number(fp[1]);
-    const off = Number(fp[2]) + Number(st[2]);
-    const val = cur.regs[Number(st[3])];
+    const sp = stackPointerOf(cur.regs[Number(st[1])]);
+    if (!sp) return;
+    // 6.7+ name the frame (`fp[0]-8`); before, the pointer was followed from the caller (regFp).
+    const k = sp.frame ?? cur.regFp?.[st[1]];
+    if (k === undefined) return;
+    const off = sp.off + Number(st[2]);
+    let val = cur.regs[Number(st[3])];
     if (k >= m.frames.length - 1 || off % 8 !== 0 || off >= 0 || val === null) return;
-    m.frames[k].stack[String(off)] = val;
-    dropAlt(m.frames[k], String(off));
+    // What the kernel stores: before 6.8 only a bounded scalar is spilled, and printed without its ranges.
+    if (m.fmt?.legacy) val = legacySpill(val);
+    const fr = m.frames[k];
+    fr.stack[String(off)] = val;
+    dropAlt(fr, String(off));
+    if (fr.stackFp) setFp(fr.stackFp, String(off), undefined, fr);
+  }
+
+  /**
+   * What a move, fill or spill of the current insn does to the frame a stack
+   * pointer points into (before 6.7; see FrameState.regFp), read before its delta.
+   */
+  private fpSource(text: string): { dest: number | null; from: number | undefined; spill: { frame: number; off: string } | null } | null {
+    const f = this.m.frames[this.m.frames.length - 1];
+    const c0 = text.charCodeAt(0);
+    if (c0 === 42 /* * */) {
+      const st = /^\*\(u64 \*\)\(r(\d+) ([+-]\d+)\) = r(\d+)$/.exec(text);
+      const sp = st ? stackPointerOf(f.regs[Number(st[1])]) : null;
+      if (!st || !sp) return null;
+      const frame = sp.frame ?? f.regFp?.[st[1]] ?? f.frame;
+      const v = Number(st[3]);
+      return { dest: null, from: stackPointerOf(f.regs[v]) ? (f.regFp?.[v] ?? f.frame) : undefined, spill: { frame, off: String(sp.off + Number(st[2])) } };
+    }
+    if (c0 !== 114 /* r */ && c0 !== 119 /* w */) return null;
+    const d = /^[rw](\d+) (\S*)= (.*)$/.exec(text);
+    if (!d) return null;
+    const dest = Number(d[1]);
+    const op = d[2];
+    const src = d[3];
+    if (op === '+' || op === '-') {
+      // Pointer arithmetic keeps the frame; `scalar += ptr` takes the pointer's.
+      const r = /^r(\d+)$/.exec(src);
+      const mine = f.regFp?.[dest];
+      if (mine !== undefined || !r || stackPointerOf(f.regs[dest])) return { dest, from: mine, spill: null };
+      return { dest, from: f.regFp?.[r[1]], spill: null };
+    }
+    if (op !== '' || c0 === 119) return { dest, from: undefined, spill: null };
+    const mov = /^r(\d+)$/.exec(src);
+    if (mov) return { dest, from: f.regFp?.[mov[1]], spill: null };
+    const fill = /^\*\(u64 \*\)\(r(\d+) ([+-]\d+)\)$/.exec(src);
+    const sp = fill ? stackPointerOf(f.regs[Number(fill[1])]) : null;
+    if (fill && sp) {
+      const k = sp.frame ?? f.regFp?.[fill[1]] ?? f.frame;
+      const slot = String(sp.off + Number(fill[2]));
+      return { dest, from: this.m.frames[k]?.stackFp?.[slot] ?? (k !== f.frame ? k : undefined), spill: null };
+    }
+    return { dest, from: undefined, spill: null };
+  }
+
+  private fpMoved(mv: NonNullable<ReturnType<Reconstructor['fpSource']>>): void {
+    const f = this.m.frames[this.m.frames.length - 1];
+    if (mv.spill) {
+      const fr = this.m.frames[mv.spill.frame];
+      // (A spilled stack pointer prints as the bare type before 6.7: `fp-8=fp`; `from` says whether it was one.)
+      if (fr) setFp((fr.stackFp ??= {}), mv.spill.off, mv.from, fr);
+      return;
+    }
+    if (mv.dest === null) return;
+    setFp((f.regFp ??= {}), mv.dest, stackPointerOf(f.regs[mv.dest]) ? mv.from : undefined, f);
   }
 
   private frame(f: number): FrameState {
@@ -635,7 +712,10 @@ export class Reconstructor {
     for (let i = 0; i < top; i++) {
       frames.push(pushed?.frames[i] ? cloneFrame(pushed.frames[i]) : (m.frames[i] ?? emptyFrame(i)));
     }
-    for (const p of printed.frames) frames[p.frame] = p;
+    for (const p of printed.frames) {
+      carryFp(pushed?.frames[p.frame] ?? m.frames[p.frame], p);
+      frames[p.frame] = p;
+    }
     for (let i = 0; i <= top; i++) if (!frames[i]) frames[i] = emptyFrame(i);
     this.resolveAll(frames);
     m.frames = frames;
@@ -688,4 +768,36 @@ function resolveAlt(fr: FrameState, clobbered: boolean): void {
     } else fr.stack[k] = v;
   }
   delete fr.stackAlt;
+}
+
+/** Set (or, with undefined or the frame itself, remove) where a stack pointer points; drop the record when empty. */
+function setFp(rec: Record<string, number>, key: string | number, frame: number | undefined, fr: FrameState): void {
+  if (frame === undefined || frame === fr.frame) delete rec[key];
+  else rec[key] = frame;
+  if (rec === fr.regFp && Object.keys(rec).length === 0) delete fr.regFp;
+  if (rec === fr.stackFp && Object.keys(rec).length === 0) delete fr.stackFp;
+}
+
+/** A frame printed in full replaces `from`: registers and slots that still hold the same pointer keep where it points. */
+function carryFp(from: FrameState | undefined, to: FrameState): void {
+  if (!from || (!from.regFp && !from.stackFp)) return;
+  for (const [r, k] of Object.entries(from.regFp ?? {})) if (to.regs[Number(r)] === from.regs[Number(r)]) (to.regFp ??= {})[r] = k;
+  for (const [o, k] of Object.entries(from.stackFp ?? {})) if (to.stack[o] === from.stack[o]) (to.stackFp ??= {})[o] = k;
+}
+
+/**
+ * A callee's arguments that are stack pointers (`R2_w=fp-8` before 6.7) point
+ * into the caller's stack (the callee's own is empty): into the frame the
+ * call's argument of the same value pointed into (a bpf-to-bpf call passes
+ * R1-R5 as they are; a callback gets one of them, e.g. bpf_loop's R3 as R2).
+ */
+function calleeFp(p: FrameState, call: CallSite): void {
+  for (let r = 1; r <= 5; r++) {
+    const raw = p.regs[r];
+    const sp = stackPointerOf(raw);
+    if (!sp || sp.frame !== null) continue;
+    const j = call.args.indexOf(raw);
+    const frame = j >= 0 ? (call.argFp?.[j] ?? call.frame) : call.frame;
+    if (frame !== p.frame) (p.regFp ??= {})[r] = frame;
+  }
 }

@@ -125,3 +125,29 @@ export function clobberSlot(raw: string | null, inRange: readonly boolean[]): st
   for (let j = 0; j < 8; j++) out += j < len && prefix[j] === '?' && !inRange[j] ? '?' : 'm';
   return out;
 }
+
+/**
+ * What a 64-bit store of a register leaves in a slot, as a kernel before 6.7
+ * prints it (check_stack_write_fixed_off and print_verifier_state of 6.1): a
+ * known 0 makes zero bytes, an unbounded scalar misc bytes (spilling it came
+ * with 6.8); a bounded scalar and a pointer are spilled, printed as `P`, the
+ * constant or nothing for a scalar, as the bare type for a pointer (`ctx`,
+ * `map_value`, `ptr_`).
+ */
+export function legacySpill(raw: string): string {
+  const v = parseRegValue(raw, 'legacy');
+  if (v.unparsed) return raw;
+  if (v.baseType === 'scalar') {
+    const known = v.varOff !== null && v.varOff.mask === '0x0';
+    if (known && v.umin === '0') return '00000000';
+    const unbounded = v.smin === '-9223372036854775808' && v.smax === '9223372036854775807' && v.umin === '0' &&
+      v.umax === '18446744073709551615' && v.smin32 === -2147483648 && v.smax32 === 2147483647 && v.umin32 === 0 &&
+      v.umax32 === 4294967295 && v.varOff?.mask === '0xffffffffffffffff';
+    if (unbounded) return 'mmmmmmmm';
+    return `${v.precise ? 'P' : ''}${known ? (raw.replace(/^P/, '')) : ''}`;
+  }
+  const name = raw.indexOf('(') >= 0 ? raw.slice(0, raw.indexOf('(')) : raw;
+  const ptr = name.indexOf('ptr_or_null_') >= 0 ? name.indexOf('ptr_or_null_') + 'ptr_or_null_'.length
+    : name.indexOf('ptr_') >= 0 ? name.indexOf('ptr_') + 'ptr_'.length : name.length;
+  return name.slice(0, ptr);
+}

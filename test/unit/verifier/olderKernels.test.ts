@@ -276,3 +276,93 @@ describe('clobberSlot', () => {
     expect(slotsOf(-12, 8).map((x) => [x.base, x.inRange])).toEqual([[-16, range(0, 1, 2, 3)], [-8, range(4, 5, 6, 7)]]);
   });
 });
+
+describe('before 6.7 a pointer into the caller\'s stack prints as fp-8, like one into the callee\'s own', () => {
+  // 6.1, loop_callback: bpf_loop passes &acc (the caller's fp-8) to the callback as R2,
+  // printed `R2_w=fp-8` in frame1; the callback's store through it changes the
+  // caller's slot, which only `to caller at 11:` prints. 6.12 prints `fp[0]-8`.
+  const log = lines(
+    'func#0 @0',
+    'func#1 @14',
+    '0: R1=ctx(off=0,imm=0) R10=fp0',
+    '0: (b7) r2 = 5                        ; R2_w=5',
+    '1: (7b) *(u64 *)(r10 -8) = r2         ; R2_w=5 R10=fp0 fp-8_w=5',
+    '2: (61) r1 = *(u32 *)(r1 +0)          ; R1_w=scalar(umax=4294967295,var_off=(0x0; 0xffffffff))',
+    '5: (bf) r3 = r10                      ; R3_w=fp0 R10=fp0',
+    '6: (07) r3 += -8                      ; R3_w=fp-8',
+    '7: (18) r2 = 0x6                      ; R2_w=func(off=0,imm=0)',
+    '9: (b7) r4 = 0                        ; R4_w=0',
+    '10: (85) call bpf_loop#181',
+    'reg type unsupported for arg#1 function fold_step#54',
+    'caller:',
+    ' R10=fp0 fp-8_w=5',
+    'callee:',
+    ' frame1: R1=scalar() R2_w=fp-8 R10=fp0 cb',
+    '14: frame1: R1_w=scalar() R2_w=fp-8 R10=fp0 cb',
+    '14: (79) r3 = *(u64 *)(r2 +0)         ; frame1: R2_w=fp-8 R3_w=5 cb',
+    '15: (27) r3 *= 33                     ; frame1: R3_w=165 cb',
+    '16: (0f) r3 += r1                     ; frame1: R1_w=scalar() R3_w=scalar() cb',
+    '17: (7b) *(u64 *)(r2 +0) = r3         ; frame1: R2_w=fp-8 R3_w=scalar() cb',
+    '18: (b7) r0 = 0                       ; frame1: R0_w=0 cb',
+    '19: (95) exit',
+    'returning from callee:',
+    ' frame1: R0_w=0 R1_w=scalar() R2_w=fp-8 R3_w=scalar() R10=fp0 cb',
+    'to caller at 11:',
+    ' R0_w=scalar() R10=fp0 fp-8_w=mmmmmmmm',
+    '',
+    'from 19 to 11: R0=scalar() R10=fp0 fp-8=mmmmmmmm',
+    '11: (79) r0 = *(u64 *)(r10 -8)        ; R0_w=scalar() R10=fp0',
+    '13: (95) exit',
+    'processed 19 insns (limit 1000000) max_states_per_insn 0 total_states 1 peak_states 1 mark_read 1',
+  );
+
+  it('the store through R2 lands in frame 0, as 6.1 stores it (an unbounded scalar: misc bytes)', async () => {
+    const { db, pid, s, warnings } = await load(log);
+    expect(warnings).toEqual([]);
+    expect(s.mismatches).toBe(0);
+    const st = atInsn(db, pid, 17);
+    expect(st.frames[0].stack['-8'].raw).toBe('mmmmmmmm');
+    // The callee has no slot of its own at -8.
+    expect(st.frames[1].stack['-8']).toBeUndefined();
+    // Before the store, the caller's slot still holds the spilled 5.
+    expect(atInsn(db, pid, 16).frames[0].stack['-8'].raw).toBe('5');
+    db.close();
+  });
+
+  it('a pointer copied, moved and spilled keeps the frame it points into', async () => {
+    const { db, pid, s, warnings } = await load(lines(
+      'func#0 @0',
+      'func#1 @8',
+      '0: R1=ctx(off=0,imm=0) R10=fp0',
+      '0: (b7) r2 = 7                        ; R2_w=7',
+      '1: (7b) *(u64 *)(r10 -16) = r2        ; R2_w=7 R10=fp0 fp-16_w=7',
+      '2: (bf) r1 = r10                      ; R1_w=fp0 R10=fp0',
+      '3: (07) r1 += -16                     ; R1_w=fp-16',
+      '4: (85) call pc+3',
+      'caller:',
+      ' R10=fp0 fp-16_w=7',
+      'callee:',
+      ' frame1: R1_w=fp-16 R10=fp0',
+      '8: frame1: R1_w=fp-16 R10=fp0',
+      '8: (7b) *(u64 *)(r10 -8) = r1         ; frame1: R1_w=fp-16 R10=fp0 fp-8_w=fp',
+      '9: (79) r3 = *(u64 *)(r10 -8)         ; frame1: R3_w=fp-16 R10=fp0 fp-8_w=fp',
+      '10: (bf) r4 = r3                      ; frame1: R3_w=fp-16 R4_w=fp-16',
+      '11: (b7) r5 = 0                       ; frame1: R5_w=0',
+      '12: (7b) *(u64 *)(r4 +0) = r5         ; frame1: R4_w=fp-16 R5_w=0',
+      '13: (b7) r0 = 0                       ; frame1: R0_w=0',
+      '14: (95) exit',
+      'returning from callee:',
+      ' frame1: R0_w=0 R1_w=fp-16 R3_w=fp-16 R4_w=fp-16 R5_w=0 R10=fp0 fp-8_w=fp',
+      'to caller at 5:',
+      ' R0_w=0 R10=fp0 fp-16_w=00000000',
+      '',
+      '5: (95) exit',
+      'processed 14 insns (limit 1000000) max_states_per_insn 0 total_states 1 peak_states 1 mark_read 1',
+    ));
+    expect(warnings).toEqual([]);
+    expect(s.mismatches).toBe(0);
+    expect(atInsn(db, pid, 12).frames[0].stack['-16'].raw).toBe('00000000');
+    expect(atInsn(db, pid, 12).frames[1].stack['-16']).toBeUndefined();
+    db.close();
+  });
+});

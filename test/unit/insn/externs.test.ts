@@ -134,7 +134,7 @@ describe.skipIf(!!kernelSkipReason())(kernelTitle('kconfig externs, a missing we
       for (const [idx, ref] of refs) {
         const line = r.log.split('\n').find((l) => l.startsWith(`${idx}: (18) `) && l.includes(' ; R'));
         expect(line, `state after ${idx}`).toBeDefined();
-        const m = /; R\d+=map_(value|ptr)\(([^)]*)\)/.exec(line!);
+        const m = /; R\d+(?:_w)?=map_(value|ptr)\(([^)]*)\)/.exec(line!);
         expect(m, line).not.toBeNull();
         const fields = new Map(m![2].split(',').map((kv) => kv.split('=') as [string, string]));
         // Internal maps are named '<object prefix>.<section>' (truncated to 15 characters).

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -21,8 +21,20 @@ import { expectRefusedAsLibbpf } from './libbpf-refusal';
 const work = mkdtempSync(path.join(os.tmpdir(), 'bpfscope-f-errors-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 const openFds = (): Set<string> => new Set(readdirSync('/proc/self/fd'));
-/** fds open now that were not open before (the worker's own fds may close meanwhile; they are not ours). */
-const leaked = (before: Set<string>): string[] => [...openFds()].filter((fd) => !before.has(fd));
+const fdTarget = (fd: string): string => {
+  try {
+    return readlinkSync(`/proc/self/fd/${fd}`);
+  } catch {
+    return '';
+  }
+};
+/**
+ * BPF fds (maps, programs, BTF) open now that were not open before. Only those:
+ * the worker itself may open files meanwhile (vitest loads a module the
+ * recorder imports lazily), and they are not the recorder's to close.
+ */
+const leaked = (before: Set<string>): string[] =>
+  [...openFds()].filter((fd) => !before.has(fd)).map((fd) => `${fd} ${fdTarget(fd)}`).filter((t) => /anon_inode:(bpf|btf|\[?bpf|\[?btf)/.test(t));
 let traceNo = 0;
 
 /** Record in this process, checking that every fd opened for it is closed again. */

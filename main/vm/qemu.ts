@@ -47,6 +47,23 @@ export function accelCandidates(env: NodeJS.ProcessEnv = process.env, kvm = kvmO
 }
 
 /**
+ * The guest kernel's command line. panic=-1: a panic reboots at once, and
+ * -no-reboot turns that into an exit.
+ *
+ * Under TCG, `tsc=unstable`: otherwise the guest marks sched_clock stable
+ * about 2 s into boot, which patches the static branch at the top of
+ * sched_clock_cpu() while the other vCPU runs it from its timer interrupt.
+ * Multi-threaded TCG does not always see that cross-modified code coherently,
+ * and the guest dies of "Oops: int3" in sched_clock_cpu (seen on a CI
+ * machine with 6.12). A TSC known unstable from the start never flips that
+ * branch; time then comes from the HPET/ACPI PM timer, which TCG emulates
+ * cheaply. KVM guests use kvm-clock and need none of this.
+ */
+export function kernelCommandLine(accel: Accel): string {
+  return ['console=ttyS0', 'panic=-1', 'oops=panic', 'loglevel=4', ...(accel === 'tcg' ? ['tsc=unstable'] : []), 'rdinit=/init'].join(' ');
+}
+
+/**
  * qemu's arguments for one boot: no disk, no network device, no display;
  * the host's root shared read-only over 9p and the scratch folder writable.
  * `multidevs=remap` because the host's root spans several filesystems
@@ -62,8 +79,7 @@ export function qemuArgs(c: QemuConfig): string[] {
     '-serial', `file:${c.consoleLog}`,
     '-kernel', c.vmlinuz,
     '-initrd', c.initrd,
-    // panic=-1: a panic reboots at once, and -no-reboot turns that into an exit.
-    '-append', 'console=ttyS0 panic=-1 oops=panic loglevel=4 rdinit=/init',
+    '-append', kernelCommandLine(c.accel),
     '-virtfs', `local,path=/,mount_tag=${HOSTROOT_TAG},security_model=none,readonly=on,multidevs=remap`,
     '-virtfs', `local,path=${path.resolve(c.scratch)},mount_tag=${SCRATCH_TAG},security_model=none,multidevs=remap`,
   ];

@@ -7,8 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { readCpio, S_IFDIR, S_IFREG, writeCpio } from '../../../main/vm/cpio';
 import { bzImageBanner, installedImages, releaseMatches, resolveImage, upstreamVersion } from '../../../main/vm/images';
 import { buildInitramfs, isStaticElf, moduleName, parseModulesBuiltin, parseModulesDep, resolveModules } from '../../../main/vm/initramfs';
-import { accelCandidates, findQemu, qemuArgs } from '../../../main/vm/qemu';
-import { commandScript, runInVm, shellQuote } from '../../../main/vm/run';
+import { accelCandidates, findQemu, kernelCommandLine, qemuArgs } from '../../../main/vm/qemu';
+import { commandScript, guestPanicked, runInVm, shellQuote } from '../../../main/vm/run';
 import { kernelSkipReason } from '../../helpers/kernel';
 
 const REPO = path.resolve(import.meta.dirname, '../../..');
@@ -142,6 +142,28 @@ describe('qemu command line and guest script', () => {
     expect(a.slice(a.indexOf('-accel'), a.indexOf('-accel') + 4)).toEqual(['-accel', 'tcg,thread=multi', '-cpu', 'max']);
   });
 
+  it('a TCG guest starts with its TSC unstable, so sched_clock never patches itself under the emulator; a KVM guest keeps it', () => {
+    expect(kernelCommandLine('tcg').split(' ')).toContain('tsc=unstable');
+    expect(kernelCommandLine('kvm').split(' ')).not.toContain('tsc=unstable');
+    const a = qemuArgs({ accel: 'tcg', vmlinuz: '/boot/v', initrd: '/s/i', scratch: '/s', consoleLog: '/s/c' });
+    expect(a[a.indexOf('-append') + 1]).toBe(kernelCommandLine('tcg'));
+    expect(kernelCommandLine('tcg')).toMatch(/panic=-1 .*rdinit=\/init$/);
+  });
+
+  it('tells a guest panic (booted again) from a console without one', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'bpfscope-console-'));
+    try {
+      const log = path.join(dir, 'console.log');
+      expect(guestPanicked(log)).toBe(false);
+      writeFileSync(log, '[    1.57] Oops: int3: 0000 [#2] PREEMPT SMP NOPTI\n[    1.579043] Kernel panic - not syncing: Fatal exception in interrupt\n');
+      expect(guestPanicked(log)).toBe(true);
+      writeFileSync(log, 'bpfscope-vm: cannot mount the scratch folder (9p tag scratch)\n');
+      expect(guestPanicked(log)).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('quotes every word of the command and the environment for sh', () => {
     const script = commandScript(['node', "it's", '$HOME', 'a b'], '/work dir', { A: "x'y", 'BAD-NAME': 'z', PWD: '/p' });
     const r = spawnSync('sh', ['-n', '-c', script]);
@@ -164,19 +186,57 @@ describe.skipIf(!!qemuReason)(`booting installed kernels in qemu${qemuReason ? `
       let err = '';
       const r = await runInVm({
         image,
-        command: ['/bin/sh', '-c', 'uname -r; id -u; test -r /sys/kernel/btf/vmlinux && echo btf; echo to-stderr >&2; touch /etc/bpfscope-guest-write; exit 7'],
+        command: ['/bin/sh', '-c', "uname -r; id -u; test -r /sys/kernel/btf/vmlinux && echo btf; dmesg | grep -c 'sched_clock: Marking stable'; echo to-stderr >&2; touch /etc/bpfscope-guest-write; exit 7"],
         cwd: REPO,
         onStdout: (c) => (out += c.toString()),
         onStderr: (c) => (err += c.toString()),
       });
       expect(r.release).toBe(image.release);
       expect(r.exitCode).toBe(7);
-      expect(out).toBe(`${image.release}\n0\nbtf\n`);
+      // Under TCG sched_clock never turns stable (see kernelCommandLine).
+      const [release, uid, btf, stable] = out.split('\n');
+      expect([release, uid, btf]).toEqual([image.release, '0', 'btf']);
+      if (r.accel === 'tcg') expect(stable).toBe('0');
       expect(err).toBe('to-stderr\n');
       // The guest writes onto its RAM overlay, never through to the host.
       expect(existsSync('/etc/bpfscope-guest-write')).toBe(false);
     }, 300_000);
   }
+
+  it('boots once more after the guest kernel panicked while booting, and says so', async () => {
+    // A stand-in for qemu that panics the first time, as an emulation race
+    // does, and boots the second.
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'bpfscope-fakeqemu-'));
+    const fake = path.join(dir, 'qemu');
+    writeFileSync(
+      fake,
+      `#!/bin/sh
+for a in "$@"; do
+  case "$a" in file:*) con=\${a#file:};; local,path=*,mount_tag=scratch,*) s=\${a#local,path=}; s=\${s%%,*};; esac
+done
+if [ ! -e "$s/tried" ]; then : > "$s/tried"; echo 'Kernel panic - not syncing: Fatal exception in interrupt' > "$con"; exit 0; fi
+printf 'fake-release\\n#1 fake\\n' > "$s/booted"; echo second > "$s/stdout"; : > "$s/stderr"; echo 3 > "$s/rc"
+`,
+      { mode: 0o755 },
+    );
+    const saved = { q: process.env.BPFSCOPE_QEMU, a: process.env.BPFSCOPE_VM_ACCEL };
+    process.env.BPFSCOPE_QEMU = fake;
+    process.env.BPFSCOPE_VM_ACCEL = 'tcg';
+    try {
+      const status: string[] = [];
+      let out = '';
+      const r = await runInVm({ image: installedImages().find((i) => i.modulesDir)!, command: ['true'], cwd: REPO, scratch: dir, onStatus: (l) => status.push(l), onStdout: (c) => (out += c.toString()) });
+      expect([r.exitCode, r.release, out]).toEqual([3, 'fake-release', 'second\n']);
+      expect(status.filter((l) => /panicked while booting; booting it again/.test(l))).toHaveLength(1);
+      expect(status.filter((l) => /^booting /.test(l))).toHaveLength(2);
+    } finally {
+      for (const [k, v] of [['BPFSCOPE_QEMU', saved.q], ['BPFSCOPE_VM_ACCEL', saved.a]] as const) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   const newest = installedImages().filter((i) => i.modulesDir).pop();
   it.skipIf(!newest || !!kernelSkipReason())(`record --kernel ${newest?.release ?? ''} writes a trace naming that kernel and the VM${kernelSkipReason() ? ` [skipped: ${kernelSkipReason()}]` : ''}`, () => {

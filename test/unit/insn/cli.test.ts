@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { PROGS_DIR, REPO_ROOT } from '../../helpers/ref';
+import { kernelFixtureDirs, readKernelFixtureIndex } from '../../ref/capture-logs';
 import { parseObject } from '../../../main/object/object';
 import { linkProgram } from '../../../main/object/link';
 import { programListing } from '../../../main/object/insn/listing';
@@ -44,6 +45,37 @@ describe('bpfscope disasm', () => {
     expect(j.programs[0].functions.map((f) => f.name)).toEqual(['subprog_alloc', 'alloc_sum']);
     expect(j.programs[0].lines.find((l) => l.text.startsWith('7: '))?.text).toMatch(/^7: \(85\) call bpf_obj_new_impl#\d+$/);
     expect(j.programs[0].relocations.filter((x) => x.kind === 'kfunc').map((x) => x.insnIdx)).toEqual([7, 16]);
+  });
+
+  // The kernels' own logs (captured on 6.1 and 6.12 in VMs) are the reference for how each prints
+  // line_info: every source line a log prints before an instruction is the listing's line there.
+  for (const dir of kernelFixtureDirs()) {
+    const index = readKernelFixtureIndex(dir);
+    const entry = index.programs.find((p) => p.object === 'compute.bpf.o' && p.program === 'parse_udp' && p.log);
+    it.skipIf(!entry)(`--kernel-release ${index.release} prints source lines as that kernel's log does`, async () => {
+      const log = readFileSync(join(dir, entry!.log), 'utf8').split('\n');
+      const pairs = new Set<string>();
+      for (let i = 0; i + 1 < log.length; i++) {
+        const idx = /^(\d+): \(/.exec(log[i + 1]);
+        if (log[i].startsWith('; ') && idx) pairs.add(`${idx[1]} ${log[i]}`);
+      }
+      expect(pairs.size).toBeGreaterThan(3);
+      const r = await disasm(join(PROGS_DIR, 'compute.bpf.o'), '-p', 'parse_udp', '--kernel-release', index.release);
+      expect(r.code).toBe(0);
+      const out = r.stdout.trimEnd().split('\n');
+      const ours = new Set<string>();
+      for (let i = 0; i + 1 < out.length; i++) {
+        const idx = /^(\d+): \(/.exec(out[i + 1]);
+        if (out[i].startsWith('; ') && idx) ours.add(`${idx[1]} ${out[i]}`);
+      }
+      for (const p of pairs) expect(ours, p).toContain(p);
+    });
+  }
+
+  it("--kernel-release refuses what is not a release, in one line", async () => {
+    const r = await disasm(objPath, '--kernel-release', 'latest');
+    expect(r.code).toBe(1);
+    expect(r.stderr.trimEnd().split('\n')).toEqual([expect.stringMatching(/--kernel-release takes a release such as/)]);
   });
 
   it('lists every program of the object without -p', async () => {

@@ -31,6 +31,13 @@ function runRawload(args: string[], slots: readonly RawInsn[]): string {
   return r.stdout.toString();
 }
 
+/** Loads raw slots as a program of `type`: the kernel's level-2 log and whether it took the program. */
+export function kernelLoad(slots: readonly RawInsn[], type: ProgType = 'sched_cls'): { log: string; accepted: boolean } {
+  const r = spawnSync(rawloadBinary(), [type], { input: encodeRaw(slots), maxBuffer: 1 << 26 });
+  if (r.status === 2 || r.status === null) throw new Error(`rawload failed: ${r.stderr.toString()}`);
+  return { log: r.stdout.toString(), accepted: r.status === 0 };
+}
+
 /** Loads raw slots as a program of `type` and returns the kernel's level-2 log (accepted or not). */
 export function kernelLog(slots: readonly RawInsn[], type: ProgType = 'sched_cls'): string {
   return runRawload([type], slots);

@@ -33,7 +33,8 @@ function possibleCpus(): number {
 }
 
 const PERCPU_TYPES = new Set([5, 6, 10, 21]);
-const NOT_ITERABLE = new Set([4, 27, 31, 22, 23]);
+/** Perf event arrays, ring buffers, queues/stacks; prog arrays and maps of maps (a lookup gives a per-load id, as refload skips them). */
+const NOT_ITERABLE = new Set([4, 27, 31, 22, 23, 3, 12, 13]);
 const MAX_DUMP_ENTRIES = 4096;
 
 export function runAndDump(progFd: number, prog: BpfProgram, maps: CreatedMap[], opts: RunInputs): TestRunRow {

@@ -3,6 +3,7 @@ import type { BpfDataSection, BpfMapDef, BpfObject } from '../object/object';
 import { mapTypeName } from '../object/maptypes';
 import type { FdSet } from './fds';
 import { createMap, freezeMap, updateElem, type MapCreateAttrs } from './map-ops';
+import { fillMapSlots, type SlotDecision } from './map-slots';
 import { BpfSyscallError, errnoName } from './syscall';
 
 /** A map the loader created (or tried to), with the attributes it passed. */
@@ -11,7 +12,8 @@ export interface CreatedMap {
   name: string;
   /** The .maps variable or the ELF section (`.data.locks`) it comes from. */
   source: string;
-  kind: 'btf' | 'data' | 'rodata' | 'bss' | 'kconfig';
+  /** 'inner': a map-in-map's inner template (`OUTER.inner`), created for its fd and closed again. */
+  kind: 'btf' | 'inner' | 'data' | 'rodata' | 'bss' | 'kconfig';
   attrs: MapCreateAttrs;
   initial?: Uint8Array;
   frozen: boolean;
@@ -20,11 +22,14 @@ export interface CreatedMap {
   error?: string;
   /** What the loader worked around (a retry without BTF). */
   note?: string;
+  /** Initial slots: the map or program each slot was set to, or why not (see map-slots.ts). */
+  slots?: SlotDecision[];
 }
 
 export const BPF_F_RDONLY_PROG = 0x80;
 export const BPF_F_MMAPABLE = 0x400;
 const MAP_TYPE = { PERF_EVENT_ARRAY: 4, ARRAY: 2, RINGBUF: 27, USER_RINGBUF: 31 };
+const PROG_ARRAY = 3;
 /** Map types libbpf creates without BTF key/value ids (the kernel takes none for them). */
 const NO_BTF_TYPES = new Set([4, 8, 7, 12, 13, 14, 25, 16, 17, 15, 18, 22, 23]);
 const PAGE_SIZE = 4096;
@@ -113,12 +118,24 @@ export function createObjectMaps(
   for (const def of obj.maps) {
     const attrs = btfMapAttrs(def, btfFd);
     const m: CreatedMap = { name: def.name, source: def.name, kind: 'btf', attrs, frozen: false };
-    if (def.inner || def.values?.some((v) => v !== null)) {
-      m.error = `map '${def.name}': map-in-map and prog-array initial values are not supported by bpfscope's loader yet`;
-      out.push(m);
-      continue;
-    }
-    tryCreate(m, fds);
+    if (def.inner) {
+      // libbpf creates the inner template just before the outer map, passes its fd as
+      // inner_map_fd and closes it once the outer map exists (the kernel keeps a copy of its shape).
+      const inner: CreatedMap = { name: def.inner.name, source: def.name, kind: 'inner', attrs: btfMapAttrs(def.inner, btfFd), frozen: false };
+      out.push(inner);
+      if (!tryCreate(inner, fds)) {
+        m.errno = inner.errno;
+        m.error = `map '${def.name}': failed to create inner map: ${inner.error}`;
+        out.push(m);
+        continue;
+      }
+      m.attrs = { ...attrs, innerMapFd: inner.fd };
+      tryCreate(m, fds);
+      fds.close(inner.fd!);
+      inner.fd = undefined;
+    } else tryCreate(m, fds);
+    // Map-in-map slots are set as soon as the outer map exists (prog arrays' after the programs load).
+    if (m.fd !== undefined && def.values && def.type !== PROG_ARRAY) fillMapSlots(m, def, out, (fd) => fds.close(fd));
     out.push(m);
   }
   for (const sec of obj.data) {

@@ -3,14 +3,11 @@ import { readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { writeRecordedKernel } from '../trace/kernel';
 import { BpfscopeError, inFile } from '../errors';
-import { findAllByName } from '../object/btf/lookup';
-import { applyCoreRelos, CORE_POISON_IMM, type CoreDecision, type CoreTarget } from '../object/core';
+import { CORE_POISON_IMM, type CoreTarget } from '../object/core';
 import { encodeRaw } from '../object/insn/raw';
 import { fillKconfig } from '../object/kconfig';
-import { linkProgram, type LinkedProgram } from '../object/link';
 import { mapTypeName } from '../object/maptypes';
 import { parseObject, type BpfObject, type BpfProgram } from '../object/object';
-import { attachTarget, relocateProgram, type ResolvedExtern } from '../object/relocate';
 import type { TraceDb } from '../trace/db';
 import {
   insertBtf,
@@ -29,7 +26,6 @@ import {
   StreamingLogPacker,
 } from '../trace/load';
 import { writeVerifierLog } from '../trace/verifier';
-import { funcInfoRecords, lineInfoRecords } from './btf-info';
 import { loadBtf } from './btf-load';
 import { sanitizeBtf } from './btf-sanitize';
 import { moduleFdArray, resolveExterns } from './externs';
@@ -37,7 +33,10 @@ import { FdSet } from './fds';
 import { readKernelConfig } from './kconfig';
 import { closingError, parseLogStats, type LogStats } from './log-stats';
 import { runAndDump } from './map-dump';
+import { slotRows } from './map-slots';
 import { createObjectMaps, objectName, type CreatedMap } from './maps';
+import { loadBlocker, loadRequest, prepareProgram, resolveAttach, type ProgramJob } from './prepare';
+import { Companions } from './prog-array';
 import { StreamingProgLoader } from './prog-load';
 import { moduleBtf, moduleBtfNames, vmlinuxBtf } from './vmlinux';
 
@@ -82,9 +81,6 @@ export interface ProgramOutcome {
   /** The verifier analysis read the log while the kernel wrote it (false: it read the final log afterwards). */
   logStreamed?: boolean;
 }
-
-/** libbpf 1.1 fails an object whose extern the kernel lacks with -EINVAL; so do we (same errno, same verdict). */
-const EXTERN_ERRNO = 22;
 
 /**
  * Record one object into a trace: load its BTF, then for each program (one at
@@ -214,28 +210,6 @@ function lazyCoreTargets(): () => CoreTarget[] {
   return () => (t ??= [{ name: 'vmlinux', btf: vmlinuxBtf() }, ...moduleBtfNames().map((name) => ({ name, btf: moduleBtf(name) }))]);
 }
 
-interface ProgramJob {
-  obj: BpfObject;
-  objectId: number;
-  objName: string;
-  prog: BpfProgram;
-  logLevel: number;
-  btfFd?: number;
-  btfError?: string;
-  staticVars: Set<string>;
-  externs: Map<string, ResolvedExtern>;
-  fdArray?: number[];
-  coreTargets: () => CoreTarget[];
-  opts: RecordOptions;
-  loader: StreamingProgLoader;
-  /** Section contents that replace the object's (.kconfig, filled). */
-  contents: Map<string, Uint8Array>;
-  kconfigOffsets: Map<string, number>;
-  kconfigErrors: string[];
-  /** Why the object cannot be loaded: its strong kfunc/ksym externs the kernel lacks, in name order. */
-  missingExterns: string[];
-}
-
 async function recordProgram(db: TraceDb, j: ProgramJob): Promise<ProgramOutcome> {
   const { prog, obj } = j;
   const programId = Number(
@@ -267,42 +241,10 @@ async function recordProgram(db: TraceDb, j: ProgramJob): Promise<ProgramOutcome
     for (const m of maps) recordMap(db, j.objectId, programId, m);
     const badMap = maps.find((m) => m.fd === undefined);
 
-    let linked: LinkedProgram;
-    try {
-      linked = linkProgram(obj, prog.name);
-    } catch (err) {
-      if (err instanceof BpfscopeError) return reject(22, err.message);
-      throw err;
-    }
-
-    // CO-RE first (on the linked instructions), then maps, data and externs.
-    const coreRelos = linked.relocations.flatMap((r) =>
-      r.kind === 'core' ? [{ insnIdx: r.insnIdx, typeId: r.relo.typeId, accessStr: r.relo.accessStr, kind: r.relo.kind }] : [],
-    );
-    let insns = linked.insns;
-    let decisions: CoreDecision[] = [];
-    if (coreRelos.length > 0 && obj.btf) {
-      let res;
-      try {
-        res = applyCoreRelos(insns, coreRelos, obj.btf, coreRelos.some((c) => c.kind !== 6) ? j.coreTargets() : []);
-      } catch (err) {
-        // A malformed CO-RE record costs this program, not the recording.
-        if (err instanceof BpfscopeError) return reject(22, err.message);
-        throw err;
-      }
-      insns = res.insns;
-      decisions = res.decisions;
-      insertCoreRelos(db, programId, decisions);
-    }
-    const reloc = relocateProgram(linked, insns, {
-      maps: new Map(maps.filter((m) => m.kind === 'btf' && m.fd !== undefined).map((m) => [m.source, m.fd!])),
-      dataMaps: new Map(maps.filter((m) => m.kind !== 'btf' && m.fd !== undefined).map((m) => [m.source, m.fd!])),
-      externs: j.externs,
-      kconfig: (() => {
-        const kc = maps.find((m) => m.kind === 'kconfig' && m.fd !== undefined);
-        return kc ? { fd: kc.fd!, offsets: j.kconfigOffsets } : undefined;
-      })(),
-    });
+    const prep = prepareProgram(j, prog, maps);
+    if ('error' in prep) return reject(22, prep.error);
+    const { linked, decisions, reloc } = prep;
+    if (decisions.length > 0) insertCoreRelos(db, programId, decisions);
     const rows: RelocationRow[] = [
       ...linked.functions.slice(1).map((f) => ({ insnIdx: f.start, kind: 'subprog', symbol: f.name, target: `appended at ${f.start} (${f.insnCount} insns)` })),
       ...reloc.applied,
@@ -313,6 +255,7 @@ async function recordProgram(db: TraceDb, j: ProgramJob): Promise<ProgramOutcome
         target: d.poisoned ? `no candidate: instruction poisoned${d.error ? ` (${d.error})` : ''}` : `${d.kind} = ${d.value}`,
         value: d.value,
       })),
+      ...slotRows(maps),
     ];
     insertRelocations(db, programId, rows);
     db.transaction(() => {
@@ -321,53 +264,28 @@ async function recordProgram(db: TraceDb, j: ProgramJob): Promise<ProgramOutcome
       insertFunctions(db, programId, linked.functions.map((f) => ({ ...f, btfFuncId: fi.get(f.start) })));
     })();
     const insnBytes = encodeRaw(reloc.insns);
-    if (j.missingExterns.length > 0) {
-      return finish({ verdict: 'rejected', errno: EXTERN_ERRNO, error: j.missingExterns.join('; '), stats: {}, logBytes: 0 }, insnBytes);
-    }
-    // A config value the kernel lacks: libbpf 1.1 fails the object with -ESRCH.
-    const usedKconfigErrors = j.kconfigErrors.filter((e) => linked.relocations.some((r) => r.kind === 'extern' && e.includes(`'${r.name}'`)));
-    if (usedKconfigErrors.length > 0) {
-      return finish({ verdict: 'rejected', errno: 3, error: usedKconfigErrors.join('; '), stats: {}, logBytes: 0 }, insnBytes);
-    }
-    if (reloc.errors.length > 0) {
-      const usesBadMap = badMap && reloc.errors.some((e) => e.includes('was not created') || e.includes('has no map'));
-      if (usesBadMap) return finish({ verdict: 'rejected', errno: badMap.errno ?? null, error: badMap.error ?? reloc.errors[0], stats: {}, logBytes: 0 }, insnBytes);
-      return finish({ verdict: 'rejected', errno: EXTERN_ERRNO, error: reloc.errors.join('; '), stats: {}, logBytes: 0 }, insnBytes);
-    }
+    const blocked = loadBlocker(j, linked, reloc, maps);
+    if (blocked) return finish({ verdict: 'rejected', errno: blocked.errno, error: blocked.error, stats: {}, logBytes: 0 }, insnBytes);
 
     // Tracing, LSM and iterator programs name the kernel function they attach to by BTF id.
-    let attachBtfId: number | undefined;
-    const target = attachTarget(prog.expectedAttachType, prog.attachTo);
-    if (target) {
-      const vmlinux = vmlinuxBtf();
-      attachBtfId = findAllByName(vmlinux, target.name).find((t) => t.kind === target.kind)?.id;
-      insertRelocations(db, programId, [
-        { insnIdx: 0, kind: 'attach', symbol: prog.attachTo, target: attachBtfId !== undefined ? `vmlinux ${target.kind} '${target.name}' [${attachBtfId}]` : `no ${target.kind} '${target.name}' in vmlinux` },
-      ]);
-      if (attachBtfId === undefined) {
-        return finish({ verdict: 'rejected', errno: 3, error: `program '${prog.name}' attaches to '${prog.attachTo}', but vmlinux BTF has no ${target.kind} '${target.name}'`, stats: {}, logBytes: 0 }, insnBytes);
-      }
+    const attach = resolveAttach(prog);
+    if (attach.row) insertRelocations(db, programId, [attach.row]);
+    if (attach.error) return finish({ verdict: 'rejected', errno: 3, error: attach.error, stats: {}, logBytes: 0 }, insnBytes);
+    const attachBtfId = attach.attachBtfId;
+
+    // The programs prog arrays' initial slots name load with this one, in the object's order
+    // (see prog-array.ts): those before it first; one the kernel refuses fails the load.
+    const companions = new Companions(j, prog, maps, mapFds);
+    const early = companions.loadBefore();
+    insertRelocations(db, programId, companions.takeRows());
+    if (early) {
+      return finish({ verdict: 'rejected', errno: early.errno, error: early.error, stats: {}, logBytes: 0 }, insnBytes);
     }
     const packer = new StreamingLogPacker();
     const t0 = performance.now();
     // The verifier analysis reads the log while the kernel writes it (see StreamingProgLoader).
     const res = await j.loader.load(
-      {
-        name: prog.name,
-        progType: prog.progTypeId,
-        expectedAttachType: prog.expectedAttachTypeId || undefined,
-        insns: insnBytes,
-        license: obj.license || 'GPL',
-        kernVersion: obj.kernelVersion,
-        progFlags: prog.sleepable ? 1 << 4 /* BPF_F_SLEEPABLE */ : undefined,
-        btfFd: j.btfFd,
-        funcInfo: j.btfFd !== undefined ? funcInfoRecords(linked) : undefined,
-        lineInfo: j.btfFd !== undefined && obj.btf ? lineInfoRecords(linked, obj) : undefined,
-        fdArray: j.fdArray,
-        attachBtfId,
-        logLevel: j.logLevel,
-        initialLogSize: j.opts.initialLogSize,
-      },
+      { ...loadRequest(j, prog, linked, insnBytes, attachBtfId, j.logLevel), initialLogSize: j.opts.initialLogSize },
       (chunks) => analyzeLog(db, programId, packing(chunks, packer)),
     );
     const loadMs = res.kernelMs;
@@ -397,7 +315,12 @@ async function recordProgram(db: TraceDb, j: ProgramJob): Promise<ProgramOutcome
       }
       return finish({ verdict: 'rejected', errno: res.errno ?? null, error, stats, logBytes: res.log.length, loadMs, storeMs, logStreamed: res.streamed }, insnBytes);
     }
-    const outcome: Omit<ProgramOutcome, 'programId' | 'program'> = { verdict: 'accepted', errno: null, error: null, stats, logBytes: res.log.length, loadMs, storeMs, logStreamed: res.streamed };
+    const loaded = { stats, logBytes: res.log.length, loadMs, storeMs, logStreamed: res.streamed };
+    // The rest of the programs prog arrays name, then their slots (libbpf: bpf_object_init_prog_arrays).
+    const late = companions.loadAfter(res.fd);
+    insertRelocations(db, programId, companions.takeRows());
+    if (late) return finish({ verdict: 'rejected', errno: late.errno, error: late.error, ...loaded }, insnBytes);
+    const outcome: Omit<ProgramOutcome, 'programId' | 'program'> = { verdict: 'accepted', errno: null, error: null, ...loaded };
     if (j.opts.run) {
       const run = runAndDump(res.fd, prog, maps, j.opts);
       insertTestRun(db, programId, run);

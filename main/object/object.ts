@@ -109,7 +109,11 @@ export interface BpfMapDef {
   mapExtra: bigint;
   /** For map-in-map: the inner map's definition (from `__array(values, struct ...)`). */
   inner?: BpfMapDef;
-  /** Initial `values` slots (prog arrays, map-in-map): symbol name per slot, null when empty. */
+  /**
+   * Initial `values` slots (prog arrays, map-in-map), from the relocations
+   * against the definition's `values` array in `.rel.maps`: per slot the map
+   * (map-in-map) or entry-point program (prog array) named, null when empty.
+   */
   values?: (string | null)[];
 }
 
@@ -435,29 +439,57 @@ function parseMaps(ctx: Ctx): BpfMapDef[] {
     const def = mapDef(btf, vt.name, vt.type, at);
     def.btfVarId = vt.id;
     def.offset = offset;
-    if (def.values) {
-      // Slots are filled by relocations against the `values` array inside this definition.
-      const defType = typeById(btf, resolveType(btf, vt.type)) as BtfComposite;
-      const m = defType.members.find((x) => x.name === 'values')!;
-      const base = offset + m.bitsOffset / 8;
-      for (const e of rel?.entries ?? []) {
-        const slot = (e.offset - base) / 8;
-        if (Number.isInteger(slot) && slot >= 0 && e.offset < offset + v.size) {
-          while (def.values.length <= slot) def.values.push(null);
-          def.values[slot] = elf.symbols[e.symbol].name;
-        }
-      }
-    }
+    if (def.values) fillSlots(ctx, def, sec, v.size, rel?.entries ?? []);
     out.push(def);
   }
   return out;
+}
+
+const BPF_MAP_TYPE_PROG_ARRAY = 3;
+const BPF_MAP_TYPE_ARRAY_OF_MAPS = 12;
+const BPF_MAP_TYPE_HASH_OF_MAPS = 13;
+const isMapInMap = (type: number): boolean => type === BPF_MAP_TYPE_ARRAY_OF_MAPS || type === BPF_MAP_TYPE_HASH_OF_MAPS;
+
+/**
+ * The initial slots of a map-in-map or prog array: each relocation in
+ * .rel.maps that falls inside the definition's trailing `values` array sets
+ * slot (offset - values offset) / 8 to the symbol it names, which must be a
+ * map of .maps (map-in-map) or an entry-point program (prog array), as
+ * libbpf's bpf_object__collect_map_relos requires; anything else is a
+ * malformed object, refused as libbpf refuses it at open.
+ */
+function fillSlots(ctx: Ctx, def: BpfMapDef, sec: ElfSection, size: number, entries: readonly { offset: number; symbol: number }[]): void {
+  const { elf, btf } = ctx;
+  const defType = typeById(btf!, def.btfDefId) as BtfComposite;
+  const last = defType.members[defType.members.length - 1];
+  const base = def.offset + last.bitsOffset / 8;
+  const values = def.values!;
+  for (const e of entries) {
+    if (e.offset < def.offset || e.offset + 8 > def.offset + size) continue;
+    const at = { offset: sec.offset + e.offset };
+    const sym = elf.symbols[e.symbol];
+    const fail = (msg: string): never => {
+      throw new BpfscopeError(`map '${def.name}': .maps relocation at byte ${e.offset} (symbol '${sym?.name ?? e.symbol}'): ${msg}`, undefined, at);
+    };
+    if (!sym) fail('no such symbol');
+    if (e.offset < base || (e.offset - base) % 8 !== 0) fail('not a slot of the values array');
+    const slot = (e.offset - base) / 8;
+    if (isMapInMap(def.type)) {
+      if (sym.shndx !== sec.index) fail("isn't a BTF-defined map");
+      if (def.type === BPF_MAP_TYPE_HASH_OF_MAPS && def.keySize !== 4) fail(`a hash of maps with initial values needs a 4-byte key, not ${def.keySize}`);
+    } else if (def.type === BPF_MAP_TYPE_PROG_ARRAY) {
+      const s = sym.shndx < elf.sections.length ? elf.sections[sym.shndx] : undefined;
+      if (!s || (s.flags & SHF_EXECINSTR) === 0 || s.name === '.text' || sym.type !== STT_FUNC) fail("isn't an entry-point program");
+    } else fail(`a ${mapTypeName(def.type)} has no initial values`);
+    while (values.length <= slot) values.push(null);
+    values[slot] = sym.name;
+  }
 }
 
 function mapDef(btf: Btf, name: string, typeId: number, at: { offset: number }, depth = 0): BpfMapDef {
   const fail = (msg: string): never => {
     throw new BpfscopeError(`map '${name}': ${msg}`, undefined, at);
   };
-  if (depth > 1) fail('map-in-map nested more than one level');
   const t = typeById(btf, resolveType(btf, typeId));
   if (t.kind !== 'STRUCT') return fail(`definition is ${t.kind}, not a struct`);
   const def: BpfMapDef = {
@@ -525,16 +557,22 @@ function mapDef(btf: Btf, name: string, typeId: number, at: { offset: number }, 
         break;
       }
       case 'values': {
-        // __array(values, T) is `T *values[]`: an empty array of pointers.
+        // __array(values, T) is `T *values[]`: an empty array of pointers, the last member,
+        // on a map-in-map (T an inner definition) or a prog array (T a function prototype).
+        if (depth > 0) return fail('multi-level inner maps not supported');
+        if (m !== t.members[t.members.length - 1]) return fail("'values' member should be last");
+        const prog = def.type === BPF_MAP_TYPE_PROG_ARRAY;
+        if (!isMapInMap(def.type) && !prog) return fail('values needs a map-in-map or a prog array');
+        if (def.valueSize && def.valueSize !== 4) return fail(`conflicting value size ${def.valueSize} != 4`);
+        def.valueSize = 4;
         const a = typeById(btf, resolveType(btf, m.type));
         if (a.kind !== 'ARRAY' || a.nelems !== 0) return fail('values is not __array()');
         const p = typeById(btf, resolveType(btf, a.type));
         if (p.kind !== 'PTR') return fail('values is not an array of pointers');
         const target = typeById(btf, resolveType(btf, p.type));
-        if (target.kind === 'STRUCT') {
-          // prog arrays hold pointers to FUNC_PROTOs; map-in-map pointers to an inner definition.
-          def.inner = mapDef(btf, `${name}.inner`, target.id, at, depth + 1);
-        }
+        if (prog && target.kind !== 'FUNC_PROTO') return fail(`prog-array value def is ${target.kind}, not a function prototype`);
+        if (!prog && target.kind !== 'STRUCT') return fail(`map-in-map inner def is ${target.kind}, not a struct`);
+        if (!prog) def.inner = mapDef(btf, `${name}.inner`, target.id, at, depth + 1);
         def.values = [];
         break;
       }
@@ -544,7 +582,6 @@ function mapDef(btf: Btf, name: string, typeId: number, at: { offset: number }, 
     }
   }
   def.typeName = mapTypeName(def.type);
-  if (def.inner && !def.valueSize) def.valueSize = 4;
   return def;
 }
 

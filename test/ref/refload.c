@@ -18,6 +18,11 @@
  *    "data_out"?,"maps"?:{name:[{key,value}]},"skipped_maps"?:{name:reason}}
  * At --log-level 0 libbpf loads without a log and, only if the load fails,
  * again at level 1: a rejected program still comes with its level-1 log.
+ * A prog array with initial programs (`__array(values, int (void *))`) has
+ * its slots set after every program loads, and a slot whose program was not
+ * loaded fails the whole load (EBADF): so the programs the object's prog
+ * array slots name are autoloaded too (without a log of their own), as
+ * libbpf names them while opening the object (its ".maps relo" debug lines).
  * --run on a syscall program passes the data as its context (ctx_in), runs
  * it once (--repeat does not apply) and reports the context after the run
  * as data_out.
@@ -42,11 +47,48 @@
 
 static bool verbose;
 
+/* Programs a prog array's initial slots name, from libbpf's debug lines at open. */
+#define MAX_SLOT_PROGS 64
+static char slot_progs[MAX_SLOT_PROGS][128];
+static int nr_slot_progs;
+
+static void note_slot_prog(const char *line)
+{
+	const char *at = strstr(line, " points to prog '");
+	char name[128];
+
+	if (!strstr(line, ".maps relo #") || !at || nr_slot_progs == MAX_SLOT_PROGS)
+		return;
+	if (sscanf(at, " points to prog '%127[^']'", name) != 1)
+		return;
+	for (int i = 0; i < nr_slot_progs; i++)
+		if (!strcmp(slot_progs[i], name))
+			return;
+	strcpy(slot_progs[nr_slot_progs++], name);
+}
+
 static int print_fn(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
+	if (level == LIBBPF_DEBUG) {
+		char line[512];
+		va_list copy;
+
+		va_copy(copy, ap);
+		vsnprintf(line, sizeof(line), fmt, copy);
+		va_end(copy);
+		note_slot_prog(line);
+	}
 	if (!verbose && level != LIBBPF_WARN)
 		return 0;
 	return vfprintf(stderr, fmt, ap);
+}
+
+static bool is_slot_prog(const char *name)
+{
+	for (int i = 0; i < nr_slot_progs; i++)
+		if (!strcmp(slot_progs[i], name))
+			return true;
+	return false;
 }
 
 static void usage(void)
@@ -266,6 +308,7 @@ int main(int argc, char **argv)
 	 * opening the object again with a buffer twice as big. */
 	for (;;) {
 		attempts++;
+		nr_slot_progs = 0;
 		obj = bpf_object__open_file(obj_path, NULL);
 		if (!obj) {
 			fprintf(stderr, "refload: %s: cannot open: %s\n", obj_path, strerror(errno));
@@ -275,7 +318,7 @@ int main(int argc, char **argv)
 		bpf_object__for_each_program(p, obj) {
 			bool me = !strcmp(bpf_program__name(p), prog_name);
 
-			bpf_program__set_autoload(p, me);
+			bpf_program__set_autoload(p, me || is_slot_prog(bpf_program__name(p)));
 			if (me)
 				prog = p;
 		}

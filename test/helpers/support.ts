@@ -10,7 +10,7 @@
  * kernel cannot be asked about (how a log line is printed) use the release.
  */
 import os from 'node:os';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { moduleBtf, moduleBtfNames, vmlinuxBtf } from '../../main/kernel/vmlinux';
 import { parseObject } from '../../main/object/object';
 
@@ -77,4 +77,24 @@ export function kernelVersion(release = os.release()): [number, number] {
 export function kernelAtLeast(major: number, minor: number, release = os.release()): boolean {
   const [a, b] = kernelVersion(release);
   return a > major || (a === major && b >= minor);
+}
+
+/** The fds this process has open now. */
+export const openFds = (): Set<string> => new Set(readdirSync('/proc/self/fd'));
+
+function fdTarget(fd: string): string {
+  try {
+    return readlinkSync(`/proc/self/fd/${fd}`);
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * BPF fds (maps, programs, BTF) open now that were not open `before`. Only
+ * those: the test worker itself may open files meanwhile (vitest loads a
+ * module the recorder imports lazily), and they are not the recorder's to close.
+ */
+export function leakedBpfFds(before: Set<string>): string[] {
+  return [...openFds()].filter((fd) => !before.has(fd)).map((fd) => `${fd} ${fdTarget(fd)}`).filter((t) => /anon_inode:\[?(bpf|btf)/.test(t));
 }

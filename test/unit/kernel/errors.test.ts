@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -15,26 +15,11 @@ import { writeVerifierLog } from '../../../main/trace/verifier';
 import { BpfscopeError } from '../../../main/errors';
 import { Arena, bpfTry, closeFd } from '../../../main/kernel/syscall';
 import { buildAttr, PROG_LOAD_ATTR, readU32 } from '../../../main/kernel/attr';
-import { objectUnsupported } from '../../helpers/support';
+import { leakedBpfFds, objectUnsupported, openFds } from '../../helpers/support';
 import { expectRefusedAsLibbpf } from './libbpf-refusal';
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'bpfscope-f-errors-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
-const openFds = (): Set<string> => new Set(readdirSync('/proc/self/fd'));
-const fdTarget = (fd: string): string => {
-  try {
-    return readlinkSync(`/proc/self/fd/${fd}`);
-  } catch {
-    return '';
-  }
-};
-/**
- * BPF fds (maps, programs, BTF) open now that were not open before. Only those:
- * the worker itself may open files meanwhile (vitest loads a module the
- * recorder imports lazily), and they are not the recorder's to close.
- */
-const leaked = (before: Set<string>): string[] =>
-  [...openFds()].filter((fd) => !before.has(fd)).map((fd) => `${fd} ${fdTarget(fd)}`).filter((t) => /anon_inode:(bpf|btf|\[?bpf|\[?btf)/.test(t));
 let traceNo = 0;
 
 /** Record in this process, checking that every fd opened for it is closed again. */
@@ -42,7 +27,7 @@ async function record(obj: string, opts: RecordOptions = {}): Promise<{ outcomes
   const db = createTrace(path.join(work, `t${traceNo++}.trace`));
   const before = openFds();
   const outcomes = await recordObject(db, obj, opts);
-  expect(leaked(before), 'fds left open after recording').toEqual([]);
+  expect(leakedBpfFds(before), 'fds left open after recording').toEqual([]);
   return { outcomes, db };
 }
 
@@ -381,7 +366,7 @@ char LICENSE[] SEC("license") = "GPL";
     const db = createTrace(path.join(work, 'bogus.trace'));
     const before = openFds();
     await expect(recordObject(db, bogus)).rejects.toThrow(BpfscopeError);
-    expect(leaked(before)).toEqual([]);
+    expect(leakedBpfFds(before)).toEqual([]);
     db.close();
   });
 

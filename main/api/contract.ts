@@ -49,6 +49,8 @@ export interface TraceInfo {
   hasRuntime: boolean;
   /** The kernel it was recorded on; absent for imported logs and runs in bpfscope's machine. */
   kernel?: RecordedKernel;
+  /** Set when the checks on open found the file damaged: the sentence to show (what can be read is still served). */
+  damage?: string;
 }
 
 /** One raw log line; `line` is 1-based as in the trace. */

@@ -1,4 +1,5 @@
 import { BpfscopeError, inFile } from '../errors';
+import { traceError } from '../trace/damage';
 import type { Calls, Channel } from './contract';
 import { TraceSession } from './session';
 import { validateArgs } from './validate';
@@ -42,10 +43,11 @@ export function createHandlers(opts: HandlerOptions = {}): { table: Handlers; di
     try {
       return await fn(...valid);
     } catch (err) {
-      // A damaged trace makes SQLite or a reader throw: name the file, keep the reason.
+      // A damaged trace makes SQLite or a reader throw: the sentence names the file and the damage (trace/damage.ts).
       const path = channel === 'trace:open' ? String(valid[0]) : session.pathOf(valid[0]);
-      if (err instanceof BpfscopeError) throw path !== undefined ? inFile(err, path) : err;
-      throw new BpfscopeError(`cannot read the trace: ${err instanceof Error ? err.message : String(err)}`, path);
+      const mapped = traceError(err, path);
+      if (mapped instanceof BpfscopeError) throw mapped;
+      throw inFile(mapped, path ?? 'the trace');
     }
   };
   return { table, dispatch, close: () => session.closeAll() };

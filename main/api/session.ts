@@ -1,7 +1,6 @@
 import { resolve } from 'node:path';
 import { BpfscopeError } from '../errors';
-import { openTrace } from '../trace/db';
-import { analyzeRecordedLogs, needsAnalysis } from './analyzeRecorded';
+import { analyzeRecordedLogs } from './analyzeRecorded';
 import type { TraceInfo } from './contract';
 import { TraceView } from './traceView';
 
@@ -30,12 +29,16 @@ export class TraceSession {
   }
 
   private async load(abs: string): Promise<number> {
-    const probe = openTrace(abs, { readonly: true });
-    const stale = needsAnalysis(probe);
-    probe.close();
-    if (stale) await analyzeRecordedLogs(abs);
+    // The same checked open as the CLI's (trace/db.ts openTrace): a file that is
+    // no trace is refused with its sentence, a damaged one opens with info().damage.
+    let view = TraceView.open(abs);
+    if (view.needsAnalysis()) {
+      view.close();
+      await analyzeRecordedLogs(abs);
+      view = TraceView.open(abs);
+    }
     const id = this.nextId++;
-    this.byId.set(id, TraceView.open(abs));
+    this.byId.set(id, view);
     return id;
   }
 

@@ -5,6 +5,8 @@ import { findAllByName } from '../object/btf/lookup';
 import type { Btf } from '../object/btf/types';
 import { objNewZeroedRanges, structLayout, type StructLayout as ObjLayout } from '../object/layout';
 import { openTrace, type TraceDb } from '../trace/db';
+import { damageWarning } from '../trace/health';
+import { needsAnalysis } from './analyzeRecorded';
 import { listAllocEvents, listRuns, type RuntimeRunRow } from '../trace/runtime';
 import {
   insnVisitCounts,
@@ -72,6 +74,15 @@ export class TraceView {
     this.db.close();
   }
 
+  /**
+   * True when a recorded program's raw log still needs the analysis the views
+   * read (analyzeRecorded.ts). Never for a damaged trace: writing into it could
+   * lose what is still readable.
+   */
+  needsAnalysis(): boolean {
+    return damageWarning(this.db) === undefined && needsAnalysis(this.db);
+  }
+
   private hasTable(name: string): boolean {
     return !!this.db.prepare("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?").get(name);
   }
@@ -82,66 +93,77 @@ export class TraceView {
         `SELECT id, name, section, prog_type, origin, verdict, errno, error, processed_insns, verification_time_us
          FROM programs ORDER BY id`,
       )
-      .all() as {
-      id: number;
-      name: string;
-      section: string | null;
-      prog_type: string | null;
-      origin: string;
-      verdict: string | null;
-      errno: number | null;
-      error: string | null;
-      processed_insns: number | null;
-      verification_time_us: number | null;
-    }[];
+      .all() as ProgramRow[];
     const hasLog = this.hasTable('verifier_logs');
     const hasTrace = this.hasTable('runtime_insn_steps');
     const programs: ProgramSummary[] = [];
+    const unreadable: string[] = [];
     for (const r of rows) {
-      const log = hasLog ? logInfo(this.db, r.id) : undefined;
-      // A run with a register trace (--trace-insns) is steppable as a program of its own;
-      // a run without one shows its events in the lifetimes of the program it ran.
-      if (!log && r.origin === 'run' && hasTrace && RunView.hasTrace(this.db, r.id)) {
-        const run = this.runs.get(r.id) ?? new RunView(this.db, this.path, r.id);
-        this.runs.set(r.id, run);
-        const last = runSummary(this.db, r.id);
-        programs.push({
-          id: r.id,
-          name: r.name,
-          section: r.section,
-          progType: r.prog_type,
-          origin: r.origin,
-          verdict: last?.fault ? 'faulted' : 'ran',
-          errno: null,
-          error: last?.fault ? `${last.fault.kind}: ${last.fault.message} (insn ${last.fault.insn})` : null,
-          processedInsns: null,
-          verificationTimeUs: null,
-          steps: run.steps(),
-          lines: 0,
-        });
-        continue;
-      }
-      if (!log) continue;
-      programs.push({
+      const summary = this.salvage(() => this.programSummary(r, hasLog, hasTrace), () => unreadable.push(r.name));
+      if (summary) programs.push(summary);
+    }
+    const hasRuntime =
+      this.salvage(() => this.hasTable('runtime_events') && !!this.db.prepare('SELECT 1 FROM runtime_events LIMIT 1').get()) ?? false;
+    this.scanned = true;
+    const kernel = readRecordedKernel(this.db);
+    let damage = damageWarning(this.db);
+    if (damage && unreadable.length) damage += `; unreadable: ${unreadable.join(', ')}`;
+    return { path: this.path, programs, hasRuntime, ...(kernel ? { kernel } : {}), ...(damage ? { damage } : {}) };
+  }
+
+  /**
+   * On a trace the checks found damaged, a part that cannot be read is left
+   * out (`lost` is told) and the rest is served; on a sound trace an error is
+   * an error.
+   */
+  private salvage<T>(fn: () => T, lost?: () => void): T | undefined {
+    try {
+      return fn();
+    } catch (err) {
+      if (damageWarning(this.db) === undefined) throw err;
+      lost?.();
+      return undefined;
+    }
+  }
+
+  private programSummary(r: ProgramRow, hasLog: boolean, hasTrace: boolean): ProgramSummary | undefined {
+    const log = hasLog ? logInfo(this.db, r.id) : undefined;
+    // A run with a register trace (--trace-insns) is steppable as a program of its own;
+    // a run without one shows its events in the lifetimes of the program it ran.
+    if (!log && r.origin === 'run' && hasTrace && RunView.hasTrace(this.db, r.id)) {
+      const run = this.runs.get(r.id) ?? new RunView(this.db, this.path, r.id);
+      this.runs.set(r.id, run);
+      const last = runSummary(this.db, r.id);
+      return {
         id: r.id,
         name: r.name,
         section: r.section,
         progType: r.prog_type,
         origin: r.origin,
-        verdict: r.verdict,
-        errno: r.errno,
-        error: r.error,
-        processedInsns: r.processed_insns,
-        verificationTimeUs: r.verification_time_us,
-        steps: log.stepCount,
-        lines: log.lineCount,
-      });
+        verdict: last?.fault ? 'faulted' : 'ran',
+        errno: null,
+        error: last?.fault ? `${last.fault.kind}: ${last.fault.message} (insn ${last.fault.insn})` : null,
+        processedInsns: null,
+        verificationTimeUs: null,
+        steps: run.steps(),
+        lines: 0,
+      };
     }
-    const hasRuntime =
-      this.hasTable('runtime_events') && !!this.db.prepare('SELECT 1 FROM runtime_events LIMIT 1').get();
-    this.scanned = true;
-    const kernel = readRecordedKernel(this.db);
-    return kernel ? { path: this.path, programs, hasRuntime, kernel } : { path: this.path, programs, hasRuntime };
+    if (!log) return undefined;
+    return {
+      id: r.id,
+      name: r.name,
+      section: r.section,
+      progType: r.prog_type,
+      origin: r.origin,
+      verdict: r.verdict,
+      errno: r.errno,
+      error: r.error,
+      processedInsns: r.processed_insns,
+      verificationTimeUs: r.verification_time_us,
+      steps: log.stepCount,
+      lines: log.lineCount,
+    };
   }
 
   /** The concrete run behind a program id, or undefined for a verified program. */
@@ -518,6 +540,19 @@ export class TraceView {
     });
     return out;
   }
+}
+
+interface ProgramRow {
+  id: number;
+  name: string;
+  section: string | null;
+  prog_type: string | null;
+  origin: string;
+  verdict: string | null;
+  errno: number | null;
+  error: string | null;
+  processed_insns: number | null;
+  verification_time_us: number | null;
 }
 
 function runSummary(db: TraceDb, id: number): RuntimeRunRow | undefined {

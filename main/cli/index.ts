@@ -22,6 +22,7 @@ const commands: Record<string, () => Promise<Command>> = {
   kernels: async () => (await import('./kernels')).command,
   log: async () => (await import('./log')).command,
   runs: async () => (await import('./runs')).command,
+  check: async () => (await import('./check')).command,
   probe: async () => (await import('./probe')).command,
   import: async () => (await import('./import')).command,
   show: async () => (await import('./show')).command,

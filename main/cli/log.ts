@@ -12,10 +12,9 @@ the kernel printed it.`,
     const args = parseArgs(argv, { values: ['program'], aliases: { p: 'program' } });
     if (args.positional.length !== 1) throw new BpfscopeError("log takes one trace file; see 'bpfscope help log'");
     const path = args.positional[0];
-    const { openTrace } = await import('../trace/db');
+    const { readTrace } = await import('./trace-file');
     const { readProgramLog } = await import('../trace/load');
-    const db = openTrace(path);
-    try {
+    return readTrace('log', path, async (db) => {
       const progs = db.prepare('SELECT id, name FROM programs ORDER BY id').all() as { id: number; name: string }[];
       const want = args.values.get('program');
       let prog: { id: number; name: string } | undefined;
@@ -40,8 +39,6 @@ the kernel printed it.`,
       if (log === undefined) throw new BpfscopeError(`program '${prog.name}' has no stored log (it never reached the kernel)`, path);
       await new Promise<void>((resolve, reject) => process.stdout.write(log, (e) => (e ? reject(e) : resolve())));
       return 0;
-    } finally {
-      db.close();
-    }
+    });
   },
 };

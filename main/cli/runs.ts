@@ -14,11 +14,10 @@ kernel being the recording kernel's release (absent for imported logs).`,
   async run(argv) {
     const args = parseArgs(argv, { switches: ['json'] });
     if (args.positional.length !== 1) throw new BpfscopeError("runs takes one trace file; see 'bpfscope help runs'");
-    const { openTrace } = await import('../trace/db');
+    const { readTrace } = await import('./trace-file');
     const { runSummaries } = await import('../trace/load');
     const { readRecordedKernel, describeKernel } = await import('../trace/kernel');
-    const db = openTrace(args.positional[0]);
-    try {
+    return readTrace('runs', args.positional[0], (db) => {
       const rows = runSummaries(db);
       if (args.switches.has('json')) {
         process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
@@ -35,8 +34,6 @@ kernel being the recording kernel's release (absent for imported logs).`,
       }
       process.stdout.write(formatTable(table));
       return 0;
-    } finally {
-      db.close();
-    }
+    });
   },
 };

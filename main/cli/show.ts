@@ -1,7 +1,8 @@
 import type { Command } from './index';
 import { parseArgs } from './args';
 import { BpfscopeError } from '../errors';
-import { openTrace, type TraceDb } from '../trace/db';
+import type { TraceDb } from '../trace/db';
+import { readTrace } from './trace-file';
 import {
   errorsAndWarnings, listPaths, listRefs, logInfo, readLogLines, refLifetime, stateAtStep, stepCount,
   type CallJson, type RegJson, type StepState,
@@ -149,8 +150,7 @@ export const command: Command = {
       process.stderr.write(`${usage}\n`);
       return 2;
     }
-    const db = openTrace(file);
-    try {
+    return readTrace('show', file, (db) => {
       const prog = pickProgram(db, file, args.values.get('program'));
       const n = stepCount(db, prog.id);
       const one = args.values.get('step');
@@ -178,9 +178,7 @@ export const command: Command = {
           process.stdout.write(`${textState(s, raw)}\n\n`);
         }
       }
-    } finally {
-      db.close();
-    }
-    return 0;
+      return 0;
+    });
   },
 };

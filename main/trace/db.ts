@@ -1,15 +1,13 @@
 import Database from 'better-sqlite3';
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { BpfscopeError } from '../errors';
-import { schemaParts } from './schema';
+import { damagedTrace, isSqliteError, readingTrace, traceError } from './damage';
+import { checkVersion, health, openChecked, readVersion } from './health';
+import { schemaParts, SCHEMA_VERSION } from './schema';
 
 export type TraceDb = Database.Database;
 
-/**
- * The trace file format version. Bump it when a table changes shape; readers
- * refuse newer files with a sentence instead of misreading them.
- */
-export const SCHEMA_VERSION = 1;
+export { SCHEMA_VERSION } from './schema';
 const SQLITE_MAGIC = 'SQLite format 3\0';
 
 /** Create a new trace file (or open one for appending), with every table. */
@@ -29,19 +27,56 @@ export function createTrace(path: string): TraceDb {
   return db;
 }
 
-/** Open an existing trace for reading. */
-export function openTrace(path: string, opts: { readonly?: boolean } = {}): TraceDb {
+/**
+ * Open an existing trace for reading, checked (see health.ts openChecked): a
+ * file that is no trace is refused with a sentence naming it; a damaged
+ * trace opens with its problems noted (damageWarning) unless nothing of it
+ * can be read.
+ */
+export function openTrace(path: string, opts: { readonly?: boolean; quickCheck?: boolean } = {}): TraceDb {
   if (!existsSync(path)) throw new BpfscopeError('no such trace file', path);
-  const head = readFileSync(path).subarray(0, 16).toString('latin1');
-  if (head !== SQLITE_MAGIC) throw new BpfscopeError('not a bpfscope trace (not an SQLite file)', path, { offset: 0 });
-  const db = openDb(path, opts.readonly ?? true);
-  const version = readVersion(db);
-  if (version === undefined) {
-    db.close();
-    throw new BpfscopeError('not a bpfscope trace (no meta table)', path);
+  if (statSync(path).isDirectory()) throw new BpfscopeError('is a directory, not a trace file', path);
+  const head = readHead(path);
+  if (head.subarray(0, 16).toString('latin1') !== SQLITE_MAGIC) {
+    throw new BpfscopeError('not a bpfscope trace (not an SQLite file)', path, { offset: 0 });
   }
-  checkVersion(path, version);
+  const cut = truncation(path, head);
+  const db = readingTrace(path, () => openDb(path, opts.readonly ?? true));
+  try {
+    health.set(db, openChecked(db, path, cut, opts.quickCheck ?? true));
+  } catch (err) {
+    db.close();
+    // Nothing of it reads: a truncated file says so rather than SQLite's "malformed".
+    throw cut !== undefined && isSqliteError(err) ? damagedTrace(path, cut) : traceError(err, path);
+  }
   return db;
+}
+
+/** The file's 100-byte SQLite header (fewer bytes when the file is shorter), without reading a large trace whole. */
+function readHead(path: string): Buffer {
+  const fd = openSync(path, 'r');
+  try {
+    const head = Buffer.alloc(100);
+    return head.subarray(0, readSync(fd, head, 0, 100, 0));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * `truncated: N of the M bytes its header counts` when the file is shorter
+ * than its SQLite header says. The header's page count is only trusted when
+ * it is valid (offset 92 equals the change counter at 24) and no WAL file
+ * may hold newer pages.
+ */
+function truncation(path: string, head: Buffer): string | undefined {
+  if (head.length < 100 || existsSync(`${path}-wal`)) return undefined;
+  const pageSize = head.readUInt16BE(16) === 1 ? 65536 : head.readUInt16BE(16);
+  const pages = head.readUInt32BE(28);
+  if (head.readUInt32BE(92) !== head.readUInt32BE(24) || pages === 0) return undefined;
+  const size = statSync(path).size;
+  const want = pages * pageSize;
+  return size < want ? `truncated: ${size} of the ${want} bytes its header counts` : undefined;
 }
 
 function openDb(path: string, readonly: boolean): TraceDb {
@@ -58,22 +93,6 @@ function openDb(path: string, readonly: boolean): TraceDb {
   }
   db.pragma('foreign_keys = ON');
   return db;
-}
-
-function readVersion(db: TraceDb): number | undefined {
-  const hasMeta = db.prepare("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").get();
-  if (!hasMeta) return undefined;
-  const row = db.prepare("SELECT value FROM meta WHERE key='schema_version'").get() as { value: string } | undefined;
-  return row ? Number(row.value) : undefined;
-}
-
-function checkVersion(path: string, version: number): void {
-  if (version > SCHEMA_VERSION) {
-    throw new BpfscopeError(
-      `trace schema version ${version} is newer than this bpfscope understands (${SCHEMA_VERSION}); update bpfscope`,
-      path,
-    );
-  }
 }
 
 export function setMeta(db: TraceDb, key: string, value: string): void {

@@ -9,6 +9,12 @@ export interface SchemaPart {
   ddl: string;
 }
 
+/**
+ * The trace file format version. Bump it when a table changes shape; readers
+ * refuse newer files with a sentence instead of misreading them.
+ */
+export const SCHEMA_VERSION = 1;
+
 /** The core: metadata, the objects a trace was made from, and one row per program. */
 const core: SchemaPart = {
   name: 'core',

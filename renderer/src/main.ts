@@ -152,8 +152,11 @@ $('#help').addEventListener('click', () =>
 async function open(info: Promise<TraceInfo | null>): Promise<void> {
   try {
     const t = await info;
-    if (t) await store.openTrace(t);
-    else store.fail('no trace: open one (File ▸ Open Trace…), or start with `bpfscope serve FILE`');
+    if (t) {
+      await store.openTrace(t);
+      // A damaged trace opens with what can be read; the banner says it is damaged.
+      if (t.damage) store.fail(`${t.path}: ${t.damage}`);
+    } else store.fail('no trace: open one (File ▸ Open Trace…), or start with `bpfscope serve FILE`');
   } catch (err) {
     store.fail(err);
   }

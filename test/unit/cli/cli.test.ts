@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '../../..');
-const COMMANDS = ['inspect', 'disasm', 'layout', 'record', 'log', 'runs', 'probe', 'import', 'show', 'run', 'serve', 'bench'];
+const COMMANDS = ['inspect', 'disasm', 'layout', 'record', 'log', 'runs', 'check', 'probe', 'import', 'show', 'run', 'serve', 'bench'];
 
 /** Runs the CLI the way a user does after set-up (`npx bpfscope …` runs main/bin.mjs). */
 async function bpfscope(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {

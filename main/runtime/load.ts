@@ -5,7 +5,7 @@ import type { Btf } from '../object/btf/types';
 import { specialField, specialFields, structLayout, type SpecialField as LayoutSpecial } from '../object/layout';
 import { linkProgram } from '../object/link';
 import type { BpfObject, DataVariable } from '../object/object';
-import type { Imm64Ref, MapSpec, RuntimeProgram, SpecialField, SpecialFieldKind, TypeInfo } from './program';
+import { MapType, type Imm64Ref, type MapSpec, type RuntimeProgram, type SpecialField, type SpecialFieldKind, type TypeInfo } from './program';
 
 /**
  * The object model → what the machine runs: the program linked as libbpf
@@ -20,6 +20,22 @@ export interface FromObjectOptions {
 }
 
 export function fromObject(obj: BpfObject, programName: string, opts: FromObjectOptions = {}): RuntimeProgram {
+  const main = fromObjectOne(obj, programName, opts);
+  // The programs prog array slots name, on the same maps: one RuntimeProgram each, the main one included.
+  const named = [...new Set(obj.maps.filter((m) => m.type === MapType.PROG_ARRAY).flatMap((m) => m.values ?? []))].filter((n): n is string => n !== null);
+  if (named.length > 0) {
+    const targets = new Map<string, RuntimeProgram>();
+    for (const name of named) {
+      const t = name === programName ? main : fromObjectOne(obj, name, opts);
+      t.tailTargets = targets;
+      targets.set(name, t);
+    }
+    main.tailTargets = targets;
+  }
+  return main;
+}
+
+function fromObjectOne(obj: BpfObject, programName: string, opts: FromObjectOptions): RuntimeProgram {
   const prog = obj.programs.find((p) => p.name === programName);
   if (!prog) {
     throw new BpfscopeError(`no program '${programName}' (programs: ${obj.programs.map((p) => p.name).join(', ') || 'none'})`, obj.file);
@@ -51,6 +67,7 @@ export function fromObject(obj: BpfObject, programName: string, opts: FromObject
       maxEntries: m.maxEntries,
       flags: m.flags,
       valueType: m.valueTypeId !== undefined ? typeInfo(m.valueTypeId) : undefined,
+      slots: m.values,
     });
     checkFields(obj.file, `map '${m.name}'`, m.valueSize, maps[maps.length - 1].valueType?.fields ?? []);
   }

@@ -20,7 +20,23 @@ import {
   MAX_BPF_STACK,
   MAX_CALL_FRAMES,
 } from './opcodes';
-import type { RuntimeProgram } from './program';
+import { MapType, type RuntimeProgram } from './program';
+
+/** One program's slots, decoded for the interpreter loop. */
+interface Decoded {
+  code: Uint8Array;
+  dst: Uint8Array;
+  src: Uint8Array;
+  off: Int32Array;
+  imm: Int32Array;
+  ldLo: Int32Array;
+  ldHi: Int32Array;
+  invalid: Map<number, string>;
+}
+
+/** BPF_FUNC_tail_call; MAX_TAIL_CALL_CNT (include/linux/bpf.h). */
+const TAIL_CALL = 12;
+const MAX_TAIL_CALL_CNT = 33;
 import { callHelper } from './helpers';
 import { callKfunc } from './kfuncs';
 
@@ -88,17 +104,23 @@ export class Machine {
   /** The packet of this run (tc, xdp, socket filters): its region, where data starts, its length. */
   packet: { region: Region; start: number; len: number } | undefined;
 
-  private readonly code: Uint8Array;
-  private readonly dst: Uint8Array;
-  private readonly src: Uint8Array;
-  private readonly off: Int32Array;
-  private readonly imm: Int32Array;
+  /** The program running now: `prog`, or the one a tail call jumped to. */
+  private cur: RuntimeProgram;
+  /** Its decoded slots (swapped by a tail call). */
+  private code!: Uint8Array;
+  private dst!: Uint8Array;
+  private src!: Uint8Array;
+  private off!: Int32Array;
+  private imm!: Int32Array;
   /** ld_imm64: the resolved 64-bit value's halves. */
-  private readonly ldLo: Int32Array;
-  private readonly ldHi: Int32Array;
-  private depth = 0;
+  private ldLo!: Int32Array;
+  private ldHi!: Int32Array;
   /** Slots that cannot run, with the reason (bad registers). */
-  private readonly invalid = new Map<number, string>();
+  private invalid!: Map<number, string>;
+  private readonly decoded = new Map<RuntimeProgram, Decoded>();
+  /** Tail calls taken in this run (the kernel's tail_call_cnt). */
+  private tailCalls = 0;
+  private depth = 0;
   private readonly frameRet: number[] = [];
   private readonly frameSaved: Int32Array[] = [];
   private readonly mayGoto: number[] = [];
@@ -126,51 +148,89 @@ export class Machine {
         ),
       );
     }
+    for (const map of this.maps) map.linkSlots((name) => this.maps.find((x) => x.spec.name === name));
     this.stack = this.memory.add('stack', MAX_BPF_STACK * MAX_CALL_FRAMES, 'stack', { init: new Uint8Array(MAX_BPF_STACK * MAX_CALL_FRAMES) });
-    const n = prog.insns.length;
-    this.code = new Uint8Array(n + 1);
-    this.dst = new Uint8Array(n + 1);
-    this.src = new Uint8Array(n + 1);
-    this.off = new Int32Array(n + 1);
-    this.imm = new Int32Array(n + 1);
-    this.ldLo = new Int32Array(n + 1);
-    this.ldHi = new Int32Array(n + 1);
-    prog.insns.forEach((insn, i) => this.decode(insn, i));
-    // Slot n: falling off the end faults instead of reading past the arrays.
-    this.code[n] = 0;
+    this.cur = prog;
+    this.switchTo(prog);
   }
 
-  private decode(insn: RawInsn, i: number): void {
+  /** Run `p`'s slots from now on (the program itself, or a tail call's target). */
+  private switchTo(p: RuntimeProgram): void {
+    let d = this.decoded.get(p);
+    if (!d) this.decoded.set(p, (d = this.decodeProgram(p)));
+    this.cur = p;
+    ({ code: this.code, dst: this.dst, src: this.src, off: this.off, imm: this.imm, ldLo: this.ldLo, ldHi: this.ldHi, invalid: this.invalid } = d);
+  }
+
+  private decodeProgram(p: RuntimeProgram): Decoded {
+    const n = p.insns.length;
+    const d: Decoded = {
+      code: new Uint8Array(n + 1), dst: new Uint8Array(n + 1), src: new Uint8Array(n + 1), off: new Int32Array(n + 1),
+      imm: new Int32Array(n + 1), ldLo: new Int32Array(n + 1), ldHi: new Int32Array(n + 1), invalid: new Map(),
+    };
+    p.insns.forEach((insn, i) => this.decode(p, d, insn, i));
+    // Slot n: falling off the end faults instead of reading past the arrays.
+    d.code[n] = 0;
+    return d;
+  }
+
+  private decode(p: RuntimeProgram, d: Decoded, insn: RawInsn, i: number): void {
     if (insn.dst > 10 || insn.src > 10) {
       // The verifier refuses registers above R10; the slot becomes a fault.
-      this.invalid.set(i, `register R${Math.max(insn.dst, insn.src)} does not exist`);
-      this.code[i] = 0;
+      d.invalid.set(i, `register R${Math.max(insn.dst, insn.src)} does not exist`);
+      d.code[i] = 0;
       return;
     }
-    this.code[i] = insn.code;
-    this.dst[i] = insn.dst;
-    this.src[i] = insn.src;
-    this.off[i] = insn.off;
-    this.imm[i] = insn.imm;
+    d.code[i] = insn.code;
+    d.dst[i] = insn.dst;
+    d.src[i] = insn.src;
+    d.off[i] = insn.off;
+    d.imm[i] = insn.imm;
     if (insn.code !== 0x18) return;
-    const ref = this.prog.imm64Refs.get(i);
+    const ref = p.imm64Refs.get(i);
     if (ref?.kind === 'map') {
-      this.ldLo[i] = 0;
-      this.ldHi[i] = Memory.hiOf(this.mapAt(ref.map, i).region);
+      d.ldLo[i] = 0;
+      d.ldHi[i] = Memory.hiOf(this.mapAt(ref.map, i).region);
     } else if (ref?.kind === 'map_value') {
       const m = this.mapAt(ref.map, i);
       const v = m.lookup(new Uint8Array(4));
       if (!v) fault('bad_arg', `insn ${i}: global data map ${m.spec.name} has no element 0`);
-      this.ldLo[i] = ref.offset;
-      this.ldHi[i] = Memory.hiOf(v);
+      d.ldLo[i] = ref.offset;
+      d.ldHi[i] = Memory.hiOf(v);
     } else if (ref?.kind === 'func') {
-      this.ldLo[i] = ref.target;
-      this.ldHi[i] = FUNC_TAG;
+      d.ldLo[i] = ref.target;
+      d.ldHi[i] = FUNC_TAG;
     } else {
       const v = insn.imm64 ?? BigInt(insn.imm >>> 0);
-      this.ldLo[i] = Number(v & 0xffffffffn) | 0;
-      this.ldHi[i] = Number((v >> 32n) & 0xffffffffn) | 0;
+      d.ldLo[i] = Number(v & 0xffffffffn) | 0;
+      d.ldHi[i] = Number((v >> 32n) & 0xffffffffn) | 0;
     }
+  }
+
+  /**
+   * bpf_tail_call(ctx, prog_array, index) as the kernel runs it (the
+   * interpreter's JMP_TAIL_CALL): an index past max_entries, or
+   * MAX_TAIL_CALL_CNT (33) tail calls already taken in this run, or an empty
+   * slot (counted, as the kernel counts it before looking) falls through to
+   * the next instruction; otherwise the target runs from its first
+   * instruction with the registers and the stack frame as they are, and
+   * never returns here. Only from the main frame: a tail call from a
+   * subprogram (kernels allow it with the JIT) is not modelled.
+   */
+  private tailCall(): RuntimeProgram | undefined {
+    const r = this.memory.regionOf(this.hi[2], this.lo[2]);
+    if (!r || r.kind !== 'map') fault('bad_arg', 'bpf_tail_call: R2 is not a map pointer');
+    const map = this.maps[r.owner];
+    if (map.spec.type !== MapType.PROG_ARRAY) fault('bad_arg', `bpf_tail_call: map '${map.spec.name}' is not a prog array`);
+    if (this.depth !== 0) fault('bad_call', 'bpf_tail_call from a subprogram (frame > 0) is not modelled');
+    const index = this.lo[3] >>> 0;
+    if (index >= map.spec.maxEntries || this.tailCalls >= MAX_TAIL_CALL_CNT) return undefined;
+    this.tailCalls++;
+    const name = map.spec.slots?.[index] ?? null;
+    if (name === null) return undefined;
+    const target = this.cur.tailTargets?.get(name);
+    if (!target) fault('bad_call', `bpf_tail_call: slot ${index} of '${map.spec.name}' names program '${name}', which was not built with this one`);
+    return target;
   }
 
   private mapAt(i: number, insn: number): MapState {
@@ -199,6 +259,8 @@ export class Machine {
     this.lo[1] = ctxLo;
     this.hi[1] = ctxHi;
     this.depth = 0;
+    this.tailCalls = 0;
+    if (this.cur !== this.prog) this.switchTo(this.prog);
     this.frameRet.length = 0;
     this.frameSaved.length = 0;
     this.mayGoto.length = 0;
@@ -227,7 +289,7 @@ export class Machine {
    * and R0 of the callback is returned.
    */
   callFunc(target: number, args: [number, number][]): [number, number] {
-    if (target < 0 || target >= this.prog.insns.length) fault('bad_call', `callback target ${target} is outside the program`);
+    if (target < 0 || target >= this.cur.insns.length) fault('bad_call', `callback target ${target} is outside the program`);
     const savedLo = this.lo.slice();
     const savedHi = this.hi.slice();
     for (let i = 0; i < 5; i++) {
@@ -292,17 +354,18 @@ export class Machine {
 
   /** The interpreter loop: runs from `pc` until an exit leaves frame `baseDepth`. */
   private exec(startPc: number, baseDepth: number): void {
-    const code = this.code;
-    const dstA = this.dst;
-    const srcA = this.src;
-    const offA = this.off;
-    const immA = this.imm;
+    // `let`: a tail call swaps in another program's slots.
+    let code = this.code;
+    let dstA = this.dst;
+    let srcA = this.src;
+    let offA = this.off;
+    let immA = this.imm;
     const lo = this.lo;
     const hi = this.hi;
     const mem = this.memory;
     const budget = this.budget;
     const tracing = this.tracing;
-    const n = this.prog.insns.length;
+    let n = this.cur.insns.length;
     let pc = startPc;
     let steps = this.steps;
     let cur = pc;
@@ -822,9 +885,22 @@ export class Machine {
               this.clock.step = steps;
               this.clock.insn = pc;
               if (s === BPF_PSEUDO_KFUNC_CALL) {
-                const name = this.prog.kfuncs.get(pc);
+                const name = this.cur.kfuncs.get(pc);
                 if (name === undefined) fault('bad_call', 'kfunc call with no kfunc name relocated here');
                 callKfunc(this, name);
+              } else if (s === 0 && k === TAIL_CALL) {
+                const next = this.tailCall();
+                if (next) {
+                  this.switchTo(next);
+                  ({ code, dst: dstA, src: srcA, off: offA, imm: immA } = this);
+                  n = next.insns.length;
+                  pc = 0; // the target's first slot
+                  if (tracing) {
+                    this.steps = steps;
+                    this.recordStep(cur);
+                  }
+                  continue;
+                }
               } else if (s === 0) {
                 callHelper(this, k);
               } else fault('bad_call', `call with src_reg ${s}`);

@@ -29,6 +29,9 @@ export class MapState {
   readonly percpu: boolean;
   /** False for map types the machine does not model (ring buffers, prog arrays...): using one faults. */
   readonly modelled: boolean;
+  /** A map of maps: lookups give the inner map (its map region), from the initial slots. */
+  readonly ofMaps: boolean;
+  private readonly inner = new Map<string, Region>();
 
   constructor(
     readonly index: number,
@@ -42,7 +45,8 @@ export class MapState {
     const t = spec.type;
     this.isArray = t === MapType.ARRAY || t === MapType.PERCPU_ARRAY;
     this.percpu = t === MapType.PERCPU_ARRAY || t === MapType.PERCPU_HASH || t === MapType.LRU_PERCPU_HASH;
-    this.modelled = t === MapType.RINGBUF || this.isArray || t === MapType.HASH || t === MapType.PERCPU_HASH || t === MapType.LRU_HASH || t === MapType.LRU_PERCPU_HASH;
+    this.ofMaps = t === MapType.ARRAY_OF_MAPS || t === MapType.HASH_OF_MAPS;
+    this.modelled = this.ofMaps || t === MapType.RINGBUF || this.isArray || t === MapType.HASH || t === MapType.PERCPU_HASH || t === MapType.LRU_HASH || t === MapType.LRU_PERCPU_HASH;
     // The map object itself: map_ptr values point here; it has no readable bytes.
     this.region = memory.add('map', 0, `map ${spec.name}`, { owner: index, writable: false });
     if (spec.initial) {
@@ -71,8 +75,27 @@ export class MapState {
     return (key[0] | (key[1] << 8) | (key[2] << 16) | (key[3] << 24)) >>> 0;
   }
 
+  /** Programs only look maps of maps up (the verifier refuses updates and deletes from them). */
+  private refuseOfMaps(what: string): void {
+    if (this.ofMaps) fault('bad_call', `${what} on map of maps '${this.spec.name}': programs can only look one up`);
+  }
+
   private requireModelled(): void {
-    if (!this.modelled) fault('bad_call', `map '${this.spec.name}' has type ${this.spec.type}, which the runtime does not model (array and hash maps only)`);
+    if (!this.modelled) fault('bad_call', `map '${this.spec.name}' has type ${this.spec.type}, which the runtime does not model (array and hash maps, maps of maps, ring buffers only)`);
+  }
+
+  /**
+   * A map of maps' initial slots (key = slot index as u32, for a hash of
+   * maps too, as libbpf sets them): each names a map of the same program.
+   */
+  linkSlots(byName: (name: string) => MapState | undefined): void {
+    if (!this.ofMaps) return;
+    for (const [slot, name] of (this.spec.slots ?? []).entries()) {
+      if (name === null) continue;
+      const m = byName(name);
+      if (!m) fault('bad_arg', `map '${this.spec.name}' slot ${slot} names map '${name}', which the object does not define`);
+      this.inner.set(keyHexOfIndex(slot), m.region);
+    }
   }
 
   /** Ring buffer: the records submitted so far, in order. */
@@ -81,6 +104,10 @@ export class MapState {
   lookup(key: Uint8Array): Region | undefined {
     this.requireModelled();
     if (this.spec.type === MapType.RINGBUF) return undefined;
+    if (this.ofMaps) {
+      if (this.spec.type === MapType.ARRAY_OF_MAPS && this.arrayIndex(key) >= this.spec.maxEntries) return undefined;
+      return this.inner.get(hex(key));
+    }
     if (this.isArray) {
       const i = this.arrayIndex(key);
       return i < this.spec.maxEntries ? this.arrayElem(i) : undefined;
@@ -91,6 +118,7 @@ export class MapState {
   /** bpf_map_update_elem: 0 or a negative errno. */
   update(key: Uint8Array, value: Uint8Array, flags: number): number {
     this.requireModelled();
+    this.refuseOfMaps('bpf_map_update_elem');
     if (this.spec.type === MapType.RINGBUF) return -EINVAL;
     if ((flags & 0xff) > BPF_EXIST) return -EINVAL;
     const kind = flags & 0xff;
@@ -120,6 +148,7 @@ export class MapState {
 
   delete(key: Uint8Array): number {
     this.requireModelled();
+    this.refuseOfMaps('bpf_map_delete_elem');
     if (this.spec.type === MapType.RINGBUF) return -EINVAL;
     if (this.isArray) return -EINVAL;
     const k = hex(key);
@@ -132,7 +161,8 @@ export class MapState {
 
   /** Every element that exists (arrays: every index up to 1024, else those touched), key order. */
   entries(): { key: string; value: Region }[] {
-    if (!this.modelled || this.spec.type === MapType.RINGBUF) return [];
+    // A map of maps holds maps (the kernel gives ids, not comparable): no entries, as refload's dump.
+    if (!this.modelled || this.ofMaps || this.spec.type === MapType.RINGBUF) return [];
     if (this.isArray) {
       const n = this.spec.maxEntries <= 1024 ? this.spec.maxEntries : 0;
       for (let i = 0; i < n; i++) this.arrayElem(i);

@@ -53,6 +53,9 @@ export const MapType = {
   PERCPU_ARRAY: 6,
   LRU_HASH: 9,
   LRU_PERCPU_HASH: 10,
+  PROG_ARRAY: 3,
+  ARRAY_OF_MAPS: 12,
+  HASH_OF_MAPS: 13,
   RINGBUF: 27,
 } as const;
 
@@ -68,6 +71,12 @@ export interface MapSpec {
   /** Global data (.data, .bss, .rodata...): the section's bytes, one array entry. */
   initial?: Uint8Array;
   readonly?: boolean;
+  /**
+   * Initial slots (`__array(values, …)`), key = slot index: for a map of maps
+   * the inner map's name (one of the program's maps), for a prog array the
+   * program's name (one of `RuntimeProgram.tailTargets`); null when empty.
+   */
+  slots?: (string | null)[];
 }
 
 /** What an ld_imm64 slot loads once relocated. */
@@ -86,6 +95,12 @@ export interface RuntimeProgram {
   /** call slot index → kfunc name (BPF_PSEUDO_KFUNC_CALL). */
   kfuncs: Map<number, string>;
   maps: MapSpec[];
+  /**
+   * The programs the object's prog arrays name, by name, built on the same
+   * maps (the same indexes): what bpf_tail_call jumps to. They load with
+   * the program as bpfscope's loader loads them (main/kernel/prog-array.ts).
+   */
+  tailTargets?: Map<string, RuntimeProgram>;
   /** Program-BTF structs by id: what bpf_obj_new's first argument names (undefined: not a struct). */
   typeById(id: number): TypeInfo | undefined;
 }

@@ -195,7 +195,10 @@ char LICENSE[] SEC("license") = "GPL";
         // Nothing was worked around: the kernel took the object's BTF and every map as built.
         expect(db.prepare('SELECT text FROM load_warnings').all()).toEqual([]);
         expect(db.prepare('SELECT loaded, error FROM load_btf').all()).toEqual([{ loaded: 1, error: null }]);
-        expect(db.prepare('SELECT name, note, error FROM load_maps WHERE note IS NOT NULL OR error IS NOT NULL').all()).toEqual([]);
+        // Except a prog array's BTF: the kernel takes none for it, and libbpf 1.1 (refload too)
+        // creates it with BTF first, then again without ("Retrying without BTF"): so do we.
+        const worked = db.prepare('SELECT name, map_type_name, note, error FROM load_maps WHERE note IS NOT NULL OR error IS NOT NULL').all() as { map_type_name: string; note: string | null; error: string | null }[];
+        expect(worked.filter((m) => !(m.map_type_name === 'prog_array' && m.error === null && m.note?.startsWith('created without BTF: with it, BPF_MAP_CREATE failed with EINVAL')))).toEqual([]);
         if (p.run) {
           // The examples initialise what they read (bpf_obj_new leaves all but the special
           // fields as the allocator recycled them), so both loaders must give the same

@@ -16,9 +16,8 @@ import { kernelFixtureDirs, readKernelFixtureIndex } from '../../ref/capture-log
 import { examplePrograms } from '../../helpers/ref';
 import { createTrace } from '../../../main/trace/db';
 import { writeVerifierLog } from '../../../main/trace/verifier';
-import { errorsAndWarnings, listPaths, readLogLines, readSteps, stateAtStep } from '../../../main/trace/verifierRead';
-import { lexLine } from '../../../main/verifier/lexer';
-import { parseStateText } from '../../../main/verifier/stateText';
+import { errorsAndWarnings, listPaths } from '../../../main/trace/verifierRead';
+import { expectPrintedStatesEqual } from '../../helpers/printed-states';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'bpfscope-kernel-logs-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -34,14 +33,23 @@ describe('real logs of other kernels', () => {
     const index = readKernelFixtureIndex(dir);
     const name = path.basename(dir);
 
-    it(`${name}: the index covers every example program, on ${index.release}`, () => {
+    // The tests key on what the captured index holds: an example program added to the manifest
+    // after the capture has no log of this kernel yet and is skipped, saying how to capture it.
+    const captured = new Set(index.programs.map((p) => `${p.object} ${p.program}`));
+    const uncaptured = examplePrograms().filter((p) => !captured.has(`${p.object} ${p.program}`));
+    it(`${name}: the index holds only example programs, each once, on ${index.release}`, () => {
       expect(index.release.startsWith(`${name}.`)).toBe(true);
-      const want = examplePrograms().map((p) => `${p.object} ${p.program}`).sort();
-      expect(index.programs.map((p) => `${p.object} ${p.program}`).sort()).toEqual(want);
+      const want = new Set(examplePrograms().map((p) => `${p.object} ${p.program}`));
+      const keys = index.programs.map((p) => `${p.object} ${p.program}`);
+      expect(keys.filter((k) => !want.has(k))).toEqual([]);
+      expect(new Set(keys).size).toBe(keys.length);
       // A program without a log never reached the kernel: libbpf refused it
       // (6.1: the kfunc is not in the kernel's BTF). That is a rejection.
       for (const p of index.programs) if (!p.log) expect([p.verdict, p.logSize]).toEqual(['rejected', 0]);
     });
+    for (const p of uncaptured) {
+      it.skip(`${name}: ${p.object} ${p.program} has no log of ${index.release} yet: capture it with \`npx tsx test/ref/capture-logs.ts --kernel ${name}\``, () => {});
+    }
 
     for (const p of index.programs.filter((e) => e.log)) {
       it(`${name}: ${p.program} (${p.verdict}) reconstructs with no mismatch and no unknown line`, async () => {
@@ -58,22 +66,7 @@ describe('real logs of other kernels', () => {
         expect(warnings).toEqual([]);
         expect(s.mismatches).toBe(0);
         expect(s.verdict).toBe(p.verdict);
-        let checked = 0;
-        for (const st of readSteps(db, pid, 0, s.steps)) {
-          if (st.kind !== 'insn') continue;
-          const line = lexLine(readLogLines(db, pid, st.line, 1)[0].text);
-          if (line.kind !== 'insn' || line.delta === null) continue;
-          const state = stateAtStep(db, pid, st.step);
-          let frame = 0;
-          for (const item of parseStateText(line.delta)) {
-            if (item.kind === 'frame') frame = item.frame;
-            if (item.kind === 'reg') {
-              expect(state.frames[frame].regs[`R${item.reg}`]?.raw, `line ${st.line} R${item.reg}`).toBe(item.raw);
-              checked++;
-            }
-            if (item.kind === 'slot') expect(state.frames[frame].stack[String(item.off)]?.raw, `line ${st.line} fp${item.off}`).toBe(item.raw);
-          }
-        }
+        const checked = expectPrintedStatesEqual(db, pid, s.steps);
         expect(checked).toBeGreaterThan(0);
         expect(listPaths(db, pid).length).toBe(s.paths);
         db.close();

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { Command } from './index';
 import { intOption, parseArgs, fileOption } from './args';
 import { BpfscopeError } from '../errors';
@@ -18,6 +18,9 @@ times, and records the return value, the output and the maps afterwards.
 Prints one line per program; --progress prints JSON lines instead (for the
 app). Exit 0 when the trace was written, whatever the verdicts. Needs
 CAP_BPF + CAP_PERFMON or root ('bpfscope probe' says what is missing).
+TRACE is written to a temporary file beside it (.TRACE.PID.tmp) and renamed
+over it when complete: an interrupted record leaves the old TRACE whole. An
+existing TRACE that is not a trace (not an SQLite file) is not replaced.
 
 --kernel IMAGE records on another kernel: boots IMAGE in qemu (a vmlinuz
 path, or a release such as 6.12 naming an installed image; 'bpfscope
@@ -43,13 +46,14 @@ TCG (software emulation) otherwise; the trace names the kernel and which.`,
     const progress = args.switches.has('progress');
     const objPath = args.positional[0];
     const kernel = args.values.get('kernel');
+    const { checkReplaceable, writeTraceAtomically } = await import('../trace/atomic');
+    checkReplaceable(out);
     if (kernel !== undefined) return recordOnKernel(kernel, argv, out, progress);
 
     const { probe } = await import('../kernel/probe');
     const p = probe();
     if (!p.canRecord) throw new BpfscopeError(p.problem ?? 'this process cannot load BPF programs');
 
-    const { createTrace } = await import('../trace/db');
     const { recordObject } = await import('../kernel/record');
     // A bad object must not cost the user an existing trace: check it before replacing anything.
     const { parseObject } = await import('../object/object');
@@ -60,11 +64,9 @@ TCG (software emulation) otherwise; the trace names the kernel and which.`,
       throw new BpfscopeError(`cannot read object: ${err instanceof Error ? err.message : String(err)}`, objPath);
     }
     parseObject(objBytes, objPath);
-    // A trace is one recording: start from an empty file (and its WAL).
-    for (const f of [out, `${out}-wal`, `${out}-shm`]) if (existsSync(f)) rmSync(f);
-    const db = createTrace(out);
-    try {
-      const outcomes = await recordObject(db, objPath, {
+    // A trace is one recording: a new file, renamed over TRACE only once complete.
+    const outcomes = await writeTraceAtomically(out, 'empty', (db) =>
+      recordObject(db, objPath, {
         programs: args.lists.get('program') ?? [],
         logLevel,
         run: args.switches.has('run'),
@@ -73,17 +75,15 @@ TCG (software emulation) otherwise; the trace names the kernel and which.`,
         repeat,
         onProgress: progress ? (e) => process.stdout.write(JSON.stringify(e) + '\n') : undefined,
         onWarning: progress ? undefined : (text) => process.stderr.write(`bpfscope record: warning: ${text}\n`),
-      });
-      if (!progress) {
-        for (const o of outcomes) {
-          const insns = o.stats.processedInsns !== undefined ? `, ${o.stats.processedInsns} insns processed` : '';
-          const ret = o.retval !== undefined ? `, retval ${o.retval}` : '';
-          const err = o.verdict === 'rejected' ? `: ${(o.error ?? '').replace(/\n/g, ' / ')}` : '';
-          process.stdout.write(`${o.program}: ${o.verdict}${insns}${ret}${err}\n`);
-        }
+      }),
+    );
+    if (!progress) {
+      for (const o of outcomes) {
+        const insns = o.stats.processedInsns !== undefined ? `, ${o.stats.processedInsns} insns processed` : '';
+        const ret = o.retval !== undefined ? `, retval ${o.retval}` : '';
+        const err = o.verdict === 'rejected' ? `: ${(o.error ?? '').replace(/\n/g, ' / ')}` : '';
+        process.stdout.write(`${o.program}: ${o.verdict}${insns}${ret}${err}\n`);
       }
-    } finally {
-      db.close();
     }
     return 0;
   },

@@ -1,8 +1,8 @@
-import { copyFileSync, existsSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { BpfscopeError } from '../errors';
-import { createTrace } from '../trace/db';
+import { writeTraceAtomically } from '../trace/atomic';
 import { writeRecordedKernel } from '../trace/kernel';
 import type { KernelImage } from './images';
 import { runInVm, shellQuote } from './run';
@@ -49,25 +49,11 @@ export async function recordInVm(o: VmRecordOptions): Promise<number> {
     status(`${r.release} booted in ${(r.bootMs / 1000).toFixed(1)} s under ${how}; recorder exited ${r.exitCode} after ${(r.totalMs / 1000).toFixed(1)} s in all`);
     if (r.exitCode !== 0) return r.exitCode;
     if (!existsSync(guestTrace)) throw new BpfscopeError(`the recorder in the VM on ${r.release} exited 0 but wrote no trace`);
-    // The guest's recorder already named its kernel; add how it ran.
-    const db = createTrace(guestTrace);
-    try {
-      writeRecordedKernel(db, { release: r.release, version: r.version, where: `vm (${how})` });
-      db.pragma('wal_checkpoint(TRUNCATE)');
-    } finally {
-      db.close();
-    }
-    // Copy next to the target first, then rename: the old trace stays whole until the new one is.
-    const target = path.resolve(o.output);
-    const tmp = path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.tmp`);
-    try {
-      copyFileSync(guestTrace, tmp);
-      for (const f of [`${target}-wal`, `${target}-shm`]) rmSync(f, { force: true });
-      renameSync(tmp, target);
-    } catch (err) {
-      rmSync(tmp, { force: true });
-      throw new BpfscopeError(`cannot write the trace: ${(err as Error).message}`, target);
-    }
+    // The guest's recorder already named its kernel; add how it ran, in a copy
+    // next to the target that is renamed over it: the old trace stays whole until the new one is.
+    await writeTraceAtomically(o.output, { copyOf: guestTrace }, (db) =>
+      writeRecordedKernel(db, { release: r.release, version: r.version, where: `vm (${how})` }),
+    );
     return 0;
   } finally {
     rmSync(scratch, { recursive: true, force: true });

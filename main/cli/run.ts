@@ -21,6 +21,10 @@ maps after the runs as the kernel does when their last reference goes
 (list heads and rb roots drained, kptrs dropped). --trace-insns stores the
 registers after every instruction of the last run (up to --trace-limit
 steps, default 250,000).
+Maps of maps start with the inner maps their initial values name, prog
+arrays with their initial programs: bpf_tail_call jumps to those (built
+from OBJ on the same maps) with the kernel's rules (at most 33 in a row;
+an empty slot or an index past max_entries falls through).
 --budget stops a run after N instructions (default 50,000,000). --seed
 seeds bpf_get_prandom_u32. -o writes everything into TRACE (appending a
 program with origin 'run'); --json prints

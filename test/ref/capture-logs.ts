@@ -23,8 +23,9 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFile
 import os from 'node:os';
 import path from 'node:path';
 import { examplePrograms, FIXTURE_LOGS_DIR, normalizeLog, REF_DIR, REPO_ROOT, refLoad } from '../helpers/ref';
-import { resolveImage } from '../../main/vm/images';
+import { type KernelImage, resolveImage } from '../../main/vm/images';
 import { runInVm } from '../../main/vm/run';
+import type { Accel } from '../../main/vm/qemu';
 
 /** One accepted and one rejected program, logged at level 1 as well. */
 export const LEVEL1 = [
@@ -117,22 +118,33 @@ async function captureInto(out: string): Promise<void> {
   writeFileSync(path.join(out, 'index.json'), JSON.stringify(index, null, 2) + '\n');
 }
 
+/**
+ * Boots `image` and captures every example program's level-2 log with libbpf
+ * there into `scratch`/logs (index.json and the logs); the caller removes
+ * `scratch`.
+ */
+export async function captureLogsInVm(image: KernelImage, scratch: string, onStatus: (line: string) => void = (l) => console.log(`[${image.release}] ${l}`)): Promise<{ dir: string; index: KernelFixtureIndex; accel: Accel }> {
+  const guestOut = path.join(scratch, 'logs');
+  const r = await runInVm({
+    image,
+    command: [process.execPath, path.join(REPO_ROOT, 'node_modules/tsx/dist/cli.mjs'), path.join(REF_DIR, 'capture-logs.ts'), '--out', guestOut],
+    cwd: REPO_ROOT,
+    scratch,
+    onStdout: (c) => process.stdout.write(c),
+    onStderr: (c) => process.stderr.write(c),
+    onStatus,
+  });
+  if (r.exitCode !== 0) throw new Error(`capture in the VM on ${r.release} exited ${r.exitCode}`);
+  return { dir: guestOut, index: readKernelFixtureIndex(guestOut), accel: r.accel };
+}
+
 /** --kernel SPEC: boot the image in a VM, capture there, copy into test/fixtures/logs/<major.minor>/. */
 async function captureInVm(spec: string): Promise<void> {
   const image = resolveImage(spec);
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'bpfscope-capture-'));
   try {
-    const guestOut = path.join(scratch, 'logs');
-    const r = await runInVm({
-      image,
-      command: [process.execPath, path.join(REPO_ROOT, 'node_modules/tsx/dist/cli.mjs'), path.join(REF_DIR, 'capture-logs.ts'), '--out', guestOut],
-      cwd: REPO_ROOT,
-      scratch,
-      onStdout: (c) => process.stdout.write(c),
-      onStderr: (c) => process.stderr.write(c),
-      onStatus: (l) => console.log(`[${image.release}] ${l}`),
-    });
-    if (r.exitCode !== 0) throw new Error(`capture in the VM on ${r.release} exited ${r.exitCode}`);
+    const { dir: guestOut, index, accel } = await captureLogsInVm(image, scratch);
+    const r = { release: index.release, accel };
     const m = /^(\d+\.\d+)/.exec(r.release);
     const dest = path.join(FIXTURE_LOGS_DIR, m ? m[1] : r.release);
     rmSync(dest, { recursive: true, force: true });

@@ -24,6 +24,14 @@ function addProgram(name: string) {
     Number(db.prepare("INSERT INTO programs(name, origin, created_at) VALUES (?, 'import', 'now')").run(name).lastInsertRowid);
 }
 
+/** A folder with a trace `a.trace` holding one program, 'old'. */
+async function withOldTrace(): Promise<{ d: string; t: string }> {
+  const d = fresh();
+  const t = path.join(d, 'a.trace');
+  await writeTraceAtomically(t, 'empty', addProgram('old'));
+  return { d, t };
+}
+
 function programs(file: string): string[] {
   const db = openTrace(file);
   try {
@@ -68,9 +76,7 @@ describe('writeTraceAtomically', () => {
   });
 
   it("'empty' replaces the old trace, 'target' adds to it", async () => {
-    const d = fresh();
-    const t = path.join(d, 'a.trace');
-    await writeTraceAtomically(t, 'empty', addProgram('old'));
+    const { t } = await withOldTrace();
     await writeTraceAtomically(t, 'target', addProgram('added'));
     expect(programs(t)).toEqual(['old', 'added']);
     await writeTraceAtomically(t, 'empty', addProgram('new'));
@@ -78,9 +84,7 @@ describe('writeTraceAtomically', () => {
   });
 
   it('while the write runs the target is the old trace; an error leaves it byte for byte and removes the temporary file', async () => {
-    const d = fresh();
-    const t = path.join(d, 'a.trace');
-    await writeTraceAtomically(t, 'empty', addProgram('old'));
+    const { d, t } = await withOldTrace();
     const before = sha(t);
     for (const start of ['empty', 'target'] as const) {
       const err = await refusal(writeTraceAtomically(t, start, (db) => {
@@ -105,18 +109,14 @@ describe('writeTraceAtomically', () => {
   });
 
   it('what is still in the WAL of the trace added to is kept', async () => {
-    const d = fresh();
-    const t = path.join(d, 'a.trace');
-    await writeTraceAtomically(t, 'empty', addProgram('old'));
+    const { t } = await withOldTrace();
     crashedWriter(t, ['in-wal']);
     await writeTraceAtomically(t, 'target', addProgram('added'));
     expect(programs(t)).toEqual(['old', 'in-wal', 'added']);
   });
 
   it('an old WAL beside the target is not applied to the new trace', async () => {
-    const d = fresh();
-    const t = path.join(d, 'a.trace');
-    await writeTraceAtomically(t, 'empty', addProgram('old'));
+    const { t } = await withOldTrace();
     crashedWriter(t, Array.from({ length: 50 }, (_, i) => `wal${i}`));
     await writeTraceAtomically(t, 'empty', addProgram('new'));
     expect(programs(t)).toEqual(['new']);

@@ -45,7 +45,7 @@ export function createHandlers(opts: HandlerOptions = {}): { table: Handlers; di
     } catch (err) {
       // A damaged trace makes SQLite or a reader throw: the sentence names the file and the damage (trace/damage.ts).
       const path = channel === 'trace:open' ? String(valid[0]) : session.pathOf(valid[0]);
-      const mapped = traceError(err, path);
+      const mapped = traceError(err, path, session.damageOf(valid[0]));
       if (mapped instanceof BpfscopeError) throw mapped;
       throw inFile(mapped, path ?? 'the trace');
     }

@@ -53,6 +53,11 @@ export class TraceSession {
     return typeof id === 'number' ? this.byId.get(id)?.path : undefined;
   }
 
+  /** The first problem the checks found in the trace behind an id (see trace/damage.ts traceError). */
+  damageOf(id: unknown): string | undefined {
+    return typeof id === 'number' ? this.byId.get(id)?.damage() : undefined;
+  }
+
   closeAll(): void {
     for (const v of this.byId.values()) v.close();
     this.byId.clear();

@@ -5,7 +5,7 @@ import { findAllByName } from '../object/btf/lookup';
 import type { Btf } from '../object/btf/types';
 import { objNewZeroedRanges, structLayout, type StructLayout as ObjLayout } from '../object/layout';
 import { openTrace, type TraceDb } from '../trace/db';
-import { damageWarning } from '../trace/health';
+import { damageWarning, firstProblem } from '../trace/health';
 import { needsAnalysis } from './analyzeRecorded';
 import { listAllocEvents, listRuns, type RuntimeRunRow } from '../trace/runtime';
 import {
@@ -81,6 +81,11 @@ export class TraceView {
    */
   needsAnalysis(): boolean {
     return damageWarning(this.db) === undefined && needsAnalysis(this.db);
+  }
+
+  /** The first problem the checks on open found, or undefined when the trace is sound. */
+  damage(): string | undefined {
+    return firstProblem(this.db);
   }
 
   private hasTable(name: string): boolean {

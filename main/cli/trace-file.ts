@@ -1,6 +1,6 @@
 import { traceError } from '../trace/damage';
 import { openTrace, type TraceDb } from '../trace/db';
-import { damageWarning } from '../trace/health';
+import { damageWarning, firstProblem } from '../trace/health';
 
 /**
  * How every CLI command reads a trace: opened with the checks (a file that
@@ -17,7 +17,7 @@ export async function readTrace<T>(command: string, path: string, fn: (db: Trace
     if (warning) process.stderr.write(`bpfscope ${command}: warning: ${path}: ${warning}\n`);
     return result;
   } catch (err) {
-    throw traceError(err, path);
+    throw traceError(err, path, firstProblem(db));
   } finally {
     db.close();
   }

@@ -47,14 +47,21 @@ export function damagedTrace(path: string | undefined, reason: string): Bpfscope
 /**
  * The error a reader call on the trace at `path` should throw for `err`:
  * a BpfscopeError gets the file; an SQLite error becomes the sentence saying
- * what is damaged (or that the file is locked); anything else is a bug and is
- * returned as it is, so the CLI reports it as an internal error.
+ * what is damaged (or that the file is locked). Any other error is a bug,
+ * returned as it is so that the CLI reports it as an internal error, unless
+ * the checks on open found the trace damaged (`damage`, the first problem):
+ * then a row of a damaged page that holds what no writer wrote (a NULL, a
+ * number for a text) is what the reader tripped on, and the sentence says so.
  */
-export function traceError(err: unknown, path: string | undefined): unknown {
+export function traceError(err: unknown, path: string | undefined, damage?: string): unknown {
   if (err instanceof BpfscopeError) {
     return err.file !== undefined || path === undefined ? err : new BpfscopeError(err.message, path, err.where);
   }
-  if (!isSqliteError(err)) return err;
+  if (!isSqliteError(err)) {
+    if (damage === undefined) return err;
+    const why = err instanceof Error ? err.message : String(err);
+    return new BpfscopeError(`the trace is damaged (${damage}) and reading stopped on it (${why})${CHECK_HINT}`, path);
+  }
   const reason = damageReason(err);
   if (reason !== undefined) return damagedTrace(path, reason);
   if (err.code.startsWith('SQLITE_BUSY') || err.code.startsWith('SQLITE_LOCKED')) {

@@ -41,8 +41,10 @@ export function openTrace(path: string, opts: { readonly?: boolean; quickCheck?:
     throw new BpfscopeError('not a bpfscope trace (not an SQLite file)', path, { offset: 0 });
   }
   const cut = truncation(path, head);
-  const db = readingTrace(path, () => openDb(path, opts.readonly ?? true));
+  const readonly = opts.readonly ?? true;
+  const db = readingTrace(path, () => openDb(path, readonly));
   try {
+    if (cut !== undefined && readonly) readPastTheCut(db);
     health.set(db, openChecked(db, path, cut, opts.quickCheck ?? true));
   } catch (err) {
     db.close();
@@ -50,6 +52,18 @@ export function openTrace(path: string, opts: { readonly?: boolean; quickCheck?:
     throw cut !== undefined && isSqliteError(err) ? damagedTrace(path, cut) : traceError(err, path);
   }
   return db;
+}
+
+/**
+ * SQLite refuses a file shorter than its header's page count outright
+ * (SQLITE_CORRUPT on the first read) unless the schema is "writable", which
+ * needs better-sqlite3's defensive mode off. On a read-only connection that
+ * changes nothing but this: the pages before the cut are read, so what a
+ * truncated copy still holds is shown.
+ */
+function readPastTheCut(db: TraceDb): void {
+  db.unsafeMode(true);
+  db.pragma('writable_schema = ON');
 }
 
 /** The file's 100-byte SQLite header (fewer bytes when the file is shorter), without reading a large trace whole. */

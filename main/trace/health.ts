@@ -197,6 +197,11 @@ export function fullCheck(db: TraceDb): string[] {
   return [...(health.get(db)?.problems ?? []), ...sqliteCheck(db, 'integrity_check')];
 }
 
+/** The first problem the checks on open found, or undefined for a sound trace (for traceError). */
+export function firstProblem(db: TraceDb): string | undefined {
+  return health.get(db)?.problems[0];
+}
+
 /** The warning a damaged trace that opened carries (CLI stderr, the app's banner), or undefined when it is sound. */
 export function damageWarning(db: TraceDb): string | undefined {
   const h = health.get(db);

@@ -89,8 +89,11 @@ export interface MachineState extends VerifierState {
   afterReturn: boolean;
   /** ...and that return was from a callback (bpf_loop, rbtree less, ...), whose caller state the kernel re-widens. */
   afterCallbackReturn: boolean;
-  /** Per frame above 0: the call insn and whether it called a callback through a helper/kfunc (and the call, for its return). */
-  callStack: { insn: number; callback: boolean; site?: CallSite }[];
+  /**
+   * Per frame above 0: the call insn and whether it called a callback through a helper/kfunc (and the call, for its return).
+   * Null for a call the log never showed (a callee or return deeper than the calls seen: a damaged or spliced log).
+   */
+  callStack: ({ insn: number; callback: boolean; site?: CallSite } | null)[];
   /**
    * The call of the current step: set by a call insn, kept on the step that
    * completes its print (the `N:` line after it, the callee's entry) and on a
@@ -137,6 +140,16 @@ export interface FeedResult {
 /** Shared empty lists for results (never mutated: most steps have no mismatch and no unknown item). */
 const NONE: string[] = [];
 const NO_ITEMS: StateItem[] = [];
+/**
+ * Cut the call stack to `depth` entries or pad it with nulls: `length = n`
+ * alone would leave holes (and JSON turns holes into nulls, so a replay from
+ * a checkpoint would see what the live run did not).
+ */
+function setCallDepth(m: MachineState, depth: number): void {
+  if (m.callStack.length > depth) m.callStack.length = depth;
+  while (m.callStack.length < depth) m.callStack.push(null);
+}
+
 const NO_RESULT: FeedResult = { step: null, mismatches: NONE, unknownItems: NONE };
 
 /**
@@ -329,7 +342,7 @@ export class Reconstructor {
         m.frames.length = p.frame + 1;
         m.frames[p.frame] = p;
         if (m.fmt?.legacy && m.call) calleeFp(p, m.call);
-        m.callStack.length = Math.max(0, p.frame - 1);
+        setCallDepth(m, Math.max(0, p.frame - 1));
         // The callee's entry shows the call that made it (its R1-R5 are the callee's now).
         const site = m.call ? copyCall(m.call) : undefined;
         m.callStack.push({ insn: m.lastInsn, callback: !m.lastInsnText.startsWith('call pc'), ...(site ? { site } : {}) });
@@ -350,15 +363,15 @@ export class Reconstructor {
         if (mine) mismatches.push(...diffFrame(mine, p, new Set([0])));
         const callee = m.frames[p.frame + 1];
         const fromCallback = (callee?.flags ?? []).some((f) => f === 'cb' || f === 'async_cb') ||
-          (m.callStack.length > p.frame ? m.callStack[p.frame].callback : false);
-        const site = m.callStack.length > p.frame ? m.callStack[p.frame].site : undefined;
+          (m.callStack[p.frame]?.callback ?? false);
+        const site = m.callStack[p.frame]?.site;
         for (let i = 0; i < p.frame; i++) if (!m.frames[i]) m.frames[i] = emptyFrame(i);
         carryFp(mine, p);
         m.frames.length = p.frame + 1;
         m.frames[p.frame] = p;
         m.afterReturn = true;
         m.afterCallbackReturn = fromCallback;
-        m.callStack.length = p.frame;
+        setCallDepth(m, p.frame);
         // The return completes the call: R0 is what the callee returned (for a callback, what the helper left in R0).
         m.call = site ? { ...copyCall(site), returned: true, ret: p.regs[0], retLive: p.regLive[0] } : null;
         return { step: { kind: 'return', insn: m.blockInsn, frame: p.frame }, mismatches, unknownItems };

@@ -28,14 +28,20 @@ import { parseRegValue, type RangeStyle } from './regValue';
 
 export type { HelperMemArg };
 
+/** MAX_BPF_STACK: a frame's stack is 512 bytes. */
+const MAX_STACK = 512;
+
 /** The memory arguments of a helper the log names (`bpf_map_lookup_elem`); none when unknown. */
 export function helperMemArgs(name: string): readonly HelperMemArg[] {
   return HELPER_MEM_ARGS[name] ?? [];
 }
 
-/** `fp-8`, `fp[1]-8` (another frame, 6.7+): the frame named, if any, and the offset; null for anything else. */
-export function stackPointerOf(raw: string | null): { frame: number | null; off: number } | null {
-  if (raw === null || raw.charCodeAt(0) !== 102 /* f */) return null;
+/**
+ * `fp-8`, `fp[1]-8` (another frame, 6.7+): the frame named, if any, and the offset; null for anything else.
+ * Undefined too: an insn of a damaged log may name a register past R10 (`r99 = r1`), which no frame holds.
+ */
+export function stackPointerOf(raw: string | null | undefined): { frame: number | null; off: number } | null {
+  if (typeof raw !== 'string' || raw.charCodeAt(0) !== 102 /* f */) return null;
   const m = /^fp(?:\[(\d+)\])?(-?\d+)$/.exec(raw);
   return m ? { frame: m[1] !== undefined ? Number(m[1]) : null, off: Number(m[2]) } : null;
 }
@@ -52,7 +58,9 @@ export function memArgSize(a: HelperMemArg, regs: readonly (string | null)[], st
       const raw = regs[r];
       if (!raw || !raw.startsWith('map_ptr(')) continue;
       const m = (a.size === 'key' ? /[(,]ks=(\d+)[,)]/ : /[(,]vs=(\d+)[,)]/).exec(raw);
-      return m ? Number(m[1]) : 0;
+      // A key or value larger than the stack cannot be on it (and a damaged `ks=` would walk 2^61 slots).
+      const n = m ? Number(m[1]) : 0;
+      return n > MAX_STACK ? 0 : n;
     }
     return 0;
   }
@@ -63,7 +71,7 @@ export function memArgSize(a: HelperMemArg, regs: readonly (string | null)[], st
   if (v.unparsed || v.baseType !== 'scalar' || v.umax === null) return 0;
   const n = BigInt(v.umax);
   // More than the whole stack cannot pass the kernel's bounds check.
-  return n > 512n ? 0 : Number(n);
+  return n > BigInt(MAX_STACK) ? 0 : Number(n);
 }
 
 /**

@@ -17,6 +17,11 @@ export type StateItem =
 const SLOT = /^fp(-\d+)(_[rwD]{1,2})?=(.*)$/s;
 const FRAME = /^frame(\d+):$/;
 const FLAGS = new Set(['cb', 'async_cb', 'exception_cb']);
+/**
+ * The kernel's MAX_CALL_FRAMES: frames 0..7 exist. A larger `frameN:` is not
+ * a frame but damage (`frame18446744073709551615:` would make 2^64 frames).
+ */
+export const MAX_FRAMES = 8;
 
 /** Split at spaces outside parentheses; empty tokens are dropped. */
 export function splitStateTokens(text: string): string[] {
@@ -76,7 +81,7 @@ function tokenItem(items: StateItem[], text: string, s: number, e: number): void
       return;
     }
     const f = FRAME.exec(tok);
-    if (f) {
+    if (f && Number(f[1]) < MAX_FRAMES) {
       items.push({ kind: 'frame', frame: Number(f[1]) });
       return;
     }

@@ -31,7 +31,7 @@ interface Exit {
 }
 
 /** Run the CLI; `onTemp` is called (with the ms since spawn) when its temporary file for `target` appears. */
-function cli(args: string[], target: string, onTemp?: (kill: () => void) => void): Promise<Exit & { tempAt: number | null; ms: number }> {
+function cli(args: string[], target: string, onTemp?: (kill: (sig?: NodeJS.Signals) => void) => void): Promise<Exit & { tempAt: number | null; ms: number }> {
   const t0 = performance.now();
   const child = spawn(process.execPath, [BIN, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
   const tmp = tempPathFor(target, child.pid);
@@ -41,7 +41,7 @@ function cli(args: string[], target: string, onTemp?: (kill: () => void) => void
   const poll = setInterval(() => {
     if (tempAt === null && existsSync(tmp)) {
       tempAt = performance.now() - t0;
-      onTemp?.(() => child.kill('SIGKILL'));
+      onTemp?.((sig = 'SIGKILL') => child.kill(sig));
     }
   }, 5);
   return new Promise((resolve, reject) => {
@@ -98,7 +98,7 @@ async function killTest(name: string, args: (target: string) => string[], old: s
     // Up to 40% past the reference run's end, so that some kills come after the rename
     // (a run under load takes longer than the reference did).
     const fraction = ((next() % 10_000) / 10_000) * 1.4;
-    const r = await cli(args(target), target, (kill) => setTimeout(kill, fraction * window));
+    const r = await cli(args(target), target, (kill) => setTimeout(() => kill(), fraction * window));
     if (r.signal === 'SIGKILL') killedWhileWriting.push(Math.round(fraction * 100));
     else expect(r.code, r.stderr).toBe(0);
     if (existsSync(target) && sha(target) === oldSha) {
@@ -156,4 +156,18 @@ describe.concurrent('interrupted writes', () => {
     const summary = await killTest('record', (t) => ['record', obj, '-o', t], await oldTrace(), 0x13b);
     console.log(summary);
   }, 300_000);
+
+  it('SIGINT and SIGTERM in the middle of a write remove the temporary file and leave the old trace', async () => {
+    const old = await oldTrace();
+    const log = path.join(FIXTURE_LOGS_DIR, 'compute.count_bytes.log');
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+      const target = path.join(dir, `signal-${sig}.trace`);
+      copyFileSync(old, target);
+      const r = await cli(['import', log, '-o', target], target, (kill) => setTimeout(() => kill(sig), 20));
+      // The signal ends the process as it would have without bpfscope's handler.
+      expect([r.signal, r.code]).toEqual([sig, null]);
+      expect(tempsOf(target)).toEqual([]);
+      expect(sha(target)).toBe(sha(old));
+    }
+  }, 120_000);
 });

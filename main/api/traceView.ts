@@ -133,6 +133,7 @@ export class TraceView {
 
   private programSummary(r: ProgramRow, hasLog: boolean, hasTrace: boolean): ProgramSummary | undefined {
     const log = hasLog ? logInfo(this.db, r.id) : undefined;
+    const named = { id: r.id, name: r.name, section: r.section, progType: r.prog_type, origin: r.origin };
     // A run with a register trace (--trace-insns) is steppable as a program of its own;
     // a run without one shows its events in the lifetimes of the program it ran.
     if (!log && r.origin === 'run' && hasTrace && RunView.hasTrace(this.db, r.id)) {
@@ -140,11 +141,7 @@ export class TraceView {
       this.runs.set(r.id, run);
       const last = runSummary(this.db, r.id);
       return {
-        id: r.id,
-        name: r.name,
-        section: r.section,
-        progType: r.prog_type,
-        origin: r.origin,
+        ...named,
         verdict: last?.fault ? 'faulted' : 'ran',
         errno: null,
         error: last?.fault ? `${last.fault.kind}: ${last.fault.message} (insn ${last.fault.insn})` : null,
@@ -156,11 +153,7 @@ export class TraceView {
     }
     if (!log) return undefined;
     return {
-      id: r.id,
-      name: r.name,
-      section: r.section,
-      progType: r.prog_type,
-      origin: r.origin,
+      ...named,
       verdict: r.verdict,
       errno: r.errno,
       error: r.error,

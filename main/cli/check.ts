@@ -13,7 +13,7 @@ and one problem per line (the tables they are in), or one sentence saying
 why the file does not open as a trace at all. Exit 0 when the trace is
 sound, 1 when it is damaged or no trace. Other commands read a damaged trace
 as far as it can be read and warn; on open they run the quicker quick_check
-(for traces over 256 MB only on the tables other than the bulk blocks).
+(for traces over 64 MB only on the tables other than the bulk blocks).
   --json   {file, ok, problems: [string]}`,
   async run(argv) {
     const args = parseArgs(argv, { switches: ['json'] });

@@ -23,13 +23,16 @@ export const health = new WeakMap<TraceDb, TraceHealth>();
 
 /**
  * Above this size `quick_check` on open skips the bulk tables (blocks of log,
- * steps, checkpoints, register traces, raw logs, objects): it reads every
- * page, about 3-5 ms per MB from the page cache (measured: 340-560 ms for a
- * 122 MB trace), so a GB trace would take seconds to open. The tables the
- * views index by (programs, paths, refs, messages...) are still checked, and
- * `bpfscope check` always checks the whole file.
+ * steps, checkpoints, register traces, raw logs, objects). It reads every
+ * page into a new connection: measured on a busy 2-core machine, 110-130 ms
+ * for a 6 MB trace (the 40 MB level-2 log of the bench loop, 2200
+ * iterations), 1.1-2.1 s for 122 MB (340-560 ms when idle), so a GB trace
+ * would take many seconds to open. Traces hold logs compressed (that 40 MB
+ * log makes a 6 MB trace), so 64 MB covers all but giant ones. Over it the tables
+ * the views index by (programs, paths, refs, messages...) are still checked
+ * (6-7 ms for a 296 MB trace), and `bpfscope check` always checks the whole file.
  */
-export const QUICK_CHECK_WHOLE_FILE = 256 * 1024 * 1024;
+export const QUICK_CHECK_WHOLE_FILE = 64 * 1024 * 1024;
 const BULK_TABLES = new Set([
   'verifier_log_blocks', 'verifier_step_blocks', 'verifier_checkpoints', 'verifier_insn_steps',
   'runtime_insn_steps', 'runtime_reg_checkpoints', 'program_logs', 'objects', 'load_btf',

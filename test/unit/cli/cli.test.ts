@@ -2,21 +2,11 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { bpfscope } from '../../helpers/cli';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '../../..');
 const COMMANDS = ['inspect', 'disasm', 'layout', 'record', 'log', 'runs', 'check', 'probe', 'import', 'show', 'run', 'serve', 'bench'];
-
-/** Runs the CLI the way a user does after set-up (`npx bpfscope …` runs main/bin.mjs). */
-async function bpfscope(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run('node', [path.join(ROOT, 'main/bin.mjs'), ...args], { cwd: ROOT });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 describe('bpfscope command line', () => {
   it('lists every command with its summary', async () => {

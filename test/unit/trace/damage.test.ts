@@ -1,12 +1,13 @@
 import Database from 'better-sqlite3';
-import { execFile } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createHandlers } from '../../../main/api/handlers';
 import { BpfscopeError } from '../../../main/errors';
+import { openTrace } from '../../../main/trace/db';
+import { damageWarning, fullCheck, health, QUICK_CHECK_WHOLE_FILE } from '../../../main/trace/health';
+import { bpfscope } from '../../helpers/cli';
 import { overwritePages, PAGE } from '../../helpers/damage';
 
 /**
@@ -19,17 +20,6 @@ const ROOT = path.resolve(import.meta.dirname, '../../..');
 const EXAMPLE = path.join(ROOT, 'resources/example.trace');
 const dir = mkdtempSync(path.join(os.tmpdir(), 'bpfscope-damage-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-const run = promisify(execFile);
-async function bpfscope(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run('node', [path.join(ROOT, 'main/bin.mjs'), ...args], { cwd: ROOT });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 function copy(name: string, bytes?: Uint8Array): string {
   const file = path.join(dir, name);
@@ -152,6 +142,37 @@ describe('an SQLite file that is no bpfscope trace', () => {
     });
     const rs = await Promise.all(files.map((file) => bpfscope(['runs', file])));
     cases.forEach(([, , want], i) => expectOneSentence(rs[i], 'runs', files[i], want));
+  });
+});
+
+describe('the check on open of a large trace', () => {
+  it(`over ${QUICK_CHECK_WHOLE_FILE >> 20} MB it checks the tables other than the bulk blocks; bpfscope check still reads it all`, () => {
+    const file = copy('large.trace');
+    const db = new Database(file);
+    // 70 blocks of 1 MB in a bulk table (a giant log's blocks), after the example's own pages.
+    const put = db.prepare('INSERT INTO verifier_log_blocks(program_id, block, first_line, line_count, data) VALUES (99, ?, 1, 1, zeroblob(1048576))');
+    db.transaction(() => { for (let b = 0; b < 70; b++) put.run(b); })();
+    const programsRoot = (db.prepare("SELECT rootpage FROM sqlite_master WHERE name = 'programs'").get() as { rootpage: number }).rootpage;
+    db.close();
+    const bytes = new Uint8Array(readFileSync(file));
+    expect(bytes.length).toBeGreaterThan(QUICK_CHECK_WHOLE_FILE);
+    // A page of the blocks' overflow chain: the bounded check on open does not read it, integrity_check does.
+    const bulk = path.join(dir, 'large-bulk.trace');
+    writeFileSync(bulk, overwritePages(bytes, 11, [Math.floor(bytes.length / PAGE / 2)]));
+    const t = performance.now();
+    const a = openTrace(bulk);
+    const ms = performance.now() - t;
+    expect(health.get(a)).toEqual({ problems: [], partial: true });
+    expect(fullCheck(a).join('\n')).toMatch(/verifier_log_blocks|overflow|Page \d+/i);
+    a.close();
+    console.log(`open of a ${(bytes.length / 2 ** 20).toFixed(0)} MB trace with the bounded check: ${ms.toFixed(0)} ms`);
+    // The programs table's page: found on open, and the trace reads with a warning.
+    const core = path.join(dir, 'large-core.trace');
+    writeFileSync(core, overwritePages(bytes, 12, [programsRoot - 1]));
+    const b = openTrace(core);
+    expect(health.get(b)?.partial).toBe(true);
+    expect(damageWarning(b)).toMatch(/^the trace is damaged \(table programs: /);
+    b.close();
   });
 });
 

@@ -37,6 +37,12 @@ the kernel printed it.`,
         }
       }
       if (log === undefined) throw new BpfscopeError(`program '${prog.name}' has no stored log (it never reached the kernel)`, path);
+      if (log.length === 0) {
+        // Printing nothing would look like a broken trace: say why there is nothing.
+        const row = db.prepare('SELECT log_level, error FROM programs WHERE id = ?').get(prog.id) as { log_level: number | null; error: string | null };
+        const why = row.log_level === 0 ? 'it was recorded with --log-level 0' : 'the kernel printed nothing for it';
+        throw new BpfscopeError(`program '${prog.name}' has an empty log: ${why}${row.error ? ` (its error: ${row.error.split('\n')[0]})` : ''}`, path);
+      }
       await new Promise<void>((resolve, reject) => process.stdout.write(log, (e) => (e ? reject(e) : resolve())));
       return 0;
     });

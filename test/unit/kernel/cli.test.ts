@@ -106,6 +106,15 @@ char LICENSE[] SEC("license") = "GPL";
     expect(several.stderr.trim().split('\n')).toEqual([expect.stringMatching(new RegExp(`holds ${progs.length} programs; name one with -p`))]);
   });
 
+  it('log says why when the stored log is empty, instead of printing nothing', () => {
+    const quiet = path.join(work, 'quiet.trace');
+    expect(cli('record', list, '-p', progs[0], '--log-level', '0', '-o', quiet).status).toBe(0);
+    const r = cli('log', quiet);
+    expect(r.status).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(new RegExp(`program '${progs[0]}' has an empty log: it was recorded with --log-level 0`))]);
+  });
+
   it('runs --json gives the documented shape', async () => {
     const r = cli('runs', trace, '--json');
     expect(r.status).toBe(0);

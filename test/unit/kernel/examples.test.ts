@@ -213,4 +213,33 @@ char LICENSE[] SEC("license") = "GPL";
       }
     });
   }
+
+  // The other log levels a user asks for: 1 (errors and the summary only) and 6, record's
+  // default (level 2 with statistics). Verdict, errno, the kernel's final line and the
+  // whole log, on every example this kernel can load.
+  for (const level of [1, 6]) {
+    it(`every example at log level ${level}: verdict, errno, final line and log equal libbpf's`, async () => {
+      const db = createTrace(path.join(work, `all.level${level}.trace`));
+      try {
+        for (const p of loadableExamples()) {
+          const [o] = await recordObject(db, p.objectPath, { programs: [p.program], logLevel: level });
+          const ref = await refLoad(p.objectPath, p.program, { logLevel: level });
+          const what = `${p.object} ${p.program} at level ${level}`;
+          expect([what, o.verdict, o.errno ?? 0]).toEqual([what, ref.verdict, ref.errno]);
+          const log = readProgramLog(db, o.programId)?.toString('utf8') ?? '';
+          expect(normalizeLog(log), what).toBe(normalizeLog(ref.log));
+          const lastLine = (text: string): string => text.trimEnd().split('\n').filter((l) => !/^(processed \d+ insns|verification time|stack depth|max_states_per_insn)/.test(l)).at(-1) ?? '';
+          if (o.verdict === 'rejected') expect([what, lastLine(o.error ?? '')]).toEqual([what, lastLine(ref.log)]);
+          // At level 1 the kernel rewinds the log over every path that verified, so an
+          // accepted program keeps no instruction lines (a rejected one keeps its failing path).
+          if (level === 1 && o.verdict === 'accepted') {
+            expect(log.split('\n').filter((l) => /^\d+: \(/.test(l)), what).toEqual([]);
+            expect(log, what).toMatch(/^processed \d+ insns \(limit \d+\)[^\n]*\n$/m);
+          }
+        }
+      } finally {
+        db.close();
+      }
+    }, 600_000);
+  }
 });

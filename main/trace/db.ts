@@ -98,6 +98,8 @@ function openDb(path: string, readonly: boolean): TraceDb {
   try {
     db = new Database(path, { readonly, fileMustExist: readonly });
   } catch (err) {
+    const mapped = traceError(err, path);
+    if (mapped instanceof BpfscopeError) throw mapped;
     throw new BpfscopeError(`cannot open trace: ${err instanceof Error ? err.message : String(err)}`, path);
   }
   if (!readonly) {

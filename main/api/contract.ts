@@ -329,7 +329,10 @@ export interface DesktopEvents {
 
 /** Desktop-only calls, handled by the Electron main process itself (not the handler table). */
 export interface DesktopCalls {
-  /** Open a file of any kind: a trace opens, a log is imported, an object is recorded. */
+  /**
+   * Open a file of any kind: a trace opens, a log is imported, an object is recorded.
+   * A path the user has not chosen already (a drop) opens only once they say so in a native dialog.
+   */
   'app:open-file': { args: [path: string]; result: null };
   /** The native Open dialog for one kind, then as `app:open-file`. */
   'app:open-dialog': { args: [kind: 'object' | 'log' | 'trace']; result: null };

@@ -1,11 +1,14 @@
 import { app, BrowserWindow, dialog, ipcMain, Menu, session, shell, type IpcMainInvokeEvent } from 'electron';
-import { join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { CHANNELS, type DesktopEvents } from '../api/contract';
 import { validateArgs } from '../api/validate';
+import { BpfscopeError } from '../errors';
+import { AllowedPaths, gateCall } from '../host/allowedPaths';
 import { CSP } from '../host/csp';
 import { sniff } from '../host/sniff';
 import { DataProcess } from './dataProcess';
+import { OpenFileGate, type DropAnswer } from './openFileGate';
 import { RecentFiles } from './recent';
 import { runToTrace } from './recorder';
 
@@ -17,6 +20,14 @@ import { runToTrace } from './recorder';
 const ROOT = resolve(app.getAppPath());
 const data = new DataProcess(ROOT);
 const recent = new RecentFiles(join(app.getPath('userData'), 'recent.json'));
+/**
+ * What the window may open: files chosen on the command line, in a dialog,
+ * from File ▸ Recent, confirmed drops and their folders when the user said
+ * so, and the traces recordings and imports made. The data process opens
+ * what main forwards, so main checks every path the renderer names.
+ */
+const allowed = new AllowedPaths();
+const drops = new OpenFileGate(allowed, askAboutDrop);
 let win: BrowserWindow | null = null;
 
 function send<E extends keyof DesktopEvents>(event: E, ...args: DesktopEvents[E]): void {
@@ -35,6 +46,19 @@ function fromOurPage(e: IpcMainInvokeEvent): boolean {
   return url.split(/[?#]/)[0] === ours.split(/[?#]/)[0];
 }
 
+/** Open a file the user chose here (dialog, menu): allowed from now on. */
+async function openChosen(path: string): Promise<void> {
+  let real: string;
+  try {
+    real = allowed.allowFile(path);
+  } catch (err) {
+    send('app:error', err instanceof Error ? err.message : String(err));
+    return;
+  }
+  await openFile(real);
+}
+
+/** Open an allowed file: a trace opens, a log is imported, an object is recorded. */
 async function openFile(path: string): Promise<void> {
   try {
     const kind = sniff(path);
@@ -46,7 +70,7 @@ async function openFile(path: string): Promise<void> {
     }
     const cmd = kind === 'object' ? 'record' : 'import';
     send('app:progress', { phase: cmd === 'record' ? 'recording' : 'importing', done: 0, total: null, message: path });
-    const trace = await runToTrace(ROOT, cmd, path, (p) => send('app:progress', p));
+    const trace = allowed.allowFile(await runToTrace(ROOT, cmd, path, (p) => send('app:progress', p)));
     send('app:progress', null);
     recent.add(path);
     buildMenu();
@@ -71,7 +95,24 @@ async function openDialog(kind: keyof typeof FILTERS): Promise<void> {
     properties: ['openFile'],
     filters: FILTERS[kind].map((f) => ({ name: f.name, extensions: [...f.extensions] })),
   });
-  if (!r.canceled && r.filePaths[0]) await openFile(r.filePaths[0]);
+  if (!r.canceled && r.filePaths[0]) await openChosen(r.filePaths[0]);
+}
+
+/** The native question before a dropped file the user has not chosen otherwise opens (see OpenFileGate). */
+async function askAboutDrop(path: string): Promise<DropAnswer> {
+  if (!win) return { open: false, allowFolder: false };
+  const r = await dialog.showMessageBox(win, {
+    type: 'question',
+    message: `Open ${basename(path)}?`,
+    detail:
+      `${path}\n\nA trace opens, a log is imported, an object is recorded (its programs are loaded into the kernel). ` +
+      'bpfscope asks because the page a file is dropped on cannot prove which file it was.',
+    buttons: ['Open', 'Cancel'],
+    defaultId: 0,
+    cancelId: 1,
+    checkboxLabel: `Open files from ${dirname(path)} without asking`,
+  });
+  return { open: r.response === 0, allowFolder: r.response === 0 && r.checkboxChecked };
 }
 
 function buildMenu(): void {
@@ -86,7 +127,7 @@ function buildMenu(): void {
         {
           label: 'Recent',
           submenu: recents.length
-            ? recents.map((p) => ({ label: p, click: () => void openFile(p) }))
+            ? recents.map((p) => ({ label: p, click: () => void openChosen(p) }))
             : [{ label: 'No recent files', enabled: false }],
         },
         { type: 'separator' },
@@ -163,12 +204,15 @@ function registerIpc(): void {
   for (const channel of CHANNELS) {
     ipcMain.handle(channel, async (e, ...args: unknown[]) => {
       if (!fromOurPage(e)) return { error: 'call from an unknown page refused' };
+      let forward: unknown[];
       try {
         validateArgs(channel, args);
+        // A path goes on as the real path of a file the user chose, or not at all.
+        forward = gateCall(allowed, channel, args) as unknown[];
       } catch (err) {
-        return { error: err instanceof Error ? err.message : String(err) };
+        return { error: err instanceof BpfscopeError ? err.describe() : err instanceof Error ? err.message : String(err) };
       }
-      return data.call(channel, args);
+      return data.call(channel, forward);
     });
   }
   ipcMain.handle('app:open-file', async (e, path: unknown) => {
@@ -176,7 +220,8 @@ function registerIpc(): void {
     if (typeof path !== 'string' || !path || path.length > 4096 || path.includes('\0')) {
       return { error: 'app:open-file takes a file path' };
     }
-    void openFile(path);
+    // Answered at once; what happens (the question, the opening, a refusal) comes as events.
+    void drops.admit(path).then(openFile, (err: unknown) => send('app:error', err instanceof BpfscopeError ? err.describe() : String(err)));
     return { result: null };
   });
   ipcMain.handle('app:open-dialog', async (e, kind: unknown) => {
@@ -193,13 +238,22 @@ app.whenReady().then(() => {
   });
   session.defaultSession.setPermissionRequestHandler((_wc, _perm, cb) => cb(false));
   registerIpc();
+  // Files opened in an earlier session (File ▸ Recent) were chosen then.
+  for (const p of recent.list()) {
+    try {
+      allowed.allowFile(p);
+    } catch {
+      // gone since: the list drops it
+    }
+  }
   buildMenu();
   // A file on the command line (`npm start -- x.trace`): a trace opens with the page,
   // a log or an object is imported or recorded once the page is up.
   const arg = process.argv.slice(1).find((a) => !a.startsWith('-') && a !== '.' && !a.endsWith('.js'));
-  const file = arg ? resolve(arg) : undefined;
+  let file = arg ? resolve(arg) : undefined;
   let kind: string | undefined;
   try {
+    if (file) file = allowed.allowFile(file);
     kind = file ? sniff(file) : undefined;
   } catch {
     kind = undefined;

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { extname, join, normalize, sep } from 'node:path';
 import { errorSentence, type Dispatch } from '../api/handlers';
+import { gateCall, type AllowedPaths } from './allowedPaths';
 import { CSP } from './csp';
 
 export { CSP };
@@ -13,7 +14,9 @@ export { CSP };
  * another local user, cannot call the API without it): it comes in the URL
  * once, is kept in an HttpOnly same-site cookie for the assets, and the
  * renderer sends it as a header on API calls. The Host header must name the
- * loopback address, which defeats DNS rebinding.
+ * loopback address, which defeats DNS rebinding. A path an API call names
+ * must be one the user chose (`allowed`): the token keeps other pages out,
+ * this keeps the page itself to the user's files.
  */
 export interface HostOptions {
   dispatch: Dispatch;
@@ -23,6 +26,8 @@ export interface HostOptions {
   port: number;
   /** Fixed token (tests); random otherwise. */
   token?: string;
+  /** The files and folders the user chose: `trace:open` opens nothing else. */
+  allowed: AllowedPaths;
 }
 
 export interface Host {
@@ -89,7 +94,7 @@ export function startHost(opts: HostOptions): Promise<Host> {
         return sendJson(res, 400, { error: 'request body is not JSON' });
       }
       try {
-        const result = await opts.dispatch(channel, args);
+        const result = await opts.dispatch(channel, gateCall(opts.allowed, channel, args));
         return sendJson(res, 200, { result: result ?? null });
       } catch (err) {
         return sendJson(res, 200, { error: errorSentence(err) });

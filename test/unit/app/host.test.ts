@@ -1,17 +1,18 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHandlers } from '../../../main/api/handlers';
+import { AllowedPaths, NOT_CHOSEN } from '../../../main/host/allowedPaths';
 import { startHost, type Host } from '../../../main/host/server';
 
 /**
  * The browser host's guards (token, Host header, loopback only, no path
- * escapes), its API over HTTP, and the stdio data process, on a trace
- * imported from a kernel log fixture.
+ * escapes, only the files the user chose), its API over HTTP, and the stdio
+ * data process, on a trace imported from a kernel log fixture.
  */
 const ROOT = join(import.meta.dirname, '../../..');
 const BIN = join(ROOT, 'main/bin.mjs');
@@ -22,6 +23,7 @@ let dir = '';
 let trace = '';
 let host: Host;
 const handlers = createHandlers();
+const allowed = new AllowedPaths();
 
 /** A raw request, so that paths and headers go out exactly as written. */
 function raw(path: string, opts: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<{ status: number; body: string; headers: Record<string, string | string[] | undefined> }> {
@@ -52,7 +54,14 @@ beforeAll(async () => {
   spawnSync('mkdir', ['-p', site]);
   writeFileSync(join(site, 'index.html'), '<!doctype html><title>bpfscope</title>');
   writeFileSync(join(dir, 'secret.txt'), 'not to be served');
-  host = await startHost({ dispatch: handlers.dispatch, rendererDir: site, port: 0 });
+  // The user chose `trace` and opened the folder `served`; `outside.trace` (a real trace) is neither.
+  allowed.allowFile(trace);
+  mkdirSync(join(dir, 'served/sub'), { recursive: true });
+  mkdirSync(join(dir, 'served-evil'));
+  for (const t of ['served/top.trace', 'served/sub/in.trace', 'served-evil/x.trace', 'outside.trace']) copyFileSync(trace, join(dir, t));
+  symlinkSync('../outside.trace', join(dir, 'served/link.trace'));
+  allowed.allowFolder(join(dir, 'served'));
+  host = await startHost({ dispatch: handlers.dispatch, rendererDir: site, port: 0, allowed });
 }, 120_000);
 afterAll(async () => {
   await host.close();
@@ -111,6 +120,37 @@ describe('browser host', () => {
   });
 });
 
+describe('browser host: only the files the user chose', () => {
+  const open = async (path: string): Promise<{ result?: { path: string; programs: { name: string }[] }; error?: string }> =>
+    JSON.parse((await api('trace:open', [path])).body) as { result?: { path: string; programs: { name: string }[] }; error?: string };
+
+  it('the chosen file and the files under the opened folder open (as their real paths)', async () => {
+    expect((await open(trace)).result!.programs.map((p) => p.name)).toEqual(['list_push']);
+    const inner = await open(`${dir}/served/sub/../sub/in.trace`);
+    expect(inner.result!.path).toBe(join(dir, 'served/sub/in.trace'));
+    expect(inner.result!.programs.map((p) => p.name)).toEqual(['list_push']);
+  });
+
+  it('any other path, a trace or not, existing or not, gets the same sentence', async () => {
+    const refused = [
+      join(dir, 'outside.trace'), // a real trace
+      `${dir}/served/../outside.trace`,
+      join(dir, 'served/link.trace'), // a symlink out of the folder
+      join(dir, 'served-evil/x.trace'), // a folder whose name starts the same
+      join(dir, 'secret.txt'),
+      '/etc/passwd',
+      join(dir, 'missing.trace'),
+      '/nonexistent/x.trace',
+      join(dir, 'served'),
+    ];
+    for (const p of refused) expect((await open(p)).error, p).toBe(`${p}: ${NOT_CHOSEN}`);
+  });
+
+  it('inside the opened folder a missing file is said to be missing', async () => {
+    expect((await open(join(dir, 'served/none.trace'))).error).toBe(`${join(dir, 'served/none.trace')}: no such file`);
+  });
+});
+
 describe('bpfscope serve', () => {
   it('imports a LOG into a temporary trace and prints the URL; --stdio answers JSON lines', async () => {
     const child = spawn(process.execPath, [BIN, 'serve', LOG, '--port', '0'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -163,6 +203,32 @@ describe('bpfscope serve', () => {
       'leak_on_branch rejected', 'list_mixed accepted', 'list_mixed ran', 'list_pop accepted', 'list_push accepted',
     ]);
   });
+
+  it('serve TRACE DIR: the trace opens first, the traces at the top of DIR are printed with their URLs, nothing else opens', async () => {
+    const child = spawn(process.execPath, [BIN, 'serve', trace, join(dir, 'served'), '--port', '0'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const out: string[] = [];
+      await new Promise<void>((resolve, reject) => {
+        createInterface({ input: child.stdout! }).on('line', (l) => {
+          out.push(l);
+          if (/^\s+http:.*&trace=/.test(l)) resolve();
+        });
+        child.on('exit', (c) => reject(new Error(`serve exited ${c}`)));
+      });
+      const url = /^listening on (\S+)$/.exec(out[0])![1];
+      expect(out.slice(1)).toEqual([`${join(dir, 'served')}: 1 trace(s)`, `  ${url}&trace=${encodeURIComponent(join(dir, 'served/top.trace'))}`]);
+      const token = new URL(url).searchParams.get('token')!;
+      const call = async (channel: string, args: unknown[]): Promise<{ result?: { path: string }; error?: string }> =>
+        (await (await fetch(new URL(`/api/${channel}`, url), { method: 'POST', headers: { 'x-bpfscope-token': token }, body: JSON.stringify(args) })).json()) as { result?: { path: string }; error?: string };
+      expect((await call('trace:default', [])).result!.path).toBe(trace);
+      expect((await call('trace:open', [join(dir, 'served/sub/in.trace')])).result!.path).toBe(join(dir, 'served/sub/in.trace'));
+      for (const p of [join(dir, 'outside.trace'), join(ROOT, 'resources/example.trace'), join(dir, 'nope.trace')]) {
+        expect((await call('trace:open', [p])).error).toBe(`${p}: ${NOT_CHOSEN}`);
+      }
+    } finally {
+      child.kill('SIGTERM');
+    }
+  }, 120_000);
 
   it('a bad file is one sentence naming it', () => {
     const r = spawnSync(process.execPath, [BIN, 'serve', join(dir, 'missing.o')], { encoding: 'utf8' });

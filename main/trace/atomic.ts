@@ -103,13 +103,23 @@ function seed(tmp: string, dest: string, start: TraceStart, shown: string): void
   if (from === undefined) return;
   // openTrace says what is wrong with a file that is no trace; VACUUM INTO copies a consistent
   // snapshot, what is still in the source's WAL included, without writing to the source.
-  const src = openTrace(from, { readonly: true });
+  const src = named(from === dest ? shown : from, () => openTrace(from, { readonly: true }));
   try {
     src.prepare('VACUUM INTO ?').run(tmp);
   } catch (err) {
     throw new BpfscopeError(`cannot copy the trace to add to it: ${err instanceof Error ? err.message : String(err)}`, from === dest ? shown : from);
   } finally {
     src.close();
+  }
+}
+
+/** `fn`'s BpfscopeError names the file as the user wrote it (relative, or the link), not as resolved. */
+function named<T>(shown: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof BpfscopeError && err.file !== shown) throw new BpfscopeError(err.message, shown, err.where);
+    throw err;
   }
 }
 

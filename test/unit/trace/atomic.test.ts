@@ -165,6 +165,10 @@ describe('writeTraceAtomically', () => {
     expect(() => checkReplaceable(notTrace)).toThrow(/not replacing it/);
     const e2 = await refusal(writeTraceAtomically(notTrace, 'target', addProgram('p')));
     expect(e2.describe()).toMatch(/notes\.txt: at offset 0x0: not a bpfscope trace/);
+    // The file is named as the user wrote it, not as resolved.
+    const relative = path.relative(process.cwd(), notTrace);
+    const e5 = await refusal(writeTraceAtomically(relative, 'target', addProgram('p')));
+    expect(e5.file).toBe(relative);
     expect(readFileSync(notTrace, 'utf8')).toBe('my notes');
     const e3 = await refusal(writeTraceAtomically(d, 'empty', addProgram('p')));
     expect(e3.describe()).toBe(`${d}: is a directory, not a trace file`);

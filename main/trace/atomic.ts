@@ -53,7 +53,7 @@ export async function writeTraceAtomically<T>(target: string, start: TraceStart,
   process.once('SIGTERM', onSignal);
   try {
     seed(tmp, dest, start, target);
-    const result = await writeAndClose(tmp, write);
+    const result = await writeAndClose(tmp, target, write);
     syncFile(tmp);
     replace(tmp, dest, target);
     return result;
@@ -123,8 +123,9 @@ function named<T>(shown: string, fn: () => T): T {
   }
 }
 
-async function writeAndClose<T>(tmp: string, write: (db: TraceDb) => T | Promise<T>): Promise<T> {
-  const db = createTrace(tmp);
+async function writeAndClose<T>(tmp: string, shown: string, write: (db: TraceDb) => T | Promise<T>): Promise<T> {
+  // A folder that cannot be written is the target's problem, not the hidden file's.
+  const db = named(shown, () => createTrace(tmp));
   try {
     const result = await write(db);
     // Everything into the main file: the rename moves that file alone.

@@ -37,23 +37,29 @@ async function* checked<C extends string | Uint8Array>(chunks: AsyncIterable<C>,
 }
 
 /**
- * Read the log once before writing anything: is it a verifier log (else the
- * sentence why), and the program names of a wrapped log (`prog 'x': --
- * BEGIN PROG LOAD LOG --`), streamed.
+ * Read the log before writing anything: is it a verifier log (else the
+ * sentence why), and, when `names` is asked for, the program names of a
+ * wrapped log (`prog 'x': -- BEGIN PROG LOAD LOG --`), streamed. Without
+ * `names` the reading stops as soon as the check knows.
  */
-async function prescan(path: string): Promise<string[]> {
+async function prescan(path: string, names: boolean): Promise<string[]> {
   const check = new LogCheck();
-  const names: string[] = [];
-  for await (const batch of splitLines(checked(logFileChunks(path), check, path))) {
-    for (const text of batch.texts) {
-      if (!text.includes('-- BEGIN')) continue;
-      const t = lexLine(text);
-      if (t.kind === 'wrapBegin' && t.program !== null) names.push(t.program);
+  const found: string[] = [];
+  const chunks = checked(logFileChunks(path), check, path);
+  if (names) {
+    for await (const batch of splitLines(chunks)) {
+      for (const text of batch.texts) {
+        if (!text.includes('-- BEGIN')) continue;
+        const t = lexLine(text);
+        if (t.kind === 'wrapBegin' && t.program !== null) found.push(t.program);
+      }
     }
+  } else {
+    for await (const _ of chunks) if (check.done) break;
   }
   const problem = check.finish();
   if (problem) throw notALog(problem, path);
-  return names;
+  return found;
 }
 
 function storeObject(db: TraceDb, path: string): number {
@@ -95,10 +101,10 @@ export const command: Command = {
     }
     if (log !== '-' && (!existsSync(log) || !statSync(log).isFile())) throw new BpfscopeError('no such log file', log);
     const shown = log === '-' ? 'standard input' : log;
-    const found = log === '-' ? [] : await prescan(log);
+    const wanted = args.values.get('program');
+    const found = log === '-' ? [] : await prescan(log, wanted === undefined);
     const objPath = args.values.get('object');
     const sections = objPath ? await programSections(objPath) : new Map<string, { section: string; progType: string | null }>();
-    const wanted = args.values.get('program');
     if (wanted !== undefined && sections.size > 0 && !sections.has(wanted)) {
       throw new BpfscopeError(`the object has no program '${wanted}' (it has: ${[...sections.keys()].join(', ')})`, objPath);
     }

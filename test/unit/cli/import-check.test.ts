@@ -155,8 +155,9 @@ describe('bpfscope import of what is no verifier log', () => {
     expect(made.code, made.err).toBe(0);
     const before = sha(existing);
     for (const c of cases()) {
-      for (const target of [path.join(d, 'new.trace'), existing]) {
-        const r = await cli(['import', c.file, '-o', target]);
+      // With -p the check reads only as far as it needs to; without, the whole file (for the programs a wrapper names).
+      for (const [target, extra] of [[path.join(d, 'new.trace'), []], [existing, []], [existing, ['-p', 'list_push']]] as const) {
+        const r = await cli(['import', c.file, ...extra, '-o', target]);
         expect([r.code, r.out], c.name).toEqual([1, '']);
         expect(r.err, c.name).toMatch(new RegExp(`^bpfscope import: ${c.file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: ${c.where.source}.*\n$`));
         // No new trace, no temporary file, the old trace as it was (a reader's -shm/-wal may stay beside it).
@@ -188,5 +189,7 @@ describe('bpfscope import of what is no verifier log', () => {
       expect(r.code, `${f}: ${r.err}`).toBe(0);
       expect(r.out).toMatch(/\nwrote /);
     }
+    const named = await cli(['import', path.join(FIXTURE_LOGS_DIR, 'list.list_push.log'), '-p', 'list_push', '-o', path.join(d, 'p.trace')]);
+    expect([named.code, named.out]).toEqual([0, expect.stringMatching(/^list_push: program 1, .*verdict accepted/)]);
   });
 });

@@ -422,6 +422,9 @@ export class Reconstructor {
           const k = String(it.off);
           fr.stack[k] = it.raw;
           if (fr.stackAlt) dropAlt(fr, k);
+          const narrow = this.narrowSpillAt(fr, it.off, it.raw);
+          if (narrow !== undefined) (fr.stackNarrow ??= {})[k] = narrow;
+          else dropNarrow(fr, k);
           if (it.live) fr.stackLive[k] = it.live;
           else delete fr.stackLive[k];
           break;
@@ -580,7 +583,9 @@ export class Reconstructor {
       let clobbered: string;
       if (mode === true) {
         if (!alt) {
-          fr.stack[k] = clobberSlot(fr.stack[k] ?? null, inRange);
+          const before = fr.stack[k] ?? null;
+          fr.stack[k] = clobberSlot(before, inRange, fr.stackNarrow?.[k]);
+          if (fr.stack[k] !== before) dropNarrow(fr, k);
           continue;
         }
         // (Undecided slots exist only while the rule is not known: this is a write, which clobbers either value.)
@@ -600,6 +605,19 @@ export class Reconstructor {
       if (shown === null) delete fr.stack[k];
       else fr.stack[k] = shown;
     }
+  }
+
+  /**
+   * The width of the spill the current instruction made at slot `off`, when
+   * it is a narrow store (u8/u16/u32) to the slot's base of what the kernel
+   * printed as a spilled register, not as bytes.
+   */
+  private narrowSpillAt(fr: FrameState, off: number, raw: string): number | undefined {
+    const st = /^\*\(u(8|16|32) \*\)\(r(\d+) ([+-]\d+)\) = r\d+$/.exec(this.m.lastInsnText);
+    if (!st || /^[m0?]{8}$/.test(raw) || /^(dynptr|iter|irq_flag)/.test(raw)) return undefined;
+    const base = st[2] === '10' ? 0 : stackPointerOf(fr.regs[Number(st[2])])?.off;
+    if (base === undefined || base + Number(st[3]) !== off) return undefined;
+    return Number(st[1]) / 8;
   }
 
   /**
@@ -654,6 +672,7 @@ export class Reconstructor {
     const fr = m.frames[k];
     fr.stack[String(off)] = val;
     dropAlt(fr, String(off));
+    dropNarrow(fr, String(off));
     if (fr.stackFp) setFp(fr.stackFp, String(off), undefined, fr);
   }
 
@@ -764,6 +783,12 @@ function mapSlots(fr: FrameState, fn: (raw: string | null) => string | null): vo
 }
 
 /** The slot was written: its value is known again. */
+function dropNarrow(fr: FrameState, k: string): void {
+  if (!fr.stackNarrow || !(k in fr.stackNarrow)) return;
+  delete fr.stackNarrow[k];
+  if (Object.keys(fr.stackNarrow).length === 0) delete fr.stackNarrow;
+}
+
 function dropAlt(fr: FrameState, k: string): void {
   if (!fr.stackAlt || !(k in fr.stackAlt)) return;
   delete fr.stackAlt[k];
@@ -793,7 +818,10 @@ function setFp(rec: Record<string, number>, key: string | number, frame: number 
 
 /** A frame printed in full replaces `from`: registers and slots that still hold the same pointer keep where it points. */
 function carryFp(from: FrameState | undefined, to: FrameState): void {
-  if (!from || (!from.regFp && !from.stackFp)) return;
+  if (!from) return;
+  // (So does what the print hides of a narrow spill.)
+  for (const [o, w] of Object.entries(from.stackNarrow ?? {})) if (to.stack[o] === from.stack[o]) (to.stackNarrow ??= {})[o] = w;
+  if (!from.regFp && !from.stackFp) return;
   for (const [r, k] of Object.entries(from.regFp ?? {})) if (to.regs[Number(r)] === from.regs[Number(r)]) (to.regFp ??= {})[r] = k;
   for (const [o, k] of Object.entries(from.stackFp ?? {})) if (to.stack[o] === from.stack[o]) (to.stackFp ??= {})[o] = k;
 }

@@ -110,8 +110,10 @@ function spillPrefix(raw: string): number {
 /**
  * A slot after a helper accessed the bytes `inRange` of it (see the top of
  * this file). `raw` null is an invalid slot (`????????`, not printed).
+ * `narrow` is the width of a spill whose print hides the bytes above it
+ * (FrameState.stackNarrow): an access to those bytes alone keeps the spill.
  */
-export function clobberSlot(raw: string | null, inRange: readonly boolean[]): string {
+export function clobberSlot(raw: string | null, inRange: readonly boolean[], narrow?: number): string {
   const text = raw ?? '????????';
   if (text.length === 8 && /^[m0?]{8}$/.test(text)) {
     let out = '';
@@ -120,13 +122,15 @@ export function clobberSlot(raw: string | null, inRange: readonly boolean[]): st
   }
   // Dynptrs, iterators, irq flags: a helper may not read them (the kernel refuses the program).
   if (/^(dynptr|iter|irq_flag)/.test(text) || /^[m0?rdif]{8}$/.test(text)) return text;
-  const len = spillPrefix(text);
-  const prefix = text.slice(0, len);
+  const printedLen = spillPrefix(text);
+  const len = printedLen === 0 && narrow !== undefined && narrow < 8 ? 8 - narrow : printedLen;
+  // A hidden prefix (before 6.3) is not in the text: its bytes turn misc unseen.
+  const prefix = printedLen === 0 ? 'm'.repeat(len) : text.slice(0, len);
   if (!inRange.some((x, j) => x && j >= len)) {
     // Only the bytes above a narrow spill: those become misc, the spill stays.
     let p = '';
     for (let j = 0; j < len; j++) p += inRange[j] && (prefix[j] === '0' || prefix[j] === '?') ? 'm' : prefix[j];
-    return p + text.slice(len);
+    return printedLen === 0 ? text : p + text.slice(len);
   }
   // The spill is scrubbed: every byte misc but the invalid ones out of the range.
   let out = '';

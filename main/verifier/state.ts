@@ -32,6 +32,13 @@ export interface FrameState {
    */
   regFp?: Record<string, number>;
   stackFp?: Record<string, number>;
+  /**
+   * Slots holding a narrow spill (`*(u32 *)(r10 -8) = r1` of a bounded
+   * scalar), by width in bytes, where the log does not show it: before 6.3 a
+   * 4-byte spill prints like a full one (`fp-8=1`), yet a helper touching
+   * only the other 4 bytes leaves it spilled. Absent when there are none.
+   */
+  stackNarrow?: Record<string, number>;
 }
 
 export interface VerifierState {
@@ -69,6 +76,7 @@ export function cloneFrame(f: FrameState): FrameState {
   if (f.stackAlt) c.stackAlt = { ...f.stackAlt };
   if (f.regFp) c.regFp = { ...f.regFp };
   if (f.stackFp) c.stackFp = { ...f.stackFp };
+  if (f.stackNarrow) c.stackNarrow = { ...f.stackNarrow };
   return c;
 }
 

@@ -271,6 +271,13 @@ describe('clobberSlot', () => {
     expect(clobberSlot('????42', range(0, 1))).toBe('mm??42');
     expect(clobberSlot('dynptr_ringbuf(id=1)', range(0))).toBe('dynptr_ringbuf(id=1)');
   });
+  it('a narrow spill printed like a full one (before 6.3) stays when only the bytes above it are read', () => {
+    // 6.1, map_in_map: `*(u32 *)(r10 -8) = r1` spills 1 (printed fp-8=1), then a map lookup
+    // with its key at fp-4 reads the other 4 bytes; the kernel still prints fp-8=1.
+    expect(clobberSlot('1', range(0, 1, 2, 3), 4)).toBe('1');
+    expect(clobberSlot('1', range(3, 4), 4)).toBe('mmmmmmmm');
+    expect(clobberSlot('1', range(0, 1, 2, 3))).toBe('mmmmmmmm');
+  });
   it('slotsOf maps byte offsets to the printed characters (character 0 is the highest address)', () => {
     expect(slotsOf(-4, 4)).toEqual([{ base: -8, inRange: range(0, 1, 2, 3) }]);
     expect(slotsOf(-12, 8).map((x) => [x.base, x.inRange])).toEqual([[-16, range(0, 1, 2, 3)], [-8, range(4, 5, 6, 7)]]);

@@ -84,8 +84,18 @@ function walkableForms(): { prog: RawInsn[]; expected: Map<number, string>; form
     const reason = lines.filter((l) => !/^processed \d+ insns|^verification time|^stack depth|^max_states_per_insn/.test(l)).at(-1) ?? 'no log';
     const unknown = /unknown opcode ([0-9a-f]{2})/.exec(log);
     let gone: Form[] = [];
+    const reserved = /^BPF_(LDX|STX|ST|LD|ALU|MOV|JMP|\w+) uses reserved fields$/.exec(reason);
+    const walked = lines.some((l) => /^\d+: \(/.test(l));
     if (unknown) {
       gone = forms.filter((x) => x.slots[0][0] === parseInt(unknown[1], 16));
+    } else if (reserved && !walked) {
+      // Refused before the walk without an index (6.1: `BPF_LDX uses reserved fields` for
+      // the sign-extending loads): the first form whose absence changes what the kernel says.
+      const culprit = forms.find((x) => {
+        const r = kernelLoad(formsProgram(forms.filter((y) => y !== x), { walk: true }).prog);
+        return r.accepted || !r.log.includes(reason);
+      });
+      gone = culprit ? [culprit] : [];
     } else {
       const last = lines.map((l) => /^(\d+): \(/.exec(l)).filter((m) => m !== null).at(-1);
       let at = last ? Number(last[1]) : -1;

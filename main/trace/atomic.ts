@@ -77,6 +77,8 @@ function resolveTarget(target: string): string {
     if (!existsSync(path.dirname(abs))) throw new BpfscopeError(`no such folder ${path.dirname(abs)} to write the trace in`, target);
   }
   if (existsSync(real) && statSync(real).isDirectory()) throw new BpfscopeError('is a directory, not a trace file', target);
+  // Renaming over a device would replace it: as root, `-o /dev/null` once turned /dev/null into a regular file.
+  if (existsSync(real) && !statSync(real).isFile()) throw new BpfscopeError('is not a regular file (a device, pipe or socket); a trace is written to a file', target);
   return real;
 }
 

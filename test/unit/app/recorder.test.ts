@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Progress } from '../../../main/api/contract';
@@ -21,6 +22,16 @@ const listMissing = kernelSkipReason() ? undefined : objectUnsupported(LIST);
 const OBJ = listMissing ? join(ROOT, 'resources/progs/compute.bpf.o') : LIST;
 const PROGRAMS = listMissing ? ['count_bytes', 'ip_checksum', 'loop_callback', 'parse_udp'] : ['list_mixed', 'list_pop', 'list_push'];
 
+describe('a trace is never renamed over a device', () => {
+  it('import -o /dev/null is one sentence, exit 1, and /dev/null stays a device', () => {
+    const log = join(ROOT, 'test/fixtures/logs/new_drop.new_drop.log');
+    const r = spawnSync(process.execPath, [join(ROOT, 'main/bin.mjs'), 'import', log, '-o', '/dev/null'], { encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/\/dev\/null.*is not a regular file/)]);
+    expect(statSync('/dev/null').isCharacterDevice()).toBe(true);
+  });
+});
+
 describe('progress lines', () => {
   it('turns record events into a progress bar and ignores other lines', () => {
     expect(progressOf('{"event":"loading","program":"a","index":0,"total":3}', 'record')).toEqual({ phase: 'loading', done: 0, total: 3, message: 'a' });
@@ -33,7 +44,10 @@ describe('progress lines', () => {
 
 describe.skipIf(!!kernelSkipReason())(kernelTitle('recording from the app'), () => {
   it(`the real \`record --progress\` output drives the bar to the end; the trace opens with every program${listMissing ? ` (compute.bpf.o in place of list.bpf.o: ${listMissing})` : ''}`, async () => {
-    const r = spawnSync(process.execPath, [join(ROOT, 'main/bin.mjs'), 'record', OBJ, '-o', '/dev/null', '--progress'], { encoding: 'utf8' });
+    // Never -o /dev/null: the trace is renamed over the target when complete.
+    const sink = join(mkdtempSync(join(tmpdir(), 'bpfscope-progress-')), 'p.trace');
+    const r = spawnSync(process.execPath, [join(ROOT, 'main/bin.mjs'), 'record', OBJ, '-o', sink, '--progress'], { encoding: 'utf8' });
+    rmSync(dirname(sink), { recursive: true, force: true });
     const seen: Progress[] = [];
     const trace = await runToTrace(ROOT, 'record', OBJ, (p) => seen.push(p), process.execPath);
     const programs = r.stdout.split('\n').filter((l) => l.includes('"event":"program"')).length;

@@ -149,9 +149,12 @@ describe.skipIf(!!kernelSkipReason())(kernelTitle('instruction forms print as th
   const title = walkable
     ? `the ${walkable.formAt.size} of ${total} loadable forms this kernel takes print as ours in its walk${walkable.dropped.length ? ` (${walkable.dropped.length} refused and left out, e.g. ${walkable.dropped[0]})` : ''}`
     : 'the loadable forms this kernel takes print as ours in its walk';
-  it.skipIf(!walkable)(title, () => {
+  // A kernel that refuses the program before its walk without naming the instruction, where
+  // leaving out any one form does not help either (6.1: `BPF_LDX uses reserved fields` for
+  // the four sign-extending loads at once), gives nothing to compare: a visible skip.
+  const stuck = walkable?.stuck ? `kernel ${os.release()} refuses the forms program without naming a form: ${walkable.stuck}` : undefined;
+  it.skipIf(!walkable || !!stuck)(withSkipReason(title, stuck), () => {
     const w = walkable!;
-    expect(w.stuck, `the kernel refused the forms program without naming a form: ${w.stuck}`).toBeUndefined();
     // The walk's lines only: the live-regs table (6.15+) indents its lines.
     const walk = parseLogInsns(w.log.split('\n').filter((l) => !/^\s/.test(l)).join('\n')).insns;
     const ours = new Map(disassemble(decodeInsns(w.prog)).map((l) => [l.idx, l.text]));

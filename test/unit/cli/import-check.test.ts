@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { main } from '../../../main/cli/index';
+import { bpfscopeInProcess } from '../../helpers/cli';
 import { LogCheck, SAMPLE_BYTES, type LogProblem } from '../../../main/verifier/logCheck';
 import { rng } from '../../helpers/fuzz';
 import { FIXTURE_LOGS_DIR, REPO_ROOT } from '../../helpers/ref';
@@ -116,20 +116,7 @@ describe('LogCheck', () => {
   });
 });
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const ow = process.stdout.write.bind(process.stdout);
-  const ew = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: string) => ((out += s), true)) as typeof process.stdout.write;
-  process.stderr.write = ((s: string) => ((err += s), true)) as typeof process.stderr.write;
-  try {
-    return { code: await main(args), out, err };
-  } finally {
-    process.stdout.write = ow;
-    process.stderr.write = ew;
-  }
-}
+const cli = bpfscopeInProcess;
 
 const sha = (file: string): string => createHash('sha256').update(readFileSync(file)).digest('hex');
 

@@ -8,7 +8,7 @@ import { logFileChunks, writeVerifierLog } from '../../../main/trace/verifier';
 import { errorsAndWarnings, logInfo, readLogLines, readStep, readSteps, stateAtStep } from '../../../main/trace/verifierRead';
 import { MAX_LINE } from '../../../main/verifier/lines';
 import { BpfscopeError } from '../../../main/errors';
-import { main } from '../../../main/cli/index';
+import { bpfscopeInProcess } from '../../helpers/cli';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'bpfscope-robust-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -187,21 +187,7 @@ describe('line splitting', () => {
 });
 
 describe('cli import and show', () => {
-  async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-    let out = '';
-    let err = '';
-    const ow = process.stdout.write.bind(process.stdout);
-    const ew = process.stderr.write.bind(process.stderr);
-    process.stdout.write = ((s: string) => ((out += s), true)) as typeof process.stdout.write;
-    process.stderr.write = ((s: string) => ((err += s), true)) as typeof process.stderr.write;
-    try {
-      const code = await main(args);
-      return { code, out, err };
-    } finally {
-      process.stdout.write = ow;
-      process.stderr.write = ew;
-    }
-  }
+  const cli = bpfscopeInProcess;
 
   it('imports every program of a bpftool -d log and shows a step as JSON', async () => {
     const a = readFileSync(path.resolve(__dirname, 'logs/v6.6.log'), 'utf8');

@@ -346,48 +346,13 @@ export class TraceView {
 
   // ---- listing
 
-  /**
-   * Instructions as the kernel printed them: the 6.18 `Live regs before insn`
-   * table at the top of the log lists every insn (visited or not); each
-   * visited insn's first visit gives its text on older kernels and the C
-   * source line the log printed just before it. Reads a few lines per insn,
-   * never the whole log.
-   */
+  /** The instructions (verifierListing), cached; a concrete run's from its object. */
   listing(id: number): InsnRow[] {
     const run = this.run(id);
     if (run) return run.listing();
     const cached = this.listings.get(id);
     if (cached) return cached;
-    const visits = new Map(insnVisitCounts(this.db, id).map((r) => [r.insn, r.visits]));
-    const text = new Map<number, string>();
-    const source = new Map<number, string>();
-    for (const l of readLogLines(this.db, id, 1, SEARCH_CHUNK)) {
-      const lx = lexLine(l.text);
-      if (lx.kind === 'liveRow' && !text.has(lx.insn)) text.set(lx.insn, lx.text);
-    }
-    for (const insn of visits.keys()) {
-      const first = stepsForInsn(this.db, id, insn)[0];
-      if (first === undefined) continue;
-      const row = readSteps(this.db, id, first, 1)[0];
-      if (!row) continue;
-      const window = readLogLines(this.db, id, Math.max(1, row.line - 4), 8);
-      let src: string | null = null;
-      for (const l of window) {
-        const lx = lexLine(l.text);
-        if (lx.kind === 'source') src = l.text.replace(/^;\s*/, '');
-        else if (lx.kind === 'insn') {
-          if (lx.insn === insn && l.no >= row.line) {
-            if (!text.has(insn)) text.set(insn, `(${lx.opcode}) ${lx.text}`);
-            if (src !== null) source.set(insn, src);
-            break;
-          }
-          src = null;
-        }
-      }
-    }
-    const rows: InsnRow[] = [...new Set([...text.keys(), ...visits.keys()])]
-      .sort((a, b) => a - b)
-      .map((insn) => ({ insn, text: text.get(insn) ?? '', source: source.get(insn) ?? null, visits: visits.get(insn) ?? 0 }));
+    const rows = verifierListing(this.db, id);
     this.listings.set(id, rows);
     return rows;
   }
@@ -538,6 +503,46 @@ export class TraceView {
     });
     return out;
   }
+}
+
+/**
+ * Instructions as the kernel printed them: the 6.18 `Live regs before insn`
+ * table at the top of the log lists every insn (visited or not); each
+ * visited insn's first visit gives its text on older kernels and the C
+ * source line the log printed just before it. Reads a few lines per insn,
+ * never the whole log. (TraceView.listing caches it; the CFG reads it too.)
+ */
+export function verifierListing(db: TraceDb, id: number): InsnRow[] {
+  const visits = new Map(insnVisitCounts(db, id).map((r) => [r.insn, r.visits]));
+  const text = new Map<number, string>();
+  const source = new Map<number, string>();
+  for (const l of readLogLines(db, id, 1, SEARCH_CHUNK)) {
+    const lx = lexLine(l.text);
+    if (lx.kind === 'liveRow' && !text.has(lx.insn)) text.set(lx.insn, lx.text);
+  }
+  for (const insn of visits.keys()) {
+    const first = stepsForInsn(db, id, insn)[0];
+    if (first === undefined) continue;
+    const row = readSteps(db, id, first, 1)[0];
+    if (!row) continue;
+    const window = readLogLines(db, id, Math.max(1, row.line - 4), 8);
+    let src: string | null = null;
+    for (const l of window) {
+      const lx = lexLine(l.text);
+      if (lx.kind === 'source') src = l.text.replace(/^;\s*/, '');
+      else if (lx.kind === 'insn') {
+        if (lx.insn === insn && l.no >= row.line) {
+          if (!text.has(insn)) text.set(insn, `(${lx.opcode}) ${lx.text}`);
+          if (src !== null) source.set(insn, src);
+          break;
+        }
+        src = null;
+      }
+    }
+  }
+  return [...new Set([...text.keys(), ...visits.keys()])]
+    .sort((a, b) => a - b)
+    .map((insn) => ({ insn, text: text.get(insn) ?? '', source: source.get(insn) ?? null, visits: visits.get(insn) ?? 0 }));
 }
 
 interface ProgramRow {

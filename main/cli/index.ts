@@ -26,6 +26,7 @@ const commands: Record<string, () => Promise<Command>> = {
   probe: async () => (await import('./probe')).command,
   import: async () => (await import('./import')).command,
   show: async () => (await import('./show')).command,
+  cfg: async () => (await import('./cfg')).command,
   run: async () => (await import('./run')).command,
   serve: async () => (await import('./serve')).command,
   bench: async () => (await import('./bench')).command,

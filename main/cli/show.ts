@@ -20,7 +20,8 @@ is shown with its arguments as they were before it (JSON: "call").
   --json          machine-readable: 64-bit bounds are decimal strings, tnums hex strings
 Without --step/--steps: a summary (paths, references, errors).`;
 
-function pickProgram(db: TraceDb, file: string, want: string | undefined): { id: number; name: string } {
+/** The program with a verifier log that -p names (the only one when there is one). */
+export function pickProgram(db: TraceDb, file: string, want: string | undefined): { id: number; name: string } {
   const rows = db.prepare(`SELECT p.id, p.name FROM programs p JOIN verifier_logs v ON v.program_id = p.id ORDER BY p.id`)
     .all() as { id: number; name: string }[];
   if (rows.length === 0) throw new BpfscopeError('the trace has no verifier log', file);

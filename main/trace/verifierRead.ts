@@ -289,6 +289,15 @@ function stepBlock(db: TraceDb, programId: number, block: number): Int32Array | 
   return copy;
 }
 
+/**
+ * The packed fields of step block `block` ([line, insn, frame, kind, path] per
+ * step, STEP_FIELDS each), decoded and kept like readStep's: for walks over
+ * many steps (provenance) that read a few fields per step without objects.
+ */
+export function stepBlockFields(db: TraceDb, programId: number, block: number): Int32Array | undefined {
+  return stepBlock(db, programId, block);
+}
+
 export function readSteps(db: TraceDb, programId: number, from: number, count: number): StepRow[] {
   const out: StepRow[] = [];
   const total = stepCount(db, programId);
@@ -303,6 +312,38 @@ export function readSteps(db: TraceDb, programId: number, from: number, count: n
         step, line: data[o], insn: data[o + 1], frame: data[o + 2],
         kind: STEP_KINDS[data[o + 3]] ?? 'state', path: data[o + 4],
       });
+    }
+  }
+  return out;
+}
+
+/** A program's steps as columns (a reader that walks every step: `bpfscope compare`). */
+export interface StepColumns {
+  line: Int32Array;
+  insn: Int32Array;
+  frame: Int32Array;
+  /** Index into STEP_KINDS. */
+  kind: Uint8Array;
+  path: Int32Array;
+}
+
+/** Every step of a program as columns, straight from the step blocks (no row objects: 1.8 M steps are 1.8 M of them). */
+export function readStepColumns(db: TraceDb, programId: number): StepColumns {
+  const n = stepCount(db, programId);
+  const out: StepColumns = {
+    line: new Int32Array(n), insn: new Int32Array(n), frame: new Int32Array(n), kind: new Uint8Array(n), path: new Int32Array(n),
+  };
+  for (let step = 0; step < n; ) {
+    const b = Math.floor(step / STEP_BLOCK);
+    const data = stepBlock(db, programId, b);
+    if (!data) break;
+    for (let i = step - b * STEP_BLOCK; i * STEP_FIELDS < data.length && step < n; i++, step++) {
+      const o = i * STEP_FIELDS;
+      out.line[step] = data[o];
+      out.insn[step] = data[o + 1];
+      out.frame[step] = data[o + 2];
+      out.kind[step] = data[o + 3] < STEP_KINDS.length ? data[o + 3] : 1;
+      out.path[step] = data[o + 4];
     }
   }
   return out;
@@ -359,7 +400,7 @@ export function machineAtStep(db: TraceDb, programId: number, step: number): { r
  * Feed the lines `from`..`to` (1-based, inclusive) to `rec`, stopping after
  * `steps` steps. Returns the steps fed.
  */
-function replayLines(db: TraceDb, programId: number, rec: Reconstructor, from: number, to: number, steps: number): number {
+export function replayLines(db: TraceDb, programId: number, rec: Reconstructor, from: number, to: number, steps: number): number {
   let n = 0;
   if (steps <= 0) return 0;
   const s = stmts(db);
@@ -381,7 +422,7 @@ function replayLines(db: TraceDb, programId: number, rec: Reconstructor, from: n
 }
 
 /** The reconstructor after `step` (row `row`): from the checkpoint at or before it, replaying the lines between. */
-function replayTo(db: TraceDb, programId: number, step: number, row: StepRow): { rec: Reconstructor } {
+export function replayTo(db: TraceDb, programId: number, step: number, row: StepRow): { rec: Reconstructor } {
   const ck = stmts(db).ckpt.get(programId, step) as { step: number; line: number; state: string } | undefined;
   if (!ck) throw new BpfscopeError(`trace has no checkpoint at or before step ${step}`);
   let saved: MachineState;

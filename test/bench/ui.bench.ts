@@ -32,7 +32,7 @@ function runCli(args: string[], stdin?: NodeJS.ReadableStream, stdout: 'ignore' 
  * recorded from this kernel (1.8 M log lines, ~344 k steps: the kernel's
  * 1 M-insn limit stops a real program well short of 1.8 M steps).
  */
-async function realTrace(): Promise<string> {
+export async function realTrace(): Promise<string> {
   const obj = await benchLoopObject(ITERS);
   const out = path.join(CACHE, `${path.basename(obj, '.bpf.o')}-${writerHash()}.trace`);
   // Traces of older writers are 200 MB each: keep only the current ones.
@@ -52,7 +52,7 @@ async function realTrace(): Promise<string> {
  * the kernel printed) repeated until the log has 1.8 M steps, streamed into
  * `bpfscope import -`.
  */
-async function splicedTrace(real: string): Promise<string> {
+export async function splicedTrace(real: string): Promise<string> {
   const out = path.join(CACHE, `${path.basename(real, '.trace')}-spliced-1.8M.trace`);
   if (existsSync(out)) return out;
   const logFile = path.join(CACHE, 'real.log');

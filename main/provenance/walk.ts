@@ -170,6 +170,27 @@ export function slotParts(addr: number, size: number): SlotPart[] {
 
 const ALL_BYTES = 0xff;
 
+/**
+ * Locations and their names, made once: a long chain (a loop's counter
+ * through 7000 iterations) has tens of thousands of links, and allocating
+ * these per link was most of the walk's time.
+ */
+const REG_LOCS: Loc[][] = Array.from({ length: MAX_FRAMES }, (_, frame) => Array.from({ length: 11 }, (_, reg) => ({ kind: 'reg', frame, reg })));
+
+/** Name lists of up to two registers, shared between links (never mutated): most links are `R1 <- R1,R3`. */
+const REG_LISTS = new Map<number, string[]>();
+
+function names(locs: Loc[], here: number): string[] {
+  if (locs.length <= 2 && locs.every((l) => l.kind === 'reg')) {
+    const id = (l: Loc | undefined): number => (l && l.kind === 'reg' ? l.frame * 11 + l.reg + 1 : 0);
+    const key = (here * 89 + id(locs[0])) * 89 + id(locs[1]);
+    let hit = REG_LISTS.get(key);
+    if (!hit) REG_LISTS.set(key, (hit = locs.map((l) => locName(l, here))));
+    return hit;
+  }
+  return locs.map((l) => locName(l, here));
+}
+
 /** The chain of `loc` after `step`. */
 export function provenance(src: ChainSources, step: number, loc: Loc): Chain {
   const w = new Walker(src);
@@ -224,20 +245,15 @@ class Walker {
   private link(step: number, frame: number, why: Why, writes: Loc[], reads: Loc[], origin?: string, text?: string): void {
     const insn = this.src.steps.insn(step);
     const t = text ?? (this.src.steps.kind(step) === 'insn' ? this.src.insn(insn, step).text : `${this.src.steps.kind(step)} at insn ${insn}`);
-    const l: Link = {
-      step, insn, frame, text: t, why,
-      writes: writes.map((x) => locName(x, frame)),
-      reads: reads.map((x) => locName(x, frame)),
-    };
+    const l: Link = { step, insn, frame, text: t, why, writes: names(writes, frame), reads: names(reads, frame) };
     // A value computed from R10 (`r3 = r10`, `*(u64 *)(r10 -8) = r10`) starts at the frame pointer.
-    const fp = reads.find((x) => x.kind === 'reg' && x.reg === 10);
-    if (origin === undefined && fp) origin = `the frame pointer of frame ${fp.frame}`;
+    for (const x of reads) if (origin === undefined && x.kind === 'reg' && x.reg === 10) origin = `the frame pointer of frame ${x.frame}`;
     if (origin !== undefined) l.origin = origin;
     this.links.push(l);
   }
 
   private reg(frame: number, reg: number): Loc {
-    return { kind: 'reg', frame, reg };
+    return REG_LOCS[frame]?.[reg] ?? { kind: 'reg', frame, reg };
   }
 
   private apply(cur: number, succ: number | null, viaPush: boolean): void {

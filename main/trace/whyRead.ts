@@ -1,8 +1,9 @@
+import type Database from 'better-sqlite3';
 import type { TraceDb } from './db';
 import { BpfscopeError } from '../errors';
 import { STEP_BLOCK, STEP_FIELDS } from './verifier';
 import {
-  listPaths, logInfo, machineAtStep, markPreciseEvents, readLogLines, stepBlockFields, stepCount, stepsForInsn,
+  logInfo, machineAtStep, markPreciseEvents, readLogLines, stepBlockFields, stepCount, stepsForInsn,
 } from './verifierRead';
 import { lexLine } from '../verifier/lexer';
 import { STEP_KINDS, type MachineState, type StepKind } from '../verifier/reconstruct';
@@ -53,7 +54,9 @@ export interface WhyResult {
 
 interface ProgramWhy {
   steps: DbSteps;
-  paths: (PathStart | undefined)[];
+  /** Paths as the walk reaches them (a loop's trace has tens of thousands; a walk visits a few). */
+  paths: Map<number, PathStart | undefined>;
+  pathStmt: Database.Statement<unknown[]>;
   insns: Map<number, { effect: Effect; text: string }>;
   states: Map<number, MachineState>;
 }
@@ -101,9 +104,9 @@ function program(db: TraceDb, programId: number): ProgramWhy {
   if (!byProgram) cache.set(db, (byProgram = new Map()));
   let p = byProgram.get(programId);
   if (!p) {
-    const paths: (PathStart | undefined)[] = [];
-    for (const r of listPaths(db, programId)) paths[r.path] = { start: r.startStep, pushed: r.pushedStep, fromInsn: r.fromInsn };
-    p = { steps: new DbSteps(db, programId, stepCount(db, programId)), paths, insns: new Map(), states: new Map() };
+    const pathStmt = db.prepare(`SELECT start_step start, pushed_step pushed, from_insn fromInsn FROM verifier_paths
+      WHERE program_id = ? AND path = ?`);
+    p = { steps: new DbSteps(db, programId, stepCount(db, programId)), paths: new Map(), pathStmt, insns: new Map(), states: new Map() };
     byProgram.set(programId, p);
   }
   return p;
@@ -127,7 +130,13 @@ function sources(db: TraceDb, programId: number): ChainSources {
   };
   return {
     steps: p.steps,
-    path: (path) => p.paths[path],
+    path(path) {
+      if (p.paths.has(path)) return p.paths.get(path);
+      const row = p.pathStmt.get(programId, path) as PathStart | undefined;
+      if (p.paths.size >= 65536) p.paths.clear();
+      p.paths.set(path, row);
+      return row;
+    },
     insn(insn, step) {
       let hit = p.insns.get(insn);
       if (hit) return hit;

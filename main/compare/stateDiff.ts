@@ -47,6 +47,11 @@ function sameJson(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
+/** Attributes without the zeros older kernels print and newer ones leave out (`imm=0`, `r=0`), in key order. */
+function sparseAttrs(attrs: Record<string, string>): [string, string][] {
+  return Object.entries(attrs).filter(([k, v]) => !(v === '0' && (k === 'imm' || k === 'r'))).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0));
+}
+
 /** The aspects in which two decoded values differ (empty: the same value, however printed). */
 export function valueAspects(a: RegValue, b: RegValue): DiffAspect[] {
   const out: DiffAspect[] = [];
@@ -54,11 +59,12 @@ export function valueAspects(a: RegValue, b: RegValue): DiffAspect[] {
   if (TYPE_FIELDS.some((f) => a[f] !== b[f]) || !sameJson(a.modifiers, b.modifiers)) out.push('type');
   if (RANGE_FIELDS.some((f) => a[f] !== b[f])) out.push('range');
   if (a.varOff?.value !== b.varOff?.value || a.varOff?.mask !== b.varOff?.mask) out.push('tnum');
-  if (a.id !== b.id) out.push('id');
-  if (a.refObjId !== b.refObjId) out.push('ref_obj_id');
-  if (a.off !== b.off) out.push('off');
+  // 5.x-6.6 print `id=0`, `off=0`, `imm=0` where 6.7+ print nothing: the same value.
+  if ((a.id || null) !== (b.id || null)) out.push('id');
+  if ((a.refObjId || null) !== (b.refObjId || null)) out.push('ref_obj_id');
+  if ((a.off || null) !== (b.off || null)) out.push('off');
   if (a.precise !== b.precise) out.push('precise');
-  if (!sameJson(a.attrs, b.attrs)) out.push('other');
+  if (!sameJson(sparseAttrs(a.attrs), sparseAttrs(b.attrs))) out.push('other');
   return out;
 }
 

@@ -13,9 +13,20 @@ import type { PathInfo } from '../verifier/analyze';
 import type { AllocObject } from '../runtime/events';
 import type { MapDump } from '../runtime/session';
 import type { RuntimeRunRow } from '../trace/runtime';
+import type { StatsComparison } from '../compare/stats';
+import type { ComparisonSummary, DifferenceJson } from '../compare/traceCompare';
 
 // The verifier reader's JSON shapes (helper D's `bpfscope show --json`) cross as they are.
 export type { CallJson, CallStatus, FrameJson, PathInfo, RefHeld, RegJson, RegValue, SlotJson };
+// `bpfscope compare`'s JSON crosses as the CLI prints it.
+export type { ComparisonSummary, DifferenceJson, StatsComparison };
+
+/** One program of two traces compared: the alignment's counts and the difference asked for (null: none there). */
+export interface ProgramDifference {
+  summary: ComparisonSummary;
+  difference: DifferenceJson | null;
+}
+
 // Helper E's runtime rows cross as they are too.
 export type { AllocObject, MapDump, RuntimeRunRow };
 
@@ -241,6 +252,16 @@ export interface Calls {
   'alloc:events': { args: [traceId: number, programId: number]; result: AllocEvent[] };
   /** A concrete run program's result: retval, fault, printk per run, the objects, the maps after the run(s). */
   'run:result': { args: [traceId: number, programId: number]; result: RunResult };
+  /** Two open traces' programs side by side (as veristat -C): verdicts, errors, counts and their change. */
+  'compare:programs': { args: [traceA: number, traceB: number]; result: StatsComparison };
+  /**
+   * One program of each, aligned by path and insn: the first difference at pair `pair` or after it ('next'),
+   * or the last one before it ('previous').
+   */
+  'compare:difference': {
+    args: [traceA: number, programA: number, traceB: number, programB: number, pair: number, direction: 'next' | 'previous'];
+    result: ProgramDifference;
+  };
 }
 
 export type Channel = keyof Calls;
@@ -263,6 +284,8 @@ export const CHANNELS: readonly Channel[] = [
   'layout:get',
   'alloc:events',
   'run:result',
+  'compare:programs',
+  'compare:difference',
 ];
 
 /** How a call travels: Electron's ipcRenderer.invoke, or an HTTP POST. */
@@ -296,6 +319,8 @@ export function makeApi(send: Transport) {
     layout: call('layout:get'),
     allocEvents: call('alloc:events'),
     runResult: call('run:result'),
+    comparePrograms: call('compare:programs'),
+    compareDifference: call('compare:difference'),
   };
   return api;
 }

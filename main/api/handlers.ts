@@ -36,6 +36,8 @@ export function createHandlers(opts: HandlerOptions = {}): { table: Handlers; di
     'layout:get': (t, p, name) => session.get(t).layout(p, name),
     'alloc:events': (t, p) => session.get(t).allocEvents(p),
     'run:result': (t, p) => session.get(t).runResult(p),
+    'compare:programs': (a, b) => session.compareStats(a, b),
+    'compare:difference': (a, pa, b, pb, pair, dir) => session.compareDifference(a, pa, b, pb, pair, dir),
   };
   const dispatch: Dispatch = async (channel, args) => {
     const valid = validateArgs(channel as Channel, args) as unknown[];

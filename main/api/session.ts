@@ -3,6 +3,9 @@ import { BpfscopeError } from '../errors';
 import { analyzeRecordedLogs } from './analyzeRecorded';
 import type { TraceInfo } from './contract';
 import { TraceView } from './traceView';
+import { compareTraceStats, ProgramComparison } from '../compare/traceCompare';
+import type { StatsComparison } from '../compare/stats';
+import type { ProgramDifference } from './contract';
 
 /**
  * The traces a window has open. Ids are handed to the renderer; a path is
@@ -15,6 +18,8 @@ export class TraceSession {
   private byId = new Map<number, TraceView>();
   private byPath = new Map<string, Promise<number>>();
   private nextId = 1;
+  /** Program comparisons (the alignment of two long logs costs a second or two): kept per pair of programs. */
+  private comparisons = new Map<string, ProgramComparison>();
 
   async open(path: string): Promise<TraceInfo> {
     const abs = resolve(path);
@@ -58,7 +63,25 @@ export class TraceSession {
     return typeof id === 'number' ? this.byId.get(id)?.damage() : undefined;
   }
 
+  compareStats(a: number, b: number): StatsComparison {
+    return compareTraceStats(this.get(a).database(), this.get(b).database());
+  }
+
+  compareDifference(a: number, pa: number, b: number, pb: number, pair: number, direction: 'next' | 'previous'): ProgramDifference {
+    const key = `${a}:${pa}:${b}:${pb}`;
+    let c = this.comparisons.get(key);
+    if (!c) {
+      const va = this.get(a);
+      const vb = this.get(b);
+      c = new ProgramComparison({ db: va.database(), file: va.path, programId: pa }, { db: vb.database(), file: vb.path, programId: pb });
+      if (this.comparisons.size >= 8) this.comparisons.delete(this.comparisons.keys().next().value as string);
+      this.comparisons.set(key, c);
+    }
+    return { summary: c.summary(), difference: direction === 'next' ? c.next(pair) : c.previous(pair) };
+  }
+
   closeAll(): void {
+    this.comparisons.clear();
     for (const v of this.byId.values()) v.close();
     this.byId.clear();
     this.byPath.clear();

@@ -74,6 +74,11 @@ export class TraceView {
     this.db.close();
   }
 
+  /** The connection, for readers that take two traces at once (compare). */
+  database(): TraceDb {
+    return this.db;
+  }
+
   /**
    * True when a recorded program's raw log still needs the analysis the views
    * read (analyzeRecorded.ts). Never for a damaged trace: writing into it could

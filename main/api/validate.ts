@@ -31,6 +31,9 @@ const regName: Check = (v, name) => {
     throw new BpfscopeError(`argument ${name} must be a register (R0..R10) or a stack slot (fp-8)`);
   }
 };
+const direction: Check = (v, name) => {
+  if (v !== 'next' && v !== 'previous') throw new BpfscopeError(`argument ${name} must be 'next' or 'previous'`);
+};
 const count: Check = (v, name) => {
   int(v, name);
   if ((v as number) > 100_000) throw new BpfscopeError(`argument ${name} asks for more than 100000 rows`);
@@ -58,6 +61,8 @@ const SPECS: { [C in Channel]: [Check, string][] } = {
   'layout:get': [...tp, [str(256), 'typeName']],
   'alloc:events': tp,
   'run:result': tp,
+  'compare:programs': [[int, 'traceA'], [int, 'traceB']],
+  'compare:difference': [[int, 'traceA'], [int, 'programA'], [int, 'traceB'], [int, 'programB'], [int, 'pair'], [direction, 'direction']],
 };
 
 export function isChannel(c: unknown): c is Channel {

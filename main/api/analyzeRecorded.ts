@@ -8,6 +8,12 @@ import { writeVerifierLog } from '../trace/verifier';
  * `bpfscope import` fills). The views need the analysis, so the app runs the
  * same writer over the stored log once, in place, for every program that has
  * a raw log and no analysis. Returns the number of programs analysed.
+ *
+ * In place rather than through trace/atomic.ts (a copy of a trace of
+ * hundreds of MB on every first open): writeVerifierLog's last transaction
+ * is the one that inserts the program's verifier_logs row, so a program whose
+ * analysis was cut short by a kill has none and is analysed again next time,
+ * from a clean start (clearProgram), while the recorded log is never touched.
  */
 export async function analyzeRecordedLogs(path: string): Promise<number> {
   const db = createTrace(path);

@@ -76,11 +76,11 @@ program with origin 'run'); --json prints
 
     const out = args.values.get('output');
     if (out) {
-      const { createTrace } = await import('../trace/db');
+      const { writeTraceAtomically } = await import('../trace/atomic');
       const { writeRunSession } = await import('../trace/runtime');
       const { encodeRaw } = await import('../object/insn/raw');
-      const db = createTrace(out);
-      try {
+      // Added to a copy that replaces the trace at the end, as import does: a kill never leaves half a run in it.
+      await writeTraceAtomically(out, 'target', (db) => {
         const sha = createHash('sha256').update(bytes).digest('hex');
         const existing = db.prepare('SELECT id FROM objects WHERE sha256 = ?').get(sha) as { id: number } | undefined;
         const objectId = existing?.id ?? Number(db.prepare('INSERT INTO objects(path, sha256, bytes) VALUES (?,?,?)').run(objPath, sha, bytes).lastInsertRowid);
@@ -91,9 +91,7 @@ program with origin 'run'); --json prints
             .run(objectId, progName, section, prog.progType, 'run', encodeRaw(prog.insns), new Date().toISOString()).lastInsertRowid,
         );
         writeRunSession(db, programId, report);
-      } finally {
-        db.close();
-      }
+      });
     }
 
     if (args.switches.has('json')) {

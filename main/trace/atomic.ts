@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readSync, realpathSync, renameSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { BpfscopeError } from '../errors';
-import { createTrace, openTrace, type TraceDb } from './db';
+import { createTrace, foreignDatabase, openTrace, type TraceDb } from './db';
 
 /**
  * Writing a trace so that a kill at any moment leaves either the old file or
@@ -96,6 +96,8 @@ function refuseNonTrace(dest: string, shown: string): void {
   if (readHead(dest) !== SQLITE_MAGIC) {
     throw new BpfscopeError('exists and is not a bpfscope trace (not an SQLite file): not replacing it', shown, { offset: 0 });
   }
+  const why = foreignDatabase(dest);
+  if (why) throw new BpfscopeError(`exists and is ${why}: not replacing it`, shown);
 }
 
 function seed(tmp: string, dest: string, start: TraceStart, shown: string): void {

@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { BpfscopeError } from '../errors';
 import { damagedTrace, isSqliteError, readingTrace, traceError } from './damage';
-import { checkVersion, health, openChecked, readVersion } from './health';
+import { checkVersion, health, notATrace, openChecked, readVersion, tableNames } from './health';
 import { schemaParts, SCHEMA_VERSION } from './schema';
 
 export type TraceDb = Database.Database;
@@ -12,6 +12,7 @@ const SQLITE_MAGIC = 'SQLite format 3\0';
 
 /** Create a new trace file (or open one for appending), with every table. */
 export function createTrace(path: string): TraceDb {
+  if (existsSync(path) && statSync(path).isFile() && statSync(path).size > 0) refuseForeign(path);
   const db = openDb(path, false);
   const version = readVersion(db);
   if (version === undefined) {
@@ -25,6 +26,31 @@ export function createTrace(path: string): TraceDb {
     checkVersion(path, version);
   }
   return db;
+}
+
+/**
+ * Another program's SQLite database (a typo in -o) is neither written into
+ * nor replaced: our tables, and even the switch to WAL, would change a file
+ * that is not ours. Checked on a read-only connection, before anything is
+ * written; the reason why it is no trace, or undefined for a trace.
+ */
+export function foreignDatabase(path: string): string | undefined {
+  let db: TraceDb;
+  try {
+    db = openDb(path, true);
+  } catch {
+    return undefined; // Not readable as SQLite at all: the caller's own checks say what it is.
+  }
+  try {
+    return readVersion(db) === undefined && tableNames(db).length > 0 ? notATrace(db, path).message : undefined;
+  } finally {
+    db.close();
+  }
+}
+
+function refuseForeign(path: string): void {
+  const why = foreignDatabase(path);
+  if (why) throw new BpfscopeError(`${why}: not writing a trace into it`, path);
 }
 
 /**

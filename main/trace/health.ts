@@ -57,7 +57,7 @@ function expectedColumns(): Map<string, string[]> {
   return expected;
 }
 
-function tableNames(db: TraceDb): string[] {
+export function tableNames(db: TraceDb): string[] {
   return (db.prepare("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as { name: string }[])
     .map((r) => r.name);
 }
@@ -89,7 +89,7 @@ export function checkVersion(path: string, version: number): void {
 }
 
 /** Why a file with no usable meta table is no bpfscope trace, in a sentence. */
-function notATrace(db: TraceDb, path: string): BpfscopeError {
+export function notATrace(db: TraceDb, path: string): BpfscopeError {
   const tables = tableNames(db);
   if (tables.length === 0) return new BpfscopeError('not a bpfscope trace (an SQLite database with no tables)', path);
   if (!tables.includes('meta')) {

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BpfscopeError } from '../../../main/errors';
 import { checkReplaceable, removeStaleTemps, tempPathFor, writeTraceAtomically } from '../../../main/trace/atomic';
-import { openTrace } from '../../../main/trace/db';
+import { createTrace, openTrace } from '../../../main/trace/db';
 
 const dir = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'bpfscope-atomic-')));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -180,6 +180,25 @@ describe('writeTraceAtomically', () => {
     writeFileSync(empty, '');
     await writeTraceAtomically(empty, 'target', addProgram('p'));
     expect(programs(empty)).toEqual(['p']);
+  });
+
+  it("another program's SQLite database is neither replaced, added to, nor written into", async () => {
+    const d = fresh();
+    const other = path.join(d, 'places.sqlite');
+    const raw = new Database(other);
+    raw.exec("CREATE TABLE moz_places(id INTEGER PRIMARY KEY, url TEXT); INSERT INTO moz_places(url) VALUES ('https://kernel.org')");
+    raw.close();
+    const before = sha(other);
+    const why = 'not a bpfscope trace (an SQLite database with tables moz_places and no meta table)';
+    const e1 = await refusal(writeTraceAtomically(other, 'empty', addProgram('p')));
+    expect(e1.describe()).toBe(`${other}: exists and is ${why}: not replacing it`);
+    const e2 = await refusal(writeTraceAtomically(other, 'target', addProgram('p')));
+    expect(e2.describe()).toBe(`${other}: ${why}`);
+    expect(() => createTrace(other)).toThrow(BpfscopeError);
+    expect(() => createTrace(other)).toThrow(`${why}: not writing a trace into it`);
+    // Not even the switch to WAL: the file is byte for byte as it was, with nothing beside it.
+    expect(sha(other)).toBe(before);
+    expect(readdirSync(d)).toEqual(['places.sqlite']);
   });
 
   it('a symbolic link stays a link: the trace it names is replaced', async () => {

@@ -13,7 +13,7 @@ import { objectUnsupported } from '../../helpers/support';
 import { FIXTURE_LOGS_DIR, PROGS_DIR, REPO_ROOT } from '../../helpers/ref';
 
 /**
- * `record` and `import` killed (SIGKILL) at 20 seeded random moments each
+ * `record`, `import` and `run -o` killed (SIGKILL) at 20 seeded random moments each
  * while they write: the target is then either the old trace, byte for byte,
  * or a complete new one (it opens, and its runs are those of a run that was
  * not interrupted). The moments are drawn over the write itself: from when
@@ -111,7 +111,9 @@ async function killTest(name: string, args: (target: string) => string[], old: s
   }
   expect(outcomes.old + outcomes.new).toBe(KILLS);
   expect(outcomes.old).toBeGreaterThan(0);
-  // What the kills left behind is no trace anyone opens, and the next write clears it.
+  // What the kills left behind is no trace anyone opens, and the next write clears it
+  // (on the old trace again: run -o adds a run each time, where import replaces a program of the same name).
+  copyFileSync(old, target);
   const after = await cli(args(target), target);
   expect(after.code, after.stderr).toBe(0);
   expect(tempsOf(target)).toEqual([]);
@@ -154,6 +156,13 @@ describe.concurrent('interrupted writes', () => {
     const list = path.join(PROGS_DIR, 'list.bpf.o');
     const obj = objectUnsupported(list) ? path.join(PROGS_DIR, 'compute.bpf.o') : list;
     const summary = await killTest('record', (t) => ['record', obj, '-o', t], await oldTrace(), 0x13b);
+    console.log(summary);
+  }, 300_000);
+
+  it(`run -o leaves the old trace or the complete new one, at ${KILLS} random kills`, async () => {
+    // bpfscope's own machine, no kernel: a run with its instruction trace is added to a copy of the old trace.
+    const obj = path.join(PROGS_DIR, 'compute.bpf.o');
+    const summary = await killTest('run', (t) => ['run', obj, '-p', 'count_bytes', '--repeat', '3', '--trace-insns', '-o', t], await oldTrace(), 0x13c);
     console.log(summary);
   }, 300_000);
 

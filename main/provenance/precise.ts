@@ -8,7 +8,8 @@ import type { MarkPrecise } from '../verifier/lexer';
  * still needs *after* insn N; `parent state regs=… stack=…:` carries them
  * into the state before. Wherever the masks change between two lines, the
  * insn in between defined (or combined) a needed value: that insn belongs
- * in the provenance chain of the registers the run started from. Pure.
+ * in the provenance chain of the registers the run started from (changes
+ * into a `parent state` line are not counted: see below). Pure.
  */
 export interface PreciseRun {
   /** Index of the run's first line in the events given. */
@@ -35,10 +36,15 @@ export function parseRegMask(text: string): number[] {
 }
 
 /** `-8,-16` (6.x) or a hex mask of slot indexes (bit i: fp-(i+1)*8). */
+/** A `parent state … stack=-8:` line's mask comes with the colon that ends it. */
+function stackText(text: string): string {
+  return text.trim().replace(/:$/, '');
+}
+
 export function parseStackMask(text: string): number[] {
-  const t = text.trim();
-  if (t === '') return [];
+  const t = stackText(text);
   if (t.includes('-')) return t.split(',').map((x) => Number(x.trim())).filter((n) => Number.isInteger(n) && n < 0);
+  if (t === '' || !/^(0x)?[0-9a-f]+$/i.test(t)) return [];
   const v = BigInt(`0x${t.replace(/^0x/, '') || '0'}`);
   const out: number[] = [];
   for (let i = 0n; i < 64n; i++) if (v & (1n << i)) out.push(-Number(i + 1n) * 8);
@@ -68,7 +74,7 @@ export function preciseRuns(events: MarkPrecise[]): PreciseRun[] {
       if (/falling back|BUG|WARN/i.test(e.text)) r.gaveUp = true;
       return;
     }
-    const key = `${e.frame}|${e.regs}|${e.stack}`;
+    const key = `${e.frame}|${e.regs.trim()}|${stackText(e.stack)}`;
     if (prev === null && r.regs.length === 0 && r.stack.length === 0) {
       r.frame = e.frame;
       r.regs = parseRegMask(e.regs);
@@ -76,8 +82,10 @@ export function preciseRuns(events: MarkPrecise[]): PreciseRun[] {
     }
     const p: { insn: number | null; frame: number; key: string } | null = prev;
     // The masks before insn p.insn became `key` after stepping back over it: p.insn changed them
-    // (a change of frame is the walk crossing a call, each frame printing its own masks).
-    if (p && p.insn !== null && p.frame === e.frame && p.key !== key) r.defs.push({ insn: p.insn, frame: p.frame });
+    // (a change of frame is the walk crossing a call, each frame printing its own masks). Not into a
+    // `parent state` line: its masks leave out what the parent state already had precise, and the
+    // kernel stops there for those, so the change says nothing about the insn.
+    if (p && p.insn !== null && e.kind === 'before' && p.frame === e.frame && p.key !== key) r.defs.push({ insn: p.insn, frame: p.frame });
     prev = { insn: e.kind === 'before' ? e.insn : null, frame: e.frame, key };
     if (e.kind === 'parent') afterParent = true;
   });

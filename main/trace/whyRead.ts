@@ -112,7 +112,7 @@ function program(db: TraceDb, programId: number): ProgramWhy {
   return p;
 }
 
-function sources(db: TraceDb, programId: number): ChainSources {
+function sources(db: TraceDb, programId: number): { src: ChainSources; state: (step: number) => MachineState } {
   const p = program(db, programId);
   const state = (step: number): MachineState => {
     let s = p.states.get(step);
@@ -128,7 +128,7 @@ function sources(db: TraceDb, programId: number): ChainSources {
     const lx = lexLine(text);
     return lx.kind === 'insn' && lx.insn === insn ? { effect: parseEffect(lx.text, lx.opcode), text: lx.text } : null;
   };
-  return {
+  const src: ChainSources = {
     steps: p.steps,
     path(path) {
       if (p.paths.has(path)) return p.paths.get(path);
@@ -164,6 +164,7 @@ function sources(db: TraceDb, programId: number): ChainSources {
     },
     rangeStyle: logInfo(db, programId)?.rangeStyle ?? 'modern',
   };
+  return { src, state };
 }
 
 /**
@@ -176,11 +177,11 @@ export function whyAt(db: TraceDb, programId: number, step: number, what: string
   if (!Number.isInteger(step) || step < 0 || step >= n) {
     throw new BpfscopeError(`no step ${step}: the program has ${n} steps (0..${n - 1})`);
   }
-  const src = sources(db, programId);
+  const { src, state } = sources(db, programId);
   const here = src.steps.frame(step);
   const loc = parseLoc(what, here);
   if (typeof loc === 'string') throw new BpfscopeError(`at step ${step}: ${loc}`);
-  const frames = machineAtStep(db, programId, step).state.frames.length;
+  const frames = state(step).frames.length;
   if (loc.frame >= frames) {
     throw new BpfscopeError(`step ${step} has ${frames === 1 ? 'only frame 0' : `frames 0..${frames - 1}`}: no ${what} there`);
   }

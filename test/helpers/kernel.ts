@@ -26,6 +26,16 @@ export function kernelSkipReason(): string | undefined {
  */
 export const MATRIX_ENV = 'BPFSCOPE_KERNEL_MATRIX';
 
+/**
+ * A kernel test's own timeout, for the host: in the matrix (where a VM under
+ * TCG runs the same work 3-6 times slower) four times as long. Vitest's
+ * --testTimeout, which the matrix raises, does not reach a test that names
+ * its own.
+ */
+export function kernelTimeout(ms: number): number {
+  return process.env[MATRIX_ENV] ? ms * 4 : ms;
+}
+
 /** The suffix kernel-backed titles carry in the matrix: ` (kernel 6.12.100+deb12-amd64)`. */
 export const matrixSuffix = (release: string): string => ` (kernel ${release})`;
 

@@ -8,7 +8,7 @@ import { tempPathFor } from '../../../main/trace/atomic';
 import { openTrace } from '../../../main/trace/db';
 import { runSummaries } from '../../../main/trace/load';
 import { rng } from '../../helpers/fuzz';
-import { kernelSkipReason, kernelTitle } from '../../helpers/kernel';
+import { kernelSkipReason, kernelTimeout, kernelTitle } from '../../helpers/kernel';
 import { objectUnsupported } from '../../helpers/support';
 import { FIXTURE_LOGS_DIR, PROGS_DIR, REPO_ROOT } from '../../helpers/ref';
 
@@ -157,7 +157,7 @@ describe.concurrent('interrupted writes', () => {
     const obj = objectUnsupported(list) ? path.join(PROGS_DIR, 'compute.bpf.o') : list;
     const summary = await killTest('record', (t) => ['record', obj, '-o', t], await oldTrace(), 0x13b);
     console.log(summary);
-  }, 300_000);
+  }, kernelTimeout(300_000));
 
   it(`run -o leaves the old trace or the complete new one, at ${KILLS} random kills`, async () => {
     // bpfscope's own machine, no kernel: a run with its instruction trace is added to a copy of the old trace.

@@ -16,7 +16,7 @@ const api = {
   ...makeApi((channel, args) => unwrap(ipcRenderer.invoke(channel, ...args))),
   desktop: {
     openFile: (path: string) => unwrap(ipcRenderer.invoke('app:open-file', path)),
-    openDialog: (kind: 'object' | 'log' | 'trace') => unwrap(ipcRenderer.invoke('app:open-dialog', kind)),
+    openDialog: (kind: 'object' | 'log' | 'trace' | 'compare') => unwrap(ipcRenderer.invoke('app:open-dialog', kind)),
     /** A dropped File's path (sandboxed renderers cannot read File.path). */
     pathForFile: (file: File): string => webUtils.getPathForFile(file),
     on<E extends keyof DesktopEvents>(event: E, cb: (...args: DesktopEvents[E]) => void): void {

@@ -350,6 +350,8 @@ export interface DesktopEvents {
   'app:progress': [progress: Progress | null];
   'app:error': [message: string];
   'app:theme': [theme: 'dark' | 'light' | 'system'];
+  /** The trace the user chose in the compare view's Open dialog (trace B). */
+  'app:compare-trace': [path: string];
 }
 
 /** Desktop-only calls, handled by the Electron main process itself (not the handler table). */
@@ -359,8 +361,8 @@ export interface DesktopCalls {
    * A path the user has not chosen already (a drop) opens only once they say so in a native dialog.
    */
   'app:open-file': { args: [path: string]; result: null };
-  /** The native Open dialog for one kind, then as `app:open-file`. */
-  'app:open-dialog': { args: [kind: 'object' | 'log' | 'trace']; result: null };
+  /** The native Open dialog for one kind, then as `app:open-file`; 'compare' picks trace B of the compare view (`app:compare-trace`). */
+  'app:open-dialog': { args: [kind: 'object' | 'log' | 'trace' | 'compare']; result: null };
 }
 
-export const DESKTOP_EVENTS: readonly (keyof DesktopEvents)[] = ['app:open-trace', 'app:progress', 'app:error', 'app:theme'];
+export const DESKTOP_EVENTS: readonly (keyof DesktopEvents)[] = ['app:open-trace', 'app:progress', 'app:error', 'app:theme', 'app:compare-trace'];

@@ -98,6 +98,22 @@ async function openDialog(kind: keyof typeof FILTERS): Promise<void> {
   if (!r.canceled && r.filePaths[0]) await openChosen(r.filePaths[0]);
 }
 
+/** The compare view's trace B: a trace chosen here is allowed, and the view opens it (it does not replace trace A). */
+async function compareDialog(): Promise<void> {
+  if (!win) return;
+  const r = await dialog.showOpenDialog(win, {
+    title: 'Compare with trace',
+    properties: ['openFile'],
+    filters: FILTERS.trace.map((f) => ({ name: f.name, extensions: [...f.extensions] })),
+  });
+  if (r.canceled || !r.filePaths[0]) return;
+  try {
+    send('app:compare-trace', allowed.allowFile(r.filePaths[0]));
+  } catch (err) {
+    send('app:error', err instanceof Error ? err.message : String(err));
+  }
+}
+
 /** The native question before a dropped file the user has not chosen otherwise opens (see OpenFileGate). */
 async function askAboutDrop(path: string): Promise<DropAnswer> {
   if (!win) return { open: false, allowFolder: false };
@@ -226,7 +242,11 @@ function registerIpc(): void {
   });
   ipcMain.handle('app:open-dialog', async (e, kind: unknown) => {
     if (!fromOurPage(e)) return { error: 'call from an unknown page refused' };
-    if (kind !== 'object' && kind !== 'log' && kind !== 'trace') return { error: 'app:open-dialog takes object, log or trace' };
+    if (kind === 'compare') {
+      await compareDialog();
+      return { result: null };
+    }
+    if (kind !== 'object' && kind !== 'log' && kind !== 'trace') return { error: 'app:open-dialog takes object, log, trace or compare' };
     await openDialog(kind);
     return { result: null };
   });

@@ -27,7 +27,9 @@ into one (bpfscope record); the first file opens, without one the bundled
 example trace. The page opens only the files named here and the files
 under each DIR named here: add &trace=PATH to the URL for another of them
 (the traces at the top of each DIR are printed with their URLs). Any other
-path gets one sentence, which does not say whether it exists.
+path gets one sentence, which does not say whether it exists. With two
+files or more, the URL that opens the first in the compare view against
+the second (&compare=PATH) is printed too.
 
   --port N   listen on port N (default: a free port)
   --stdio    answer API calls as JSON lines on stdin/stdout (the desktop
@@ -74,6 +76,7 @@ path gets one sentence, which does not say whether it exists.
     const rendererDir = await ensureRendererBuilt((m) => process.stderr.write(m + '\n'));
     const host = await startHost({ dispatch: handlers.dispatch, rendererDir, port, token: process.env.BPFSCOPE_TOKEN, allowed });
     process.stdout.write(`listening on ${host.url}\n`);
+    if (made.length > 1) process.stdout.write(`compare ${args.positional[0]} with ${args.positional[1]}: ${host.url}&compare=${encodeURIComponent(made[1].path)}\n`);
     for (const f of folders) {
       const traces = tracesIn(f);
       process.stdout.write(`${f}: ${traces.length === 0 ? 'no trace at its top; add &trace=PATH to the URL for one below it' : `${traces.length} trace(s)`}\n`);

@@ -3,7 +3,7 @@ import { makeApi, type Api, type DesktopEvents } from '../../main/api/contract';
 /** What the preload exposes under Electron: the same Api plus desktop calls. */
 export interface DesktopBridge {
   openFile(path: string): Promise<unknown>;
-  openDialog(kind: 'object' | 'log' | 'trace'): Promise<unknown>;
+  openDialog(kind: 'object' | 'log' | 'trace' | 'compare'): Promise<unknown>;
   pathForFile(file: File): string;
   on<E extends keyof DesktopEvents>(event: E, cb: (...args: DesktopEvents[E]) => void): void;
 }

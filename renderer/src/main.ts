@@ -2,6 +2,7 @@ import type { TraceInfo } from '../../main/api/contract';
 import { api, desktop } from './api';
 import { installKeys } from './keys';
 import { store } from './store';
+import { CompareView } from './views/compare';
 import { LayoutView } from './views/layout';
 import { LifetimesView } from './views/lifetimes';
 import { ListingView } from './views/listing';
@@ -28,6 +29,7 @@ const references = new ReferencesView($('#references'));
 new LayoutView($('#layout'));
 new LifetimesView($('#lifetimes'));
 installKeys(listing, references);
+new CompareView();
 
 // ---- program picker with verdicts
 const picker = $<HTMLSelectElement>('#program');

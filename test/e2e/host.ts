@@ -38,9 +38,9 @@ export interface Served {
   stop(): void;
 }
 
-/** `bpfscope serve TRACE` on a free port; resolves with the URL it prints. */
-export function serve(trace: string): Promise<Served> {
-  const child: ChildProcess = spawn(process.execPath, [BIN, 'serve', trace, '--port', '0'], {
+/** `bpfscope serve TRACE [MORE...]` on a free port; resolves with the URL it prints. */
+export function serve(trace: string, ...more: string[]): Promise<Served> {
+  const child: ChildProcess = spawn(process.execPath, [BIN, 'serve', trace, ...more, '--port', '0'], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

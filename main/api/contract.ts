@@ -50,6 +50,10 @@ export interface ProgramSummary {
 }
 
 import type { RecordedKernel } from '../trace/kernel';
+import type { WhyResult } from '../trace/whyRead';
+
+/** `bpfscope why --json`: where a register's or slot's value at a step came from (main/provenance). */
+export type { WhyResult };
 
 export interface TraceInfo {
   /** Handle for the other calls; valid until the trace is closed. */
@@ -242,6 +246,8 @@ export interface Calls {
     args: [traceId: number, programId: number, step: number, frame: number, reg: string];
     result: number | null;
   };
+  /** The provenance chain of `loc` (R3, fp-8, frame1:R2, fp[0]-8) after `step`, and the kernel's mark_precise lines of that step. */
+  'steps:why': { args: [traceId: number, programId: number, step: number, loc: string]; result: WhyResult };
   'steps:firstError': { args: [traceId: number, programId: number]; result: number | null };
   'insns:listing': { args: [traceId: number, programId: number]; result: InsnRow[] };
   'refs:list': { args: [traceId: number, programId: number]; result: RefLifetime[] };
@@ -276,6 +282,7 @@ export const CHANNELS: readonly Channel[] = [
   'steps:state',
   'steps:forInsn',
   'steps:lastWrite',
+  'steps:why',
   'steps:firstError',
   'insns:listing',
   'refs:list',
@@ -311,6 +318,7 @@ export function makeApi(send: Transport) {
     stateAt: call('steps:state'),
     stepsForInsn: call('steps:forInsn'),
     lastWrite: call('steps:lastWrite'),
+    why: call('steps:why'),
     firstError: call('steps:firstError'),
     listing: call('insns:listing'),
     refs: call('refs:list'),

@@ -28,6 +28,7 @@ export function createHandlers(opts: HandlerOptions = {}): { table: Handlers; di
     'steps:state': (t, p, step) => session.get(t).stateAt(p, step),
     'steps:forInsn': (t, p, insn) => session.get(t).stepsForInsn(p, insn),
     'steps:lastWrite': (t, p, step, frame, reg) => session.get(t).lastWrite(p, step, frame, reg),
+    'steps:why': (t, p, step, loc) => session.get(t).why(p, step, loc),
     'steps:firstError': (t, p) => session.get(t).firstError(p),
     'insns:listing': (t, p) => session.get(t).listing(p),
     'refs:list': (t, p) => session.get(t).refs(p),

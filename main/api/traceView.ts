@@ -21,6 +21,7 @@ import {
   errorsAndWarnings,
 } from '../trace/verifierRead';
 import { lexLine } from '../verifier/lexer';
+import { whyAt, type WhyResult } from '../trace/whyRead';
 import { RunView } from './runView';
 import type {
   AllocEvent,
@@ -339,6 +340,13 @@ export class TraceView {
       cur = prev;
     }
     return null;
+  }
+
+  /** The provenance chain of `loc` after `step` (main/trace/whyRead.ts). */
+  why(id: number, step: number, loc: string): WhyResult {
+    if (this.run(id)) throw new BpfscopeError('a concrete run has no verifier log: where a value came from is asked of a verified program', this.path);
+    this.program(id);
+    return whyAt(this.db, id, step, loc);
   }
 
   firstError(id: number): number | null {

@@ -34,6 +34,12 @@ const regName: Check = (v, name) => {
 const direction: Check = (v, name) => {
   if (v !== 'next' && v !== 'previous') throw new BpfscopeError(`argument ${name} must be 'next' or 'previous'`);
 };
+/** A location for `steps:why`: R0..R10, fp-N, with an optional frameN: prefix, or fp[N]-M (whyAt says what is wrong with one). */
+const whyLoc: Check = (v, name) => {
+  if (typeof v !== 'string' || !/^(frame\d:)?(R(10|[0-9])|fp(\[\d\])?-\d{1,5})$/.test(v)) {
+    throw new BpfscopeError(`argument ${name} must be a register (R3, frame1:R2) or a stack slot (fp-8, fp[0]-8)`);
+  }
+};
 const count: Check = (v, name) => {
   int(v, name);
   if ((v as number) > 100_000) throw new BpfscopeError(`argument ${name} asks for more than 100000 rows`);
@@ -53,6 +59,7 @@ const SPECS: { [C in Channel]: [Check, string][] } = {
   'steps:state': [...tp, [int, 'step']],
   'steps:forInsn': [...tp, [int, 'insn']],
   'steps:lastWrite': [...tp, [int, 'step'], [int, 'frame'], [regName, 'reg']],
+  'steps:why': [...tp, [int, 'step'], [whyLoc, 'loc']],
   'steps:firstError': tp,
   'insns:listing': tp,
   'refs:list': tp,

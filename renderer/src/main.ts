@@ -9,6 +9,7 @@ import { ListingView } from './views/listing';
 import { ReferencesView } from './views/references';
 import { RegistersView } from './views/registers';
 import { StackView } from './views/stack';
+import { WhyView } from './views/why';
 
 const $ = <T extends HTMLElement = HTMLElement>(sel: string): T => document.querySelector<T>(sel)!;
 
@@ -28,6 +29,7 @@ new StackView($('#stack'));
 const references = new ReferencesView($('#references'));
 new LayoutView($('#layout'));
 new LifetimesView($('#lifetimes'));
+new WhyView(listing);
 installKeys(listing, references);
 new CompareView();
 
@@ -147,7 +149,7 @@ store.on('step', () => {
 
 // ---- help
 $('#help').addEventListener('click', () =>
-  store.fail('keys: ↓/j ↑/k step · PgDn/PgUp ±20 · n/N next/prev visit of this insn · b branch that started this path · e first error · g go to · / search · l log/instructions · click a register: the step that last wrote it', 'note'),
+  store.fail('keys: ↓/j ↑/k step · PgDn/PgUp ±20 · n/N next/prev visit of this insn · b branch that started this path · e first error · g go to · / search · l log/instructions · click a register or slot: where its value came from ([ ] walk the chain, Esc close) · shift+click a register: the step that last wrote it', 'note'),
 );
 
 // ---- opening traces

@@ -25,6 +25,8 @@ export class ListingView {
   private insnHost: HTMLElement;
   /** A line a search or go-to picked that has no step of its own. */
   private markedLine: number | null = null;
+  /** The steps and insns of the provenance chain shown (views/why.ts), highlighted. */
+  private why: { steps: Set<number>; insns: Set<number> } | null = null;
 
   constructor(private root: HTMLElement) {
     const body = root.querySelector<HTMLElement>('#listing-body')!;
@@ -124,6 +126,13 @@ export class ListingView {
     }
   }
 
+  /** Highlight a provenance chain's steps (log rows) and insns (instruction rows); null clears. */
+  setWhy(marks: { steps: Set<number>; insns: Set<number> } | null): void {
+    this.why = marks;
+    this.log.refresh();
+    this.insns.refresh();
+  }
+
   /** Scroll to a raw log line (1-based: search hit, go to line) and mark it. */
   showLine(line: number): void {
     this.markedLine = line;
@@ -159,7 +168,8 @@ export class ListingView {
       (row ? ` k-${row.kind}` : ' loading') +
       (row?.error ? ' error' : '') +
       (current ? ' current' : sameStep ? ' same-step' : '') +
-      (row && this.markedLine === row.line ? ' marked' : '');
+      (row && this.markedLine === row.line ? ' marked' : '') +
+      (row && row.step !== null && this.why?.steps.has(row.step) && (row.kind === 'insn' || row.kind === 'from' || row.kind === 'state') ? ' why' : '');
     if (current) el.setAttribute('aria-current', 'step');
     else el.removeAttribute('aria-current');
     const text = row ? row.text : '…';
@@ -195,7 +205,7 @@ export class ListingView {
     }
     const r = row.row;
     const cur = store.cursor.state?.insn === r.insn;
-    el.className = 'vrow insn' + (cur ? ' current' : '') + (r.visits === 0 && !r.fault ? ' dead' : '') + (r.fault ? ' error' : '');
+    el.className = 'vrow insn' + (cur ? ' current' : '') + (r.visits === 0 && !r.fault ? ' dead' : '') + (r.fault ? ' error' : '') + (this.why?.insns.has(r.insn) ? ' why' : '');
     el.title = r.fault ? `fault: ${r.fault}` : '';
     if (cur) el.setAttribute('aria-current', 'step');
     else el.removeAttribute('aria-current');

@@ -2,6 +2,7 @@ import type { CallJson, ConcreteRegs, FrameJson, RegJson, RegValue, RunResult } 
 import { api } from '../api';
 import { bound, constValue, el, log2Pos, typeClass } from '../format';
 import { store } from '../store';
+import { askWhy } from './why';
 
 /**
  * Registers R0–R10 of the current frame, then of each caller frame: the
@@ -156,9 +157,9 @@ export class RegistersView {
         tr.classList.add('uninit');
         tr.append(el('td', 'ty', this.notInit(f, name, call)), el('td', 'viz'), el('td', 'raw', ''));
       } else {
-        tr.title = `${name}=${r.raw}  (click: step that last wrote it)`;
+        tr.title = `${name}=${r.raw}  (click: where its value came from · shift+click: the step that last wrote it)`;
         tr.append(this.typeCell(r), this.vizCell(r), el('td', 'raw', r.raw));
-        tr.addEventListener('click', () => void this.jumpToWriter(f.frame, name));
+        tr.addEventListener('click', (e) => (e.shiftKey ? void this.jumpToWriter(f.frame, name) : askWhy(f.frame, name)));
       }
       table.append(tr);
     }

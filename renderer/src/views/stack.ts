@@ -1,5 +1,6 @@
 import { el, typeClass } from '../format';
 import { store } from '../store';
+import { askWhy } from './why';
 
 /**
  * Stack slots of the current frame (and callers): offset, kind, the 8 bytes
@@ -35,7 +36,8 @@ export class StackView {
         const tr = el('tr', 'slot k-' + slot.kind);
         tr.dataset.off = off;
         if (f === st.frames[st.frames.length - 1] && st.changed.includes(`fp${off}`)) tr.classList.add('changed');
-        tr.title = `fp${off}=${slot.raw}`;
+        tr.title = `fp${off}=${slot.raw}  (click: where its value came from)`;
+        if (Number(off) % 8 === 0) tr.addEventListener('click', () => askWhy(f.frame, `fp${off}`));
         tr.append(el('th', 'off', `fp${off}`), el('td', 'kind', slotKind(slot.kind, slot.bytes)));
         const bytes = el('td', 'bytes');
         if (slot.value) {

@@ -13,6 +13,7 @@ const GOOD: Record<string, unknown[]> = {
   'steps:state': [1, 1, 0],
   'steps:forInsn': [1, 1, 17],
   'steps:lastWrite': [1, 1, 10, 0, 'R8'],
+  'steps:why': [1, 1, 10, 'frame1:fp-8'],
   'steps:firstError': [1, 1],
   'insns:listing': [1, 1],
   'refs:list': [1, 1],
@@ -41,6 +42,8 @@ describe('IPC argument validation', () => {
     expect(() => validateArgs('trace:open', [''])).toThrow(/path/);
     expect(() => validateArgs('steps:lastWrite', [1, 1, 1, 0, 'R11'])).toThrow(/register/);
     expect(() => validateArgs('steps:lastWrite', [1, 1, 1, 0, 'R1; DROP'])).toThrow(/register/);
+    for (const loc of ['R3', 'fp[0]-8', 'frame2:R10']) expect(validateArgs('steps:why', [1, 1, 1, loc])).toEqual([1, 1, 1, loc]);
+    for (const loc of ['R11', 'fp-8; DROP', 'frame12:R1', '']) expect(() => validateArgs('steps:why', [1, 1, 1, loc])).toThrow(/register \(R3, frame1:R2\)/);
     expect(() => validateArgs('log:search', [1, 1, 'x', 'yes', 1, false])).toThrow(/true or false/);
     expect(() => validateArgs('steps:state', { 0: 1, 1: 1, 2: 1, length: 3 })).toThrow(/takes 3/);
   });

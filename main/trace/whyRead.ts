@@ -71,15 +71,25 @@ class DbSteps implements StepSource {
 
   constructor(private db: TraceDb, private programId: number, readonly count: number) {}
 
+  private last = -1;
+  private at = 0;
+
+  /** A walk asks for three or four fields of the same step in a row: its offset is found once. */
   private field(step: number, k: number): number {
-    const b = (step / STEP_BLOCK) | 0;
-    if (b !== this.block) {
-      this.data = stepBlockFields(this.db, this.programId, b);
-      this.block = b;
+    if (step !== this.last) {
+      const b = (step / STEP_BLOCK) | 0;
+      if (b !== this.block) {
+        this.data = stepBlockFields(this.db, this.programId, b);
+        this.block = b;
+      }
+      this.at = (step - b * STEP_BLOCK) * STEP_FIELDS;
+      if (!this.data || this.at + STEP_FIELDS > this.data.length) {
+        this.last = -1;
+        throw new BpfscopeError(`step ${step} of program ${this.programId} is missing from the trace`);
+      }
+      this.last = step;
     }
-    const v = this.data?.[(step - b * STEP_BLOCK) * STEP_FIELDS + k];
-    if (v === undefined) throw new BpfscopeError(`step ${step} of program ${this.programId} is missing from the trace`);
-    return v;
+    return (this.data as Int32Array)[this.at + k];
   }
 
   line(step: number): number {

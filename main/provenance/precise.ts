@@ -54,7 +54,7 @@ export function parseStackMask(text: string): number[] {
 export function preciseRuns(events: MarkPrecise[]): PreciseRun[] {
   const runs: PreciseRun[] = [];
   let run: PreciseRun | null = null;
-  let prev: { insn: number | null; frame: number; key: string } | null = null;
+  let prev: { insn: number | null; frame: number; key: string; items: Set<string> } | null = null;
   let afterParent = false;
   events.forEach((e, i) => {
     if (e.kind === 'range') {
@@ -80,13 +80,17 @@ export function preciseRuns(events: MarkPrecise[]): PreciseRun[] {
       r.regs = parseRegMask(e.regs);
       r.stack = parseStackMask(e.stack);
     }
-    const p: { insn: number | null; frame: number; key: string } | null = prev;
+    const p: { insn: number | null; frame: number; key: string; items: Set<string> } | null = prev;
     // The masks before insn p.insn became `key` after stepping back over it: p.insn changed them
     // (a change of frame is the walk crossing a call, each frame printing its own masks). Not into a
     // `parent state` line: its masks leave out what the parent state already had precise, and the
-    // kernel stops there for those, so the change says nothing about the insn.
-    if (p && p.insn !== null && e.kind === 'before' && p.frame === e.frame && p.key !== key) r.defs.push({ insn: p.insn, frame: p.frame });
-    prev = { insn: e.kind === 'before' ? e.insn : null, frame: e.frame, key };
+    // kernel stops there for those; only a location the parent line adds tells that the insn changed the masks.
+    const items = new Set([...parseRegMask(e.regs).map((x) => `r${x}`), ...parseStackMask(e.stack).map((x) => `s${x}`)]);
+    if (p && p.insn !== null && p.frame === e.frame && p.key !== key) {
+      // Into a parent line only what it adds counts: what it lacks may have been precise there already.
+      if (e.kind === 'before' || [...items].some((x) => !p.items.has(x))) r.defs.push({ insn: p.insn, frame: p.frame });
+    }
+    prev = { insn: e.kind === 'before' ? e.insn : null, frame: e.frame, key, items };
     if (e.kind === 'parent') afterParent = true;
   });
   return runs;

@@ -89,7 +89,8 @@ export class WhyView {
   }
 
   private key(e: KeyboardEvent): void {
-    if (!this.chain || e.ctrlKey || e.metaKey || e.altKey) return;
+    // (An open dialog that took the key, the compare view's ] and [, has said so.)
+    if (!this.chain || e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey) return;
     const t = e.target instanceof Element ? e.target : null;
     if (t?.closest('input, select, textarea')) return;
     if (e.key === ']') this.go(this.at + 1);

@@ -142,6 +142,7 @@ const CALLBACK_CALL = /^call (bpf_loop|bpf_for_each_map_elem|bpf_timer_set_callb
 /** Spellings only 5.x–6.6 kernels print: `inv`, `umax_value=`, `s32_min=`, `imm=`, `off=0`. */
 const LEGACY_SPELLING = /=(inv|invP)[-\d(]|=inv\b|_value=|\b[su]32_m(in|ax)=|[(,]imm=|[(,]off=0[,)]/;
 const MAX_PENDING = 256;
+const ERROR_KINDS = new Set<LogLine['kind']>(['leak', 'errorBlock', 'diag']);
 /**
  * The kernel refuses more than BPF_COMPLEXITY_LIMIT_JMP_SEQ (8192) pushed
  * branches at once, so no more can be pending: a loop that pushes a branch
@@ -267,9 +268,9 @@ export class LogAnalyzer {
       case 'liveness':
         return;
       case 'other':
-      case 'note':
+      case 'diag':
         if (this.pending.length < MAX_PENDING) this.pending.push(l);
-        else if (line.kind === 'note') this.message('info', l.no, l.text);
+        else if (line.kind === 'diag') this.message('info', l.no, l.text);
         else this.flagUnknown(l);
         return;
       case 'func':
@@ -536,10 +537,10 @@ export class LogAnalyzer {
     this.message('unknown', l.no, l.text);
   }
 
-  /** Held-back lines followed by more states: not an error. Known notes are informational, the rest unknown. */
+  /** Held-back lines followed by more states: not an error. The kernel's known diagnostics are informational, the rest unknown. */
   private flushUnknown(): void {
     for (const l of this.pending) {
-      if (lexLine(l.text).kind === 'note') this.message('info', l.no, l.text);
+      if (lexLine(l.text).kind === 'diag') this.message('info', l.no, l.text);
       else this.flagUnknown(l);
     }
     this.pending = [];
@@ -566,7 +567,9 @@ export class LogAnalyzer {
   /** End of input: decide what the held-back lines were and close the books. */
   finish(): void {
     if (this.pending.length > 0) {
-      const looksLikeError = this.pending.some((l) => lexLine(l.text).kind === 'leak' || lexLine(l.text).kind === 'errorBlock');
+      // A log cut before its closing lines (or printed without them) still ends in its error
+      // when a held-back line is one the kernel prints for a failed check.
+      const looksLikeError = this.pending.some((l) => ERROR_KINDS.has(lexLine(l.text).kind));
       if (looksLikeError) this.flushErrors();
       else this.flushUnknown();
     }

@@ -5,6 +5,8 @@
  * Pure and line-local: the reconstruction decides what a line means in context.
  */
 
+import { matchKernelDiag, type KernelDiag } from './diagnostics';
+
 export type MarkPrecise =
   | { kind: 'range'; frame: number; lastIdx: number; firstIdx: number; subseqIdx: number | null }
   | { kind: 'before'; frame: number; regs: string; stack: string; insn: number; insnText: string }
@@ -47,15 +49,17 @@ export type LogLine =
   /** Known lines that carry no state: `Validating f() func#1...`, `Func#1 ... is global`. */
   | { kind: 'info'; text: string }
   /**
-   * A known line that is part of the error when verification stops right
-   * after it, and informational when it goes on: 6.1's btf_check_func_arg_match
-   * prints `reg type unsupported for arg#1 function fold_step#54` at a call of a
+   * A line the verifier prints when a check of call arguments or of a BTF
+   * struct access fails (main/verifier/diagnostics.ts names the kernel
+   * function). It is the error when verification stops right after it, and a
+   * diagnostic when it goes on: 6.1's btf_check_func_arg_match prints
+   * `reg type unsupported for arg#1 function fold_step#54` at a call of a
    * static subprog (or callback) whose argument is neither a scalar nor ctx;
    * the subprog is marked unreliable and verification continues. For a global
-   * function the next line is `Caller passes invalid args into func#N` and the
-   * load fails.
+   * function the next line is `Caller passes invalid args into func#N` and
+   * the load fails.
    */
-  | { kind: 'note'; text: string }
+  | { kind: 'diag'; text: string; diag: KernelDiag }
   | { kind: 'wrapBegin'; program: string | null }
   | { kind: 'wrapEnd' }
   | { kind: 'wrapper'; text: string }
@@ -246,13 +250,9 @@ export function lexLine(line: string): LogLine {
   ) {
     return { kind: 'wrapper', text: line };
   }
-  if (line.startsWith('reg type unsupported for arg#') && /^reg type unsupported for arg#\d+ function \S+#\d+$/.test(line)) {
-    return { kind: 'note', text: line };
-  }
-  if (
-    /^R\d+ is not a scalar$/.test(line) || /^Func#\d+ .* is (global|safe)/.test(line) ||
-    /^(stack depth|combined stack size|static subprog|Global function)/.test(line)
-  ) {
+  const diag = matchKernelDiag(line);
+  if (diag) return { kind: 'diag', text: line, diag };
+  if (/^Func#\d+ .* is (global|safe)/.test(line) || /^(stack depth|static subprog)/.test(line)) {
     return { kind: 'info', text: line };
   }
   return { kind: 'other', text: line };

@@ -45,7 +45,7 @@ const STATE_TEXT = /^(?:frame\d+: )?(?:R\d+|fp-\d+)\w*=/;
 
 const STRONG = new Set<LogLine['kind']>([
   'insn', 'safe', 'from', 'func', 'liveHeader', 'liveRow', 'markPrecise', 'liveness', 'validating', 'caller', 'callee',
-  'returning', 'toCaller', 'processed', 'verificationTime', 'stackDepth', 'leak', 'note', 'wrapBegin',
+  'returning', 'toCaller', 'processed', 'verificationTime', 'stackDepth', 'leak', 'diag', 'wrapBegin',
 ]);
 
 export interface LogProblem {

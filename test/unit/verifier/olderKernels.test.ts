@@ -67,11 +67,11 @@ describe('6.1: a static callback whose argument is neither a scalar nor ctx', ()
   );
 
   it('is an informational line, not an unknown one', async () => {
-    expect(lexLine('reg type unsupported for arg#1 function fold_step#54')).toEqual({
-      kind: 'note', text: 'reg type unsupported for arg#1 function fold_step#54',
+    expect(lexLine('reg type unsupported for arg#1 function fold_step#54')).toMatchObject({
+      kind: 'diag', text: 'reg type unsupported for arg#1 function fold_step#54', diag: { where: ['btf.c btf_check_func_arg_match'] },
     });
-    // A kfunc's argument of that kind is an error of its own (the load fails): not a note.
-    expect(lexLine('reg type unsupported for arg#0 kernel function bpf_foo#123').kind).toBe('other');
+    // A kfunc's argument of that kind is the same format (the load then fails: the line is the error).
+    expect(lexLine('reg type unsupported for arg#0 kernel function bpf_foo#123').kind).toBe('diag');
     const { db, pid, s, warnings } = await load(log);
     expect(warnings).toEqual([]);
     expect([s.unknownLines, s.verdict, s.errors]).toEqual([0, 'accepted', []]);

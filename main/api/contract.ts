@@ -40,8 +40,10 @@ export interface ProgramSummary {
   /** 'accepted' | 'rejected' | null when the log was cut short. */
   verdict: string | null;
   errno: number | null;
-  /** The kernel's closing error line(s). */
+  /** The final error line: the kernel's last line, the loader's sentence, or a run's fault. */
   error: string | null;
+  /** Every error line in order, the final one (`error`) last; [] when none. */
+  errors: string[];
   processedInsns: number | null;
   verificationTimeUs: number | null;
   /** Number of verifier steps and raw log lines recorded for it. */

@@ -1,4 +1,5 @@
 import { BpfscopeError } from '../errors';
+import { errorLines } from '../trace/errorLines';
 import { readRecordedKernel } from '../trace/kernel';
 import { parseObject } from '../object/object';
 import { findAllByName } from '../object/btf/lookup';
@@ -150,7 +151,7 @@ export class TraceView {
         ...named,
         verdict: last?.fault ? 'faulted' : 'ran',
         errno: null,
-        error: last?.fault ? `${last.fault.kind}: ${last.fault.message} (insn ${last.fault.insn})` : null,
+        ...errorLines(last?.fault ? `${last.fault.kind}: ${last.fault.message} (insn ${last.fault.insn})` : null),
         processedInsns: null,
         verificationTimeUs: null,
         steps: run.steps(),
@@ -162,7 +163,7 @@ export class TraceView {
       ...named,
       verdict: r.verdict,
       errno: r.errno,
-      error: r.error,
+      ...errorLines(r.error),
       processedInsns: r.processed_insns,
       verificationTimeUs: r.verification_time_us,
       steps: log.stepCount,

@@ -8,9 +8,13 @@ export const command: Command = {
   usage: `usage: bpfscope runs TRACE [--json]
 
 The kernel the trace was recorded on (release, build, and whether in a VM),
-then one row per program. --json prints
-[{program, verdict: "accepted"|"rejected", errno, error, processedInsns, retval?, kernel?}],
-kernel being the recording kernel's release (absent for imported logs).`,
+then one row per program. ERROR is the final error line (the kernel's last
+line, or the loader's sentence); the lines the kernel printed before it
+follow in brackets. --json prints
+[{program, verdict: "accepted"|"rejected", errno, error, errors, processedInsns, retval?, kernel?}],
+error being the final error line, errors every error line in order (the
+final one last; [] when none), kernel the recording kernel's release (absent
+for imported logs).`,
   async run(argv) {
     const args = parseArgs(argv, { switches: ['json'] });
     if (args.positional.length !== 1) throw new BpfscopeError("runs takes one trace file; see 'bpfscope help runs'");
@@ -29,7 +33,8 @@ kernel being the recording kernel's release (absent for imported logs).`,
       for (const r of rows) {
         table.push([
           r.program, r.verdict ?? '?', r.errno === null ? '' : String(r.errno), r.processedInsns === null ? '' : String(r.processedInsns),
-          r.retval === undefined ? '' : String(r.retval), (r.error ?? '').replace(/\n/g, ' / '),
+          r.retval === undefined ? '' : String(r.retval),
+          (r.error ?? '') + (r.errors.length > 1 ? ` (after: ${r.errors.slice(0, -1).join(' / ')})` : ''),
         ]);
       }
       process.stdout.write(formatTable(table));

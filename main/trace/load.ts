@@ -1,4 +1,5 @@
 import { promisify } from 'node:util';
+import { errorLines } from './errorLines';
 import { readRecordedKernel } from './kernel';
 import zlib from 'node:zlib';
 import type { TraceDb } from './db';
@@ -367,7 +368,10 @@ export interface RunSummary {
   program: string;
   verdict: 'accepted' | 'rejected' | null;
   errno: number | null;
+  /** The final error line: the kernel's last line (or the loader's sentence); null when none. */
   error: string | null;
+  /** Every error line in order, the final one last (see errorLines). */
+  errors: string[];
   processedInsns: number | null;
   retval?: number;
   /** `uname -r` of the kernel that gave the verdict, when the trace was recorded (not imported). */
@@ -385,7 +389,7 @@ export function runSummaries(db: TraceDb): RunSummary[] {
     )
     .all() as { name: string; verdict: 'accepted' | 'rejected' | null; errno: number | null; error: string | null; processed_insns: number | null; retval: number | null }[];
   return rows.map((r) => {
-    const s: RunSummary = { program: r.name, verdict: r.verdict, errno: r.errno, error: r.error, processedInsns: r.processed_insns };
+    const s: RunSummary = { program: r.name, verdict: r.verdict, errno: r.errno, ...errorLines(r.error), processedInsns: r.processed_insns };
     if (r.retval !== null) s.retval = r.retval;
     if (kernel) s.kernel = kernel.release;
     return s;

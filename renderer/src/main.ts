@@ -34,6 +34,11 @@ installKeys(listing, references);
 new CompareView();
 
 // ---- program picker with verdicts
+/** The error lines in the order the kernel printed them, the final one (the program's error) marked. */
+function errorTitle(p: { error: string | null; errors?: string[] }): string {
+  const lines = p.errors && p.errors.length > 0 ? p.errors : [p.error ?? ''];
+  return lines.map((l, i) => (i === lines.length - 1 ? `final: ${l}` : l)).join('\n');
+}
 const picker = $<HTMLSelectElement>('#program');
 store.on('trace', () => {
   const t = store.cursor.trace!;
@@ -43,7 +48,7 @@ store.on('trace', () => {
       // A concrete run (bpfscope run --trace-insns) is its own entry: the same program, executed.
       const what = p.origin === 'run' ? ' — concrete run' : p.section ? ` (${p.section})` : '';
       const o = new Option(`${mark} ${p.name}${what}`, String(p.id));
-      o.title = p.error ?? p.verdict ?? '';
+      o.title = p.error ? errorTitle(p) : p.verdict ?? '';
       return o;
     }),
   );
@@ -62,9 +67,10 @@ store.on('program', () => {
   document.body.classList.toggle('concrete', p?.origin === 'run');
   picker.value = p ? String(p.id) : '';
   const v = $('#verdict');
-  v.textContent = p ? (p.verdict ?? 'unknown') + (p.error ? `: ${p.error.split('\n').pop()}` : '') : '';
+  // The final error line in the bar; every error line, the final one marked, on hover.
+  v.textContent = p ? (p.verdict ?? 'unknown') + (p.error ? `: ${p.error}` : '') : '';
   v.className = 'verdict ' + (p?.verdict ?? 'unknown');
-  v.title = p?.error ?? '';
+  v.title = p?.error ? errorTitle(p) : '';
   $('#step-total').textContent = p ? ` / ${p.steps.toLocaleString()}` : '';
 });
 

@@ -22,6 +22,8 @@ const GOOD: Record<string, unknown[]> = {
   'layout:get': [1, 1, 'elem'],
   'alloc:events': [1, 1],
   'run:result': [1, 1],
+  'compare:programs': [1, 2],
+  'compare:difference': [1, 1, 2, 3, 0, 'next'],
 };
 
 describe('IPC argument validation', () => {
@@ -46,6 +48,7 @@ describe('IPC argument validation', () => {
     for (const loc of ['R11', 'fp-8; DROP', 'frame12:R1', '']) expect(() => validateArgs('steps:why', [1, 1, 1, loc])).toThrow(/register \(R3, frame1:R2\)/);
     expect(() => validateArgs('log:search', [1, 1, 'x', 'yes', 1, false])).toThrow(/true or false/);
     expect(() => validateArgs('steps:state', { 0: 1, 1: 1, 2: 1, length: 3 })).toThrow(/takes 3/);
+    expect(() => validateArgs('compare:difference', [1, 1, 2, 3, 0, 'sideways'])).toThrow(/'next' or 'previous'/);
   });
 
   it('fuzz: any value either validates or is a BpfscopeError, never another exception', () => {

@@ -6,7 +6,7 @@ import { bpfscope } from '../../helpers/cli';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '../../..');
-const COMMANDS = ['inspect', 'disasm', 'layout', 'record', 'log', 'runs', 'check', 'probe', 'import', 'show', 'run', 'serve', 'bench'];
+const COMMANDS = ['inspect', 'disasm', 'layout', 'record', 'log', 'runs', 'compare', 'check', 'probe', 'import', 'show', 'run', 'serve', 'bench'];
 
 describe('bpfscope command line', () => {
   it('lists every command with its summary', async () => {

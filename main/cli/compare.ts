@@ -101,10 +101,9 @@ export const command: Command = {
         let program: { name: string; summary: ComparisonSummary; first: DifferenceJson | null } | undefined;
         if (want !== undefined) {
           const pa = programByName({ db: a, file: fileA }, want);
-          const nameA = stats.rows.find((r) => r.a.id === pa)?.b.program ?? want;
-          // B's program: A's partner in the table, else the same name.
+          // B's program: A's partner in the table, else the one of the same name.
           const partner = stats.rows.find((r) => r.a.id === pa)?.b.id;
-          const pb = partner ?? programByName({ db: b, file: fileB }, nameA);
+          const pb = partner ?? programByName({ db: b, file: fileB }, want);
           const cmp = new ProgramComparison({ db: a, file: fileA, programId: pa }, { db: b, file: fileB, programId: pb });
           program = { name: want, summary: cmp.summary(), first: cmp.next(0) };
         }

@@ -19,7 +19,8 @@ the kernel printed it.`,
       const want = args.values.get('program');
       let prog: { id: number; name: string } | undefined;
       if (want !== undefined) {
-        prog = progs.find((p) => p.name === want);
+        // A name, or a program's id (as `runs --json` and `show -p` have it): a trace may hold one name twice.
+        prog = progs.find((p) => p.name === want) ?? progs.find((p) => String(p.id) === want);
         if (!prog) throw new BpfscopeError(`no program '${want}' in the trace (programs: ${progs.map((p) => p.name).join(', ') || 'none'})`, path);
       } else if (progs.length === 1) {
         prog = progs[0];

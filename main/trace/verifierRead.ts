@@ -186,7 +186,7 @@ const MARK_PRECISE = Buffer.from('mark_precise: ');
  * (traces written before). `valid` checks the result against what the row
  * says (its line or step count), which tells a right codec from a wrong one.
  */
-function unpack(data: Buffer, valid: (b: Buffer) => boolean): Buffer | null {
+export function unpack(data: Buffer, valid: (b: Buffer) => boolean): Buffer | null {
   for (const decode of [zlib.brotliDecompressSync, zlib.inflateRawSync]) {
     try {
       // Output in one 64 kB chunk for a usual block (the default 16 kB ones are joined by a copy).

@@ -23,8 +23,16 @@ export async function bpfscopeInProcess(args: string[]): Promise<{ code: number;
   let err = '';
   const ow = process.stdout.write.bind(process.stdout);
   const ew = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: string) => ((out += s), true)) as typeof process.stdout.write;
-  process.stderr.write = ((s: string) => ((err += s), true)) as typeof process.stderr.write;
+  // A command that waits for its write to be flushed (`log` writes a whole log and awaits the callback) gets the callback called.
+  const capture = (add: (s: string) => void) =>
+    ((s: string | Uint8Array, a?: unknown, b?: unknown) => {
+      add(typeof s === 'string' ? s : Buffer.from(s).toString('utf8'));
+      const cb = typeof a === 'function' ? a : typeof b === 'function' ? b : undefined;
+      if (cb) queueMicrotask(() => (cb as (e?: Error | null) => void)(null));
+      return true;
+    }) as typeof process.stdout.write;
+  process.stdout.write = capture((s) => (out += s));
+  process.stderr.write = capture((s) => (err += s));
   try {
     return { code: await main(args), out, err };
   } finally {

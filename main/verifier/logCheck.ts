@@ -45,7 +45,7 @@ const STATE_TEXT = /^(?:frame\d+: )?(?:R\d+|fp-\d+)\w*=/;
 
 const STRONG = new Set<LogLine['kind']>([
   'insn', 'safe', 'from', 'func', 'liveHeader', 'liveRow', 'markPrecise', 'liveness', 'validating', 'caller', 'callee',
-  'returning', 'toCaller', 'processed', 'verificationTime', 'stackDepth', 'leak', 'diag', 'wrapBegin',
+  'returning', 'toCaller', 'processed', 'verificationTime', 'stackDepth', 'leak', 'wrapBegin',
 ]);
 
 export interface LogProblem {
@@ -65,6 +65,9 @@ function classify(text: string): LineClass {
     case 'wrapper':
     case 'wrapEnd':
       return 'none';
+    // A diagnostic's format (about 200 of them, diagnostics.ts) is a short sentence a text quoting the
+    // kernel may hold too: evidence like an error line, not like an instruction.
+    case 'diag':
     case 'info':
     case 'errorBlock':
     case 'other':

@@ -20,6 +20,7 @@ import { formatTable } from '../../main/cli/table';
 import { findQemu } from '../../main/vm/qemu';
 import { runInVm } from '../../main/vm/run';
 import { kernelSkipReason, MATRIX_ENV, matrixSuffix } from '../helpers/kernel';
+import generateVmlinuxHeader from '../helpers/global-setup';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
@@ -175,6 +176,10 @@ async function main(args: string[]): Promise<number> {
   const wanted = specs.length > 0 ? specs : ['host', ...installedImages().map((i) => i.release)];
   const rows: Row[] = [];
   const qemu = findQemu();
+  // The BPF C the tests compile includes resources/progs/vmlinux.h. Made here, from the host's BTF (the
+  // newest kernel, whose types CO-RE relocates onto older ones) before any guest boots: a guest would make
+  // it from its own BTF, and 6.1's lacks bpf_list_head and bpf_rb_root (seen: every list/rbtree build failed).
+  generateVmlinuxHeader();
   for (const spec of wanted) {
     if (spec === 'host') {
       rows.push(await onHost());

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { kernelSkipReason, kernelTitle } from '../../helpers/kernel';
+import { kernelSkipReason, kernelTimeout, kernelTitle } from '../../helpers/kernel';
 import { benchLoopObject, REPO_ROOT } from '../../helpers/ref';
 
 /**
@@ -25,5 +25,5 @@ describe.skipIf(!!kernelSkipReason())(kernelTitle('a load interrupted by signals
     );
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^bench_loop: rejected.*interrupted by signals \(EAGAIN.*record again without a profiler/m);
-  }, 60_000);
+  }, kernelTimeout(60_000));
 });

@@ -27,14 +27,23 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 describe.skipIf(!!kernelSkipReason())(kernelTitle('why on the examples recorded on this kernel'), () => {
   let runs = 0;
   let insns = 0;
-  it.each(objects)('%s', async (object) => {
+  let skipped = 0;
+  it.for(objects)('%s', async (object, ctx) => {
     const trace = path.join(tmp, `${object}.trace`);
     const rec = await bpfscope(['record', path.join(REPO_ROOT, 'resources/progs', object), '-o', trace]);
     expect(rec.code, rec.stderr).toBe(0);
     const db = openTrace(trace, { readonly: true });
     try {
       const progs = db.prepare('SELECT p.id, p.name FROM programs p JOIN verifier_logs v ON v.program_id = p.id').all() as { id: number; name: string }[];
-      expect(progs.length).toBeGreaterThan(0);
+      if (progs.length === 0) {
+        // An older kernel refuses the object before any verifier runs (6.1: no bpf_obj_new and the other
+        // kfuncs): each program's run says why, and there is no walk to ask about.
+        const errors = db.prepare('SELECT name, error FROM programs').all() as { name: string; error: string | null }[];
+        expect(errors.length, rec.stdout).toBeGreaterThan(0);
+        for (const e of errors) expect(e.error, e.name).toBeTruthy();
+        skipped++;
+        ctx.skip(`kernel ${os.release()} verified none of its programs: ${errors[0].error}`);
+      }
       for (const p of progs) {
         const n = stepCount(db, p.id);
         for (let s = 0; s < n; s++) {
@@ -55,7 +64,9 @@ describe.skipIf(!!kernelSkipReason())(kernelTitle('why on the examples recorded 
     }
   });
 
-  it('the kernel backtracked through insns the chains were checked against', () => {
+  it('the kernel backtracked through insns the chains were checked against', (ctx) => {
+    // On a kernel that verifies only the objects without precise scalars (6.1 refuses the allocator ones) there may be none.
+    if (runs === 0 && skipped > 0) ctx.skip(`kernel ${os.release()} refused ${skipped} of the objects; the others printed no backtracking`);
     expect(runs).toBeGreaterThan(0);
     expect(insns).toBeGreaterThan(0);
   });

@@ -120,15 +120,16 @@ char LICENSE[] SEC("license") = "GPL";
     expect(r.status).toBe(0);
     const rows = JSON.parse(r.stdout) as unknown[];
     expect(rows).toEqual(progs.map((program) => ({
-      program, verdict: 'accepted', errno: null, error: null, processedInsns: expect.any(Number),
+      program, verdict: 'accepted', errno: null, error: null, errors: [], processedInsns: expect.any(Number),
       retval: program === 'list_push' ? 3 : expect.any(Number), kernel: os.release(),
     })));
     const table = cli('runs', path.join(work, 'leak.trace'));
     // The recording kernel comes first: release and build (uname -v), as this process sees them.
     expect(table.stdout.split('\n')[0]).toBe(`kernel ${os.release()} (${os.version()})`);
     const ref = await refLoad(rejectedObj, rejectedProg, { logLevel: 2 });
-    expect(table.stdout.split('\n')[2]).toMatch(new RegExp(`^${rejectedProg}\\s+rejected\\s+${ref.errno}\\s+\\d+\\s+${escape(kernelClosing(ref.log).lines[0].slice(0, 20))}`));
-    if (!leakMissing) expect(table.stdout.split('\n')[2]).toMatch(/^leak_on_branch\s+rejected\s+22\s+\d+\s+Unreleased reference/);
+    expect(table.stdout.split('\n')[2]).toMatch(new RegExp(`^${rejectedProg}\\s+rejected\\s+${ref.errno}\\s+\\d+\\s+${escape(kernelClosing(ref.log).lines.at(-1)!.slice(0, 20))}`));
+    // The kernel's final line first, the earlier ones after it.
+    if (!leakMissing) expect(table.stdout.split('\n')[2]).toMatch(/^leak_on_branch\s+rejected\s+22\s+\d+\s+BPF_EXIT instruction in main prog would lead to reference leak \(after: Unreleased reference/);
   });
 
   it('--progress prints JSON lines the app can follow', () => {

@@ -115,7 +115,7 @@ test('go to, next visit of the same insn, search', async ({ openApp }) => {
   await expect(region(page, 'Listing').locator('.vrow.marked .tx')).toContainText('bpf_list_push_back');
 });
 
-test('clicking a register jumps to the step whose kernel line last set it', async ({ openApp }) => {
+test('shift+clicking a register jumps to the step whose kernel line last set it', async ({ openApp }) => {
   const page = await openApp(trace);
   await pickProgram(page, 'list_push');
   await page.getByLabel('Go to').fill('i21');
@@ -124,7 +124,8 @@ test('clicking a register jumps to the step whose kernel line last set it', asyn
   const before = Number(await step(page).textContent());
   const r8 = region(page, 'Registers').locator('.frame.current tr[data-reg=R8] td.raw');
   const raw = await r8.textContent();
-  await r8.click();
+  // A plain click asks where the value came from (why.spec.ts); shift+click jumps to the writer.
+  await r8.click({ modifiers: ['Shift'] });
   await expect(step(page)).not.toHaveText(String(before));
   const now = Number(await step(page).textContent());
   expect(now).toBeLessThan(before);

@@ -1,8 +1,10 @@
 import { BpfscopeError } from '../errors';
 import { findAllByName } from '../object/btf/lookup';
+import type { BtfComposite } from '../object/btf/types';
 import { applyCoreRelos, type CoreDecision, type CoreTarget } from '../object/core';
 import { linkProgram, type LinkedProgram } from '../object/link';
 import type { BpfObject, BpfProgram } from '../object/object';
+import { structOpsSlot, structOpsVariables, type StructOpsVariable } from '../object/struct-ops';
 import { attachTarget, relocateProgram, type RelocateResult, type ResolvedExtern } from '../object/relocate';
 import type { RelocationRow } from '../trace/load';
 import { funcInfoRecords, lineInfoRecords } from './btf-info';
@@ -98,8 +100,23 @@ export function loadBlocker(j: ProgramJob, linked: LinkedProgram, reloc: Relocat
   return { errno: EXTERN_ERRNO, error: reloc.errors.join('; ') };
 }
 
-/** Tracing, LSM and iterator programs name the kernel function they attach to by BTF id. */
-export function resolveAttach(prog: BpfProgram): { attachBtfId?: number; row?: RelocationRow; error?: string } {
+/** What BPF_PROG_LOAD names as the program's attach target, the trace row saying so, or why it cannot load. */
+export interface AttachResolution {
+  attachBtfId?: number;
+  /** Overrides the section's expected_attach_type (struct_ops: the member index). */
+  expectedAttachType?: number;
+  row?: RelocationRow;
+  error?: string;
+  /** The errno libbpf fails such a load with (ESRCH when unset, as for a missing attach function). */
+  errno?: number;
+}
+
+/**
+ * Tracing, LSM and iterator programs name the kernel function they attach to
+ * by BTF id; struct_ops programs name the kernel struct and its member.
+ */
+export function resolveAttach(prog: BpfProgram, obj?: BpfObject): AttachResolution {
+  if (prog.progType === 'struct_ops' && obj) return resolveStructOps(obj, prog);
   const target = attachTarget(prog.expectedAttachType, prog.attachTo);
   if (!target) return {};
   const attachBtfId = findAllByName(vmlinuxBtf(), target.name).find((t) => t.kind === target.kind)?.id;
@@ -108,13 +125,71 @@ export function resolveAttach(prog: BpfProgram): { attachBtfId?: number; row?: R
   return { attachBtfId, row };
 }
 
+const ENOENT = 2;
+const EOPNOTSUPP = 95;
+
+const structOpsCache = new WeakMap<BpfObject, StructOpsVariable[] | { error: string }>();
+
+function objectStructOps(obj: BpfObject): StructOpsVariable[] | { error: string } {
+  let v = structOpsCache.get(obj);
+  if (!v) {
+    try {
+      v = structOpsVariables(obj);
+    } catch (err) {
+      if (!(err instanceof BpfscopeError)) throw err;
+      v = { error: err.message };
+    }
+    structOpsCache.set(obj, v);
+  }
+  return v;
+}
+
+/**
+ * A struct_ops program is verified against the member of the kernel struct
+ * that a `.struct_ops` variable points at it from: attach_btf_id is the
+ * struct's vmlinux BTF id and expected_attach_type the member's index in the
+ * kernel's struct (found by name, as libbpf 1.x does, so a local struct
+ * declared with fewer or reordered members still names the right one).
+ * Only the program is loaded: libbpf creates the struct_ops map after its
+ * programs and registers it on attach, and the verifier's verdict needs
+ * neither, so bpfscope never creates the map (registering it would attach
+ * the ops to the kernel). A program no variable points at goes without a
+ * struct, as with libbpf (the kernel then refuses it, ENOTSUPP).
+ */
+function resolveStructOps(obj: BpfObject, prog: BpfProgram): AttachResolution {
+  const vars = objectStructOps(obj);
+  if ('error' in vars) return { error: `program '${prog.name}': ${vars.error}` };
+  const slot = structOpsSlot(vars, prog.name);
+  if (!slot) return {};
+  const { variable, member } = slot;
+  const symbol = `${variable.name}.${member.name}`;
+  const kern = findAllByName(vmlinuxBtf(), variable.typeName, 'STRUCT')[0] as BtfComposite | undefined;
+  const kernIdx = kern ? kern.members.findIndex((m) => m.name === member.name) : -1;
+  if (!kern || kernIdx < 0) {
+    const missing = kern ? `member '${member.name}' in struct '${variable.typeName}'` : `struct '${variable.typeName}'`;
+    return {
+      row: { insnIdx: 0, kind: 'struct_ops', symbol, target: `no ${missing} in vmlinux` },
+      // libbpf 1.1 fails the object with -ENOENT for the struct ("struct_ops init_kern: struct X is not found
+      // in kernel BTF") and -EOPNOTSUPP for a member ("Cannot find member M in kernel BTF"); bpfscope fails
+      // only the programs that implement it, and the object's other programs still load.
+      errno: kern ? EOPNOTSUPP : ENOENT,
+      error: `program '${prog.name}' implements ${variable.typeName}.${member.name} (${variable.section} variable '${variable.name}'), but vmlinux BTF has no ${missing}`,
+    };
+  }
+  return {
+    attachBtfId: kern.id,
+    expectedAttachType: kernIdx,
+    row: { insnIdx: 0, kind: 'struct_ops', symbol, target: `vmlinux STRUCT '${variable.typeName}' [${kern.id}] member ${kernIdx} '${member.name}'`, value: kernIdx },
+  };
+}
+
 /** BPF_PROG_LOAD's attributes for a prepared program. */
-export function loadRequest(j: ProgramJob, prog: BpfProgram, linked: LinkedProgram, insns: Uint8Array, attachBtfId: number | undefined, logLevel: number): ProgLoadRequest {
+export function loadRequest(j: ProgramJob, prog: BpfProgram, linked: LinkedProgram, insns: Uint8Array, attach: AttachResolution, logLevel: number): ProgLoadRequest {
   const { obj } = j;
   return {
     name: prog.name,
     progType: prog.progTypeId!,
-    expectedAttachType: prog.expectedAttachTypeId || undefined,
+    expectedAttachType: attach.expectedAttachType ?? (prog.expectedAttachTypeId || undefined),
     insns,
     license: obj.license || 'GPL',
     kernVersion: obj.kernelVersion,
@@ -123,7 +198,7 @@ export function loadRequest(j: ProgramJob, prog: BpfProgram, linked: LinkedProgr
     funcInfo: j.btfFd !== undefined ? funcInfoRecords(linked) : undefined,
     lineInfo: j.btfFd !== undefined && obj.btf ? lineInfoRecords(linked, obj) : undefined,
     fdArray: j.fdArray,
-    attachBtfId,
+    attachBtfId: attach.attachBtfId,
     logLevel,
   };
 }

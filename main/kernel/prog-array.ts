@@ -91,9 +91,9 @@ export class Companions {
     if ('error' in prep) return { errno: 22, error: prep.error };
     const blocked = loadBlocker(this.j, prep.linked, prep.reloc, this.maps);
     if (blocked) return blocked;
-    const attach = resolveAttach(p);
-    if (attach.error) return { errno: 3, error: attach.error };
-    const req = loadRequest(this.j, p, prep.linked, encodeRaw(prep.reloc.insns), attach.attachBtfId, 0);
+    const attach = resolveAttach(p, this.j.obj);
+    if (attach.error) return { errno: attach.errno ?? 3, error: attach.error };
+    const req = loadRequest(this.j, p, prep.linked, encodeRaw(prep.reloc.insns), attach, 0);
     const r = loadProgram(req);
     if (r.fd !== undefined) return { fd: this.fds.own(r.fd) };
     // As libbpf: no log at level 0; on failure, load again at level 1 for what the verifier said.

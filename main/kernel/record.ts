@@ -267,11 +267,10 @@ async function recordProgram(db: TraceDb, j: ProgramJob): Promise<ProgramOutcome
     const blocked = loadBlocker(j, linked, reloc, maps);
     if (blocked) return finish({ verdict: 'rejected', errno: blocked.errno, error: blocked.error, stats: {}, logBytes: 0 }, insnBytes);
 
-    // Tracing, LSM and iterator programs name the kernel function they attach to by BTF id.
-    const attach = resolveAttach(prog);
+    // Tracing, LSM and iterator programs name the kernel function they attach to by BTF id; struct_ops ones the struct and member.
+    const attach = resolveAttach(prog, obj);
     if (attach.row) insertRelocations(db, programId, [attach.row]);
-    if (attach.error) return finish({ verdict: 'rejected', errno: 3, error: attach.error, stats: {}, logBytes: 0 }, insnBytes);
-    const attachBtfId = attach.attachBtfId;
+    if (attach.error) return finish({ verdict: 'rejected', errno: attach.errno ?? 3, error: attach.error, stats: {}, logBytes: 0 }, insnBytes);
 
     // The programs prog arrays' initial slots name load with this one, in the object's order
     // (see prog-array.ts): those before it first; one the kernel refuses fails the load.
@@ -285,7 +284,7 @@ async function recordProgram(db: TraceDb, j: ProgramJob): Promise<ProgramOutcome
     const t0 = performance.now();
     // The verifier analysis reads the log while the kernel writes it (see StreamingProgLoader).
     const res = await j.loader.load(
-      { ...loadRequest(j, prog, linked, insnBytes, attachBtfId, j.logLevel), initialLogSize: j.opts.initialLogSize },
+      { ...loadRequest(j, prog, linked, insnBytes, attach, j.logLevel), initialLogSize: j.opts.initialLogSize },
       (chunks) => analyzeLog(db, programId, packing(chunks, packer)),
     );
     const loadMs = res.kernelMs;

@@ -38,11 +38,17 @@ const STATS_LINE = /^(processed \d+ insns|verification time \d+ usec|stack depth
 /** A line that belongs to the walk (instruction, state, source, backtracking) rather than to the verdict. */
 const WALK_LINE = /^(\d+: |; |from \d+ to \d+|mark_precise|\s|func#|Live regs|SCC |last_idx|regs=|parent |frame\d|[.0-9]{10} )/;
 
-/** The kernel's closing error lines of a rejected log (one or two lines), or undefined. */
+/**
+ * The kernel's closing error lines of a rejected log (one or two lines), or
+ * undefined when the log ends without one: a program refused before the walk
+ * (struct_ops without its struct: ENOTSUPP after `func#0 @0`) or a walk cut
+ * short (EAGAIN) ends on a walk line, which is no error; the caller then
+ * reports the errno.
+ */
 export function closingError(tail: string): string | undefined {
   const lines = tail.split('\n').filter((l) => l.length > 0 && !STATS_LINE.test(l));
   const last = lines.pop();
-  if (last === undefined) return undefined;
+  if (last === undefined || WALK_LINE.test(last)) return undefined;
   const prev = lines.pop();
   if (prev !== undefined && !WALK_LINE.test(prev)) return `${prev}\n${last}`;
   return last;

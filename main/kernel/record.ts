@@ -307,6 +307,10 @@ async function recordProgram(db: TraceDb, j: ProgramJob): Promise<ProgramOutcome
         // EPERM with no log although the probe found the capabilities: a policy, not a verdict.
         error += `: this kernel refuses ${prog.progType} programs to this process (kernel lockdown, an LSM, or a sysctl); the verifier never ran`;
       }
+      if (res.errno === 524 && prog.progType === 'struct_ops' && attach.attachBtfId === undefined) {
+        // The kernel needs the struct and member to check a struct_ops program against (see resolveStructOps).
+        error += `: no .struct_ops variable of the object points at '${prog.name}', so the load named no kernel struct for it (nor does libbpf's)`;
+      }
       // The verifier reached an instruction poisoned for an unresolvable CO-RE relocation: say which.
       const poisoned = decisions.find((d) => d.poisoned && logTail.includes(`${d.insnIdx}: (85) call unknown#${CORE_POISON_IMM}`));
       if (poisoned) {

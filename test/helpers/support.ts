@@ -13,6 +13,7 @@ import os from 'node:os';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { moduleBtf, moduleBtfNames, vmlinuxBtf } from '../../main/kernel/vmlinux';
 import { parseObject } from '../../main/object/object';
+import { structOpsVariables } from '../../main/object/struct-ops';
 
 let funcs: Set<string> | undefined;
 
@@ -57,11 +58,32 @@ export function missingKfuncs(objectPath: string): string[] {
   return m;
 }
 
+const missingStructs = new Map<string, string[]>();
+
+/**
+ * The structs the object's struct_ops variables implement that the running
+ * kernel's vmlinux BTF lacks (bpf_dummy_ops needs BPF_JIT): libbpf 1.1 then
+ * refuses the whole object before loading any program.
+ */
+export function missingStructOps(objectPath: string): string[] {
+  let m = missingStructs.get(objectPath);
+  if (!m) {
+    const obj = parseObject(readFileSync(objectPath), objectPath);
+    const vm = existsSync('/sys/kernel/btf/vmlinux') ? vmlinuxBtf() : undefined;
+    const have = (name: string): boolean => !!vm?.types.some((t) => t.kind === 'STRUCT' && t.name === name);
+    m = [...new Set(structOpsVariables(obj).map((v) => v.typeName))].filter((n) => !have(n)).sort();
+    missingStructs.set(objectPath, m);
+  }
+  return m;
+}
+
 /** Why the running kernel cannot load this object, or undefined when it can. */
 export function objectUnsupported(objectPath: string): string | undefined {
   const m = missingKfuncs(objectPath);
-  if (m.length === 0) return undefined;
-  return `kernel ${os.release()} has no kfunc ${m.join(', ')} in its BTF`;
+  if (m.length > 0) return `kernel ${os.release()} has no kfunc ${m.join(', ')} in its BTF`;
+  const s = missingStructOps(objectPath);
+  if (s.length > 0) return `kernel ${os.release()} has no struct_ops struct ${s.join(', ')} in its BTF`;
+  return undefined;
 }
 
 /** `title [skipped: reason]` when there is a reason, the title otherwise. */

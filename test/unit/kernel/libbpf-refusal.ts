@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { expect } from 'vitest';
-import { missingKfuncs, objectUnsupported } from '../../helpers/support';
+import { missingKfuncs, missingStructOps, objectUnsupported } from '../../helpers/support';
 import { examplePrograms, PROGS_DIR, refloadPath, type ExampleProgram } from '../../helpers/ref';
 import type { TraceDb } from '../../../main/trace/db';
 import type { ProgramOutcome } from '../../../main/kernel/record';
@@ -49,6 +49,7 @@ export async function libbpfLoad(object: string, program: string, logLevel = 2):
  * sentence names every missing kfunc, the first one being the one libbpf names.
  */
 export async function expectRefusedAsLibbpf(db: TraceDb, o: ProgramOutcome, objectPath: string, logLevel = 2): Promise<void> {
+  if (missingKfuncs(objectPath).length === 0 && missingStructOps(objectPath).length > 0) return expectStructOpsRefused(db, o, objectPath, logLevel);
   const missing = missingKfuncs(objectPath);
   expect(missing.length, 'the object is one this kernel cannot load').toBeGreaterThan(0);
   const ref = await libbpfLoad(objectPath, o.program, logLevel);
@@ -65,6 +66,26 @@ export async function expectRefusedAsLibbpf(db: TraceDb, o: ProgramOutcome, obje
   expect(row.processed_insns).toBeNull();
   const ext = db.prepare("SELECT name, btf_id FROM load_externs WHERE kind = 'kfunc' AND btf_id IS NULL ORDER BY name").all() as { name: string }[];
   for (const m of missing) expect(ext.map((e) => e.name)).toContain(m);
+}
+
+/**
+ * An object whose struct_ops struct the kernel lacks: libbpf 1.1 refuses the
+ * whole object with ENOENT, naming the struct, before the kernel sees any
+ * program. bpfscope refuses the programs that implement the struct the same
+ * way (same errno, no log, the struct named); the object's other programs
+ * still load (there is no such program in the examples).
+ */
+async function expectStructOpsRefused(db: TraceDb, o: ProgramOutcome, objectPath: string, logLevel: number): Promise<void> {
+  const missing = missingStructOps(objectPath);
+  const ref = await libbpfLoad(objectPath, o.program, logLevel);
+  expect([ref.verdict, ref.errno, ref.logSize]).toEqual(['rejected', 2, 0]);
+  const named = /^libbpf: struct_ops init_kern: struct (\S+) is not found in kernel BTF$/m.exec(ref.stderr);
+  expect(named, ref.stderr).not.toBeNull();
+  expect(missing).toContain(named![1]);
+  expect([o.verdict, o.errno]).toEqual([ref.verdict, ref.errno]);
+  expect(readProgramLog(db, o.programId)?.length ?? 0).toBe(0);
+  expect(o.error).toMatch(new RegExp(`^program '${o.program}' implements (\\w+)\\.\\w+ \\(.* variable '\\w+'\\), but vmlinux BTF has no struct '\\1'$`));
+  expect(missing.some((m) => o.error!.endsWith(`no struct '${m}'`))).toBe(true);
 }
 
 /** The example programs (manifest order) whose object this kernel can load. */

@@ -179,4 +179,12 @@ describe('small facts', () => {
     expect(s.processedInsns).toBe(Number(/^processed (\d+) insns/m.exec(fixture)![1]));
     expect(closingError(fixture)).toMatch(/^Unreleased reference id=\d+ alloc_insn=\d+\nBPF_EXIT instruction in main prog would lead to reference leak$/);
   });
+
+  it('no closing error when a rejected log ends on a walk line (ENOTSUPP after func#0 @0, a walk cut short)', () => {
+    // What 6.18 prints for a struct_ops program loaded without its struct (errno 524).
+    expect(closingError('func#0 @0\nprocessed 0 insns (limit 1000000) max_states_per_insn 0 total_states 0 peak_states 0 mark_read 0\n')).toBeUndefined();
+    expect(closingError('0: R1=ctx() R10=fp0\n0: (b7) r0 = 0                        ; R0=0\n')).toBeUndefined();
+    expect(closingError('')).toBeUndefined();
+    expect(closingError('func#0 @0\n0: R1=ctx() R10=fp0\nR0 !read_ok\nprocessed 1 insns (limit 1000000) max_states_per_insn 0 total_states 0 peak_states 0 mark_read 0\n')).toBe('R0 !read_ok');
+  });
 });

@@ -11,6 +11,8 @@ Loads the programs of OBJ (all, or those named with -p) one at a time with
 bpfscope's own loader (BTF, maps, relocations, CO-RE, kfuncs), with the
 verifier log at level N (default 6: level 2 plus statistics), and writes
 every loading decision, the complete log and the verdict into TRACE.
+A struct_ops program is loaded against the kernel struct and member its
+.struct_ops variable names (the struct_ops map itself is never created).
 --run test-runs each accepted program (BPF_PROG_TEST_RUN) on the packet in
 --data (default: a 64-byte UDP packet) or the context in --ctx (a syscall
 program's argument: --ctx, else --data, else the packet's bytes), --repeat

@@ -233,6 +233,11 @@ const GROUPS: Group[] = [
   ['btf.c', 'btf_struct_access', [
     'direct access to %s is disallowed',
   ]],
+  // Loads from the context of a tracing or struct_ops program: which argument, and the type of a pointer one.
+  ['btf.c', 'btf_ctx_access', [
+    "func '%s' doesn't have %d-th argument",
+    "func '%s' arg%d has btf_id %d type %s '%s'",
+  ]],
   // 6.1: the kfunc and subprog argument checks lived in btf.c.
   ['btf.c', 'btf_check_func_arg_match', [
     ["BTF of func_id %u doesn't point to KIND_FUNC", 'old'],

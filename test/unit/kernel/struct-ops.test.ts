@@ -16,6 +16,7 @@ import { findAllByName } from '../../../main/object/btf/lookup';
 import { parseObject } from '../../../main/object/object';
 import { structOpsSlot, structOpsVariables } from '../../../main/object/struct-ops';
 import { readProgramLog } from '../../../main/trace/load';
+import { lexLine } from '../../../main/verifier/lexer';
 
 /**
  * struct_ops programs through bpfscope's loader: the object's .struct_ops
@@ -80,6 +81,9 @@ char LICENSE[] SEC("license") = "GPL";
 });
 
 type Row = { kind: string; symbol: string; target: string; value: number | null };
+type Msg = { severity: string; text: string };
+const messages = (db: TraceDb, programId: number): Msg[] =>
+  db.prepare('SELECT severity, text FROM verifier_messages WHERE program_id = ? ORDER BY line').all(programId) as Msg[];
 
 async function record(db: TraceDb, obj: string, program: string): Promise<{ o: ProgramOutcome; rows: Row[] }> {
   const [o] = await recordObject(db, obj, { programs: [program], logLevel: 2 });
@@ -100,6 +104,14 @@ describe.skipIf(!!kernelSkipReason())(kernelTitle('struct_ops programs vs libbpf
         expect([o.verdict, o.errno ?? 0]).toEqual([ref.verdict, ref.errno]);
         expect(readProgramLog(db, o.programId)?.toString('utf8')).toBe(ref.log);
         expect(rows).toEqual([{ kind: 'struct_ops', symbol: `dummy_ops.${program}`, target: `vmlinux STRUCT 'bpf_dummy_ops' [${dummy!.id}] member ${idx} '${program}'`, value: idx }]);
+        // btf_ctx_access names the type of test_2's pointer argument: a diagnostic, not an unknown line.
+        const msgs = messages(db, o.programId);
+        expect(msgs.filter((m) => m.severity === 'unknown')).toEqual([]);
+        if (program === 'test_2') {
+          const line = msgs.find((m) => /^func 'test_2' arg0 has btf_id \d+ type STRUCT 'bpf_dummy_ops_state'$/.test(m.text));
+          expect(line?.severity).toBe('info');
+          expect(lexLine(line!.text).kind).toBe('diag');
+        }
       }
     } finally {
       db.close();
@@ -134,6 +146,30 @@ describe.skipIf(!!kernelSkipReason())(kernelTitle('struct_ops programs vs libbpf
       // libbpf refuses the whole object; bpfscope records the verdict of the programs it can load.
       const first = await record(db, obj, 'first');
       expect([first.o.verdict, first.rows.map((r) => r.value)]).toEqual(['accepted', [0]]);
+    } finally {
+      db.close();
+    }
+  });
+
+  it.skipIf(!!noDummy)(`a load from an argument the member lacks: the kernel's two error lines, as libbpf gets them${noDummy ? ` [skipped: ${noDummy}]` : ''}`, async () => {
+    const obj = compileBpf(work, 'fifth_arg', `#include "bpfscope.h"
+SEC("struct_ops/t") int t(unsigned long long *ctx) { return (int)ctx[4]; }
+SEC(".struct_ops") struct bpf_dummy_ops ops = { .test_1 = (void *)t };
+char LICENSE[] SEC("license") = "GPL";
+`);
+    const db = createTrace(path.join(work, 'fifth.trace'));
+    try {
+      const { o } = await record(db, obj, 't');
+      const ref = await refLoad(obj, 't', { logLevel: 2 });
+      expect([o.verdict, o.errno]).toEqual([ref.verdict, ref.errno]);
+      expect(o.verdict).toBe('rejected');
+      expect(readProgramLog(db, o.programId)?.toString('utf8')).toBe(ref.log);
+      const errs = messages(db, o.programId).filter((m) => m.severity !== 'info');
+      expect(errs.map((m) => m.severity)).toEqual(['error', 'error']);
+      expect(errs[0].text).toMatch(/^func 'test_1' doesn't have \d+-th argument$/);
+      expect(lexLine(errs[0].text).kind).toBe('diag');
+      expect(o.error).toBe(`${errs[0].text}\n${errs[1].text}`);
+      expect(errs[1].text).toBe('invalid bpf_context access off=32 size=8');
     } finally {
       db.close();
     }

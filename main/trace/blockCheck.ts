@@ -1,5 +1,6 @@
-import zlib from 'node:zlib';
 import type { TraceDb } from './db';
+import { tableNames } from './health';
+import { readProgramLog } from './load';
 import { STEP_FIELDS } from './verifier';
 import { unpack } from './verifierRead';
 
@@ -24,7 +25,9 @@ interface ProgramRow {
 }
 
 export function blockProblems(db: TraceDb): string[] {
-  const has = (t: string): boolean => !!db.prepare("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?").get(t);
+  // Once: an older trace may lack some of the tables.
+  const tables = new Set(tableNames(db));
+  const has = (t: string): boolean => tables.has(t);
   const out: string[] = [];
   const programs = db
     .prepare(
@@ -96,16 +99,15 @@ function sequence<R extends { block: number }>(
 }
 
 function rawLogProblems(db: TraceDb, p: ProgramRow): string[] {
-  const row = db.prepare('SELECT encoding, size, log FROM program_logs WHERE program_id = ?').get(p.id) as
-    | { encoding: string; size: number | null; log: Buffer }
-    | undefined;
+  const row = db.prepare('SELECT size FROM program_logs WHERE program_id = ?').get(p.id) as { size: number | null } | undefined;
   if (!row) return [];
-  let bytes: Buffer;
+  let bytes: Buffer | undefined;
   try {
-    bytes = row.encoding === 'deflate-raw' ? zlib.inflateRawSync(row.log) : row.log;
+    // Decoded as every reader decodes it.
+    bytes = readProgramLog(db, p.id);
   } catch {
     return ['its recorded verifier log does not decode'];
   }
-  if (row.size !== null && row.size !== bytes.length) return [`its recorded verifier log is ${bytes.length} bytes, its row says ${row.size}`];
+  if (bytes && row.size !== null && row.size !== bytes.length) return [`its recorded verifier log is ${bytes.length} bytes, its row says ${row.size}`];
   return [];
 }

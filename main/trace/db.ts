@@ -12,7 +12,8 @@ const SQLITE_MAGIC = 'SQLite format 3\0';
 
 /** Create a new trace file (or open one for appending), with every table. */
 export function createTrace(path: string): TraceDb {
-  if (existsSync(path) && statSync(path).isFile() && statSync(path).size > 0) refuseForeign(path);
+  const st = statSync(path, { throwIfNoEntry: false });
+  if (st?.isFile() && st.size > 0) refuseForeign(path);
   const db = openDb(path, false);
   const version = readVersion(db);
   if (version === undefined) {

@@ -21,6 +21,7 @@ import {
 import { decodeRaw, type RawInsn } from './insn/raw';
 import { mapTypeName } from './maptypes';
 import { progTypeForSection, type SectionProgType } from './progtypes';
+import { structOpsSlot, structOpsVariables, type StructOpsVariable } from './struct-ops';
 
 /**
  * The BPF object model: what libbpf reads from a .bpf.o before it talks to
@@ -219,7 +220,31 @@ function parse(bytes: Uint8Array, file: string): BpfObject {
   const externs = collectExterns(ctx);
   const kconfig = kconfigSection(ctx, externs);
   if (kconfig) data.push(kconfig);
-  return { file, elf, programs, subprograms, maps, data, externs, license, kernelVersion, btf, btfExt };
+  const obj: BpfObject = { file, elf, programs, subprograms, maps, data, externs, license, kernelVersion, btf, btfExt };
+  openStructOpsSlots(obj);
+  return obj;
+}
+
+/**
+ * libbpf gives a struct_ops program its expected_attach_type at open time: the
+ * index, in the object's own struct, of the member that points at it (its
+ * collect_st_ops_relos). The load replaces it with the kernel struct's index
+ * (kernel/prepare.ts), so a damaged .struct_ops section is left for the load
+ * to report, for that program only, rather than failing the whole open.
+ */
+function openStructOpsSlots(obj: BpfObject): void {
+  if (!obj.programs.some((p) => p.progType === 'struct_ops')) return;
+  let vars: StructOpsVariable[];
+  try {
+    vars = structOpsVariables(obj);
+  } catch {
+    return;
+  }
+  for (const p of obj.programs) {
+    if (p.progType !== 'struct_ops') continue;
+    const slot = structOpsSlot(vars, p.name);
+    if (slot) p.expectedAttachTypeId = slot.member.index;
+  }
 }
 
 interface Ctx {

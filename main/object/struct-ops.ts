@@ -26,6 +26,8 @@ export interface StructOpsVariable {
   section: '.struct_ops' | '.struct_ops.link';
   /** The struct's name, which the kernel's BTF must also have (e.g. bpf_dummy_ops). */
   typeName: string;
+  /** The variable's size: the value size of the BPF_MAP_TYPE_STRUCT_OPS map libbpf makes of it (key 4, one entry). */
+  size: number;
   members: StructOpsMember[];
 }
 
@@ -70,7 +72,7 @@ export function structOpsVariables(obj: BpfObject): StructOpsVariable[] {
       if (prog.progType !== 'struct_ops') return fail(`member '${m.name}' of '${v.name}' points at '${prog.name}', a ${prog.progType ?? 'untyped'} program, not struct_ops`, e.offset);
       v.members.push({ index, name: m.name, offset: at, program: prog.name });
     }
-    for (const v of vars) out.push({ name: v.name, section, typeName: v.type.name, members: v.members.sort((a, b) => a.index - b.index) });
+    for (const v of vars) out.push({ name: v.name, section, typeName: v.type.name, size: v.size, members: v.members.sort((a, b) => a.index - b.index) });
   }
   return out;
 }

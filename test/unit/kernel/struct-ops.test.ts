@@ -49,7 +49,7 @@ describe('object model: struct_ops variables', () => {
     const vars = structOpsVariables(parse(EXAMPLE));
     expect(vars).toEqual([
       {
-        name: 'dummy_ops', section: '.struct_ops', typeName: 'bpf_dummy_ops',
+        name: 'dummy_ops', section: '.struct_ops', typeName: 'bpf_dummy_ops', size: 24,
         members: [{ index: 0, name: 'test_1', offset: 0, program: 'test_1' }, { index: 1, name: 'test_2', offset: 8, program: 'test_2' }],
       },
     ]);

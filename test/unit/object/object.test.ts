@@ -5,6 +5,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { inspectObject } from '../../../main/object/summary';
 import { parseObject, type BpfObject } from '../../../main/object/object';
+import { structOpsVariables } from '../../../main/object/struct-ops';
 import { parseBtf } from '../../../main/object/btf/parse';
 import { findByName } from '../../../main/object/btf/lookup';
 import { ATTACH_TYPES, PROG_TYPES, SECTION_PATTERNS, progTypeForSection } from '../../../main/object/progtypes';
@@ -55,7 +56,13 @@ describe('parseObject equals what libbpf reads at open time', () => {
       expect(
         obj.programs.map((p) => ({ name: p.name, section: p.autoload ? p.section : p.section.slice(1), type: p.progTypeId, attach: p.expectedAttachTypeId, insns: p.insns.length, autoload: p.autoload })),
       ).toEqual(ref.progs);
-      const btfMaps = ref.maps.filter((m) => !m.internal);
+      // libbpf makes a BPF_MAP_TYPE_STRUCT_OPS map of each .struct_ops variable; bpfscope keeps them apart
+      // (the loader never creates them: see kernel/prepare.ts), so they are compared with structOpsVariables.
+      const STRUCT_OPS_MAP = 26;
+      const btfMaps = ref.maps.filter((m) => !m.internal && m.type !== STRUCT_OPS_MAP);
+      expect(structOpsVariables(obj).map((v) => ({ name: v.name, keySize: 4, valueSize: v.size, maxEntries: 1 }))).toEqual(
+        ref.maps.filter((m) => m.type === STRUCT_OPS_MAP).map(({ name, keySize, valueSize, maxEntries }) => ({ name, keySize, valueSize, maxEntries })),
+      );
       expect(
         obj.maps.map((m) => ({ name: m.name, type: m.type, keySize: m.keySize, valueSize: m.valueSize, maxEntries: m.maxEntries, flags: m.flags, keyId: m.keyTypeId ?? 0, valueId: m.valueTypeId ?? 0, mapExtra: m.mapExtra, numaNode: m.numaNode, pinned: m.pinning === 1 })),
       ).toEqual(btfMaps.map(({ name, type, keySize, valueSize, maxEntries, flags, keyId, valueId, mapExtra, numaNode, pinned }) => ({ name, type, keySize, valueSize, maxEntries, flags, keyId, valueId, mapExtra, numaNode, pinned })));

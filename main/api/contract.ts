@@ -15,11 +15,14 @@ import type { MapDump } from '../runtime/session';
 import type { RuntimeRunRow } from '../trace/runtime';
 import type { StatsComparison } from '../compare/stats';
 import type { ComparisonSummary, DifferenceJson } from '../compare/traceCompare';
+import type { CfgBlockJson, CfgEdgeJson, CfgFuncJson, CfgGraph, CfgPath } from '../cfg/graph';
 
 // The verifier reader's JSON shapes (helper D's `bpfscope show --json`) cross as they are.
 export type { CallJson, CallStatus, FrameJson, PathInfo, RefHeld, RegJson, RegValue, SlotJson };
 // `bpfscope compare`'s JSON crosses as the CLI prints it.
 export type { ComparisonSummary, DifferenceJson, StatsComparison };
+// `bpfscope cfg --json` (and `--step N --json`) crosses as the CLI prints it.
+export type { CfgBlockJson, CfgEdgeJson, CfgFuncJson, CfgGraph, CfgPath };
 
 /** One program of two traces compared: the alignment's counts and the difference asked for (null: none there). */
 export interface ProgramDifference {
@@ -270,6 +273,10 @@ export interface Calls {
     args: [traceA: number, programA: number, traceB: number, programB: number, pair: number, direction: 'next' | 'previous'];
     result: ProgramDifference;
   };
+  /** The program's CFG with the verifier's walk on it (blocks, edges, subprograms, the failing path). */
+  'cfg:graph': { args: [traceId: number, programId: number]; result: CfgGraph };
+  /** The blocks and edges of the history that led to `step`, and its block. */
+  'cfg:path': { args: [traceId: number, programId: number, step: number]; result: CfgPath };
 }
 
 export type Channel = keyof Calls;
@@ -295,6 +302,8 @@ export const CHANNELS: readonly Channel[] = [
   'run:result',
   'compare:programs',
   'compare:difference',
+  'cfg:graph',
+  'cfg:path',
 ];
 
 /** How a call travels: Electron's ipcRenderer.invoke, or an HTTP POST. */
@@ -331,6 +340,8 @@ export function makeApi(send: Transport) {
     runResult: call('run:result'),
     comparePrograms: call('compare:programs'),
     compareDifference: call('compare:difference'),
+    cfgGraph: call('cfg:graph'),
+    cfgPath: call('cfg:path'),
   };
   return api;
 }

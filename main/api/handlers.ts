@@ -39,6 +39,8 @@ export function createHandlers(opts: HandlerOptions = {}): { table: Handlers; di
     'run:result': (t, p) => session.get(t).runResult(p),
     'compare:programs': (a, b) => session.compareStats(a, b),
     'compare:difference': (a, pa, b, pb, pair, dir) => session.compareDifference(a, pa, b, pb, pair, dir),
+    'cfg:graph': (t, p) => session.cfg(t, p).graph(),
+    'cfg:path': (t, p, step) => session.cfg(t, p).pathAt(step),
   };
   const dispatch: Dispatch = async (channel, args) => {
     const valid = validateArgs(channel as Channel, args) as unknown[];

@@ -6,6 +6,7 @@ import { TraceView } from './traceView';
 import { compareTraceStats, ProgramComparison } from '../compare/traceCompare';
 import type { StatsComparison } from '../compare/stats';
 import type { ProgramDifference } from './contract';
+import { CfgView } from './cfgView';
 
 /**
  * The traces a window has open. Ids are handed to the renderer; a path is
@@ -20,6 +21,8 @@ export class TraceSession {
   private nextId = 1;
   /** Program comparisons (the alignment of two long logs costs a second or two): kept per pair of programs. */
   private comparisons = new Map<string, ProgramComparison>();
+  /** CFGs (the walk over every step is read once per program, a second on the 1.8 M-step trace): kept per program, the last few. */
+  private cfgs = new Map<string, CfgView>();
 
   async open(path: string): Promise<TraceInfo> {
     const abs = resolve(path);
@@ -80,8 +83,29 @@ export class TraceSession {
     return { summary: c.summary(), difference: direction === 'next' ? c.next(pair) : c.previous(pair) };
   }
 
+  /** The CFG of a verified program, built on first use; a concrete run has none. */
+  cfg(t: number, p: number): CfgView {
+    const key = `${t}:${p}`;
+    let c = this.cfgs.get(key);
+    if (c) {
+      // Most recently used last: the oldest is the one dropped.
+      this.cfgs.delete(key);
+      this.cfgs.set(key, c);
+      return c;
+    }
+    const view = this.get(t);
+    const row = view.database().prepare('SELECT origin FROM programs WHERE id = ?').get(p) as { origin: string } | undefined;
+    if (!row) throw new BpfscopeError(`no program ${p} in this trace`, view.path);
+    if (row.origin === 'run') throw new BpfscopeError('a concrete run has no verifier walk: the CFG is drawn for a verified program', view.path);
+    c = new CfgView(view.database(), p);
+    if (this.cfgs.size >= 8) this.cfgs.delete(this.cfgs.keys().next().value as string);
+    this.cfgs.set(key, c);
+    return c;
+  }
+
   closeAll(): void {
     this.comparisons.clear();
+    this.cfgs.clear();
     for (const v of this.byId.values()) v.close();
     this.byId.clear();
     this.byPath.clear();

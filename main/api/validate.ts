@@ -70,6 +70,8 @@ const SPECS: { [C in Channel]: [Check, string][] } = {
   'run:result': tp,
   'compare:programs': [[int, 'traceA'], [int, 'traceB']],
   'compare:difference': [[int, 'traceA'], [int, 'programA'], [int, 'traceB'], [int, 'programB'], [int, 'pair'], [direction, 'direction']],
+  'cfg:graph': tp,
+  'cfg:path': [...tp, [int, 'step']],
 };
 
 export function isChannel(c: unknown): c is Channel {

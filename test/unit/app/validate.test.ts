@@ -24,6 +24,8 @@ const GOOD: Record<string, unknown[]> = {
   'run:result': [1, 1],
   'compare:programs': [1, 2],
   'compare:difference': [1, 1, 2, 3, 0, 'next'],
+  'cfg:graph': [1, 1],
+  'cfg:path': [1, 1, 40],
 };
 
 describe('IPC argument validation', () => {

@@ -180,10 +180,14 @@ const REG_LOCS: Loc[][] = Array.from({ length: MAX_FRAMES }, (_, frame) => Array
 /** Name lists of up to two registers, shared between links (never mutated): most links are `R1 <- R1,R3`. */
 const REG_LISTS = new Map<number, string[]>();
 
+/** A register's key in REG_LISTS (0: none). At module level: a closure made per link cost more than the walk (tsx wraps each in a naming call). */
+function regKey(l: Loc | undefined): number {
+  return l && l.kind === 'reg' ? l.frame * 11 + l.reg + 1 : 0;
+}
+
 function names(locs: Loc[], here: number): string[] {
-  if (locs.length <= 2 && locs.every((l) => l.kind === 'reg')) {
-    const id = (l: Loc | undefined): number => (l && l.kind === 'reg' ? l.frame * 11 + l.reg + 1 : 0);
-    const key = (here * 89 + id(locs[0])) * 89 + id(locs[1]);
+  if (locs.length <= 2 && (locs.length < 1 || locs[0].kind === 'reg') && (locs.length < 2 || locs[1].kind === 'reg')) {
+    const key = (here * 89 + regKey(locs[0])) * 89 + regKey(locs[1]);
     let hit = REG_LISTS.get(key);
     if (!hit) REG_LISTS.set(key, (hit = locs.map((l) => locName(l, here))));
     return hit;

@@ -52,12 +52,15 @@ program with origin 'run'); --json prints
     const { parseObject } = await import('../object/object');
     const { fromObject } = await import('../runtime/load');
     const { runSession } = await import('../runtime/session');
+    const { hostExterns } = await import('../kernel/kconfig');
     const obj = parseObject(bytes, objPath);
     const prog = (() => {
       try {
         // CO-RE against the program's own BTF: the context structs (__sk_buff,
-        // xdp_md) are UAPI, so the compiler's offsets are the kernel's.
-        return fromObject(obj, progName);
+        // xdp_md) are UAPI, so the compiler's offsets are the kernel's. The
+        // externs get this host's values (.kconfig from its release and config,
+        // typeless ksyms from its kallsyms), as `record` gives the kernel.
+        return fromObject(obj, progName, { externs: hostExterns(obj) });
       } catch (err) {
         throw inFile(err, objPath);
       }

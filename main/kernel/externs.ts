@@ -1,12 +1,25 @@
 import type { BpfObject } from '../object/object';
 import { findKernelSymbol, type ResolvedExtern } from '../object/relocate';
 import type { FdSet } from './fds';
+import { hostTypelessKsyms } from './kallsyms';
 import { moduleBtf, moduleBtfNames, openModuleBtfFd, vmlinuxBtf } from './vmlinux';
 
-/** kfunc and ksym externs against vmlinux BTF, then module BTF (as libbpf's find_ksym_btf_id does). */
+/**
+ * kfunc and typed ksym externs against vmlinux BTF, then module BTF (as
+ * libbpf's find_ksym_btf_id does); typeless ksyms (`const void`) by name in
+ * /proc/kallsyms, which is read only when the object has one (as libbpf).
+ */
 export function resolveExterns(obj: BpfObject, fds: FdSet): Map<string, ResolvedExtern> {
   const out = new Map<string, ResolvedExtern>();
-  const wanted = obj.externs.filter((e) => e.kind === 'kfunc' || e.kind === 'ksym');
+  for (const t of hostTypelessKsyms(obj)) {
+    const r: ResolvedExtern = { name: t.name, kind: 'ksym', weak: t.weak, fdIndex: 0, typeless: { addr: t.addr, decision: t.decision } };
+    if (t.error) {
+      r.error = `${t.error}, so no program of the object can be loaded`;
+      r.errno = t.errno;
+    }
+    out.set(t.name, r);
+  }
+  const wanted = obj.externs.filter((e) => e.kind === 'kfunc' || (e.kind === 'ksym' && !e.typeless));
   if (wanted.length === 0) return out;
   const vmlinux = vmlinuxBtf();
   let modules: { name: string; btf: ReturnType<typeof moduleBtf> }[] | undefined;

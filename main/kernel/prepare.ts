@@ -40,6 +40,8 @@ export interface ProgramJob {
   kconfigErrors: string[];
   /** Why the object cannot be loaded: its strong kfunc/ksym externs the kernel lacks, in name order. */
   missingExterns: string[];
+  /** The errno libbpf 1.1 fails the object with for them (EINVAL, or ESRCH when only strong typeless ksyms are unresolved). */
+  missingExternsErrno?: number;
 }
 
 export interface PreparedProgram {
@@ -89,7 +91,7 @@ const EXTERN_ERRNO = 22;
 
 /** Why a relocated program cannot be loaded (missing externs, a config value, a map not created), or undefined. */
 export function loadBlocker(j: ProgramJob, linked: LinkedProgram, reloc: RelocateResult, maps: readonly CreatedMap[]): { errno: number | null; error: string } | undefined {
-  if (j.missingExterns.length > 0) return { errno: EXTERN_ERRNO, error: j.missingExterns.join('; ') };
+  if (j.missingExterns.length > 0) return { errno: j.missingExternsErrno ?? EXTERN_ERRNO, error: j.missingExterns.join('; ') };
   // A config value the kernel lacks: libbpf 1.1 fails the object with -ESRCH.
   const usedKconfigErrors = j.kconfigErrors.filter((e) => linked.relocations.some((r) => r.kind === 'extern' && e.includes(`'${r.name}'`)));
   if (usedKconfigErrors.length > 0) return { errno: 3, error: usedKconfigErrors.join('; ') };

@@ -1,11 +1,9 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { release } from 'node:os';
 import { writeRecordedKernel } from '../trace/kernel';
 import { BpfscopeError, inFile } from '../errors';
 import { CORE_POISON_IMM, type CoreTarget } from '../object/core';
 import { encodeRaw } from '../object/insn/raw';
-import { fillKconfig } from '../object/kconfig';
 import { mapTypeName } from '../object/maptypes';
 import { parseObject, type BpfObject, type BpfProgram } from '../object/object';
 import type { TraceDb } from '../trace/db';
@@ -30,7 +28,7 @@ import { loadBtf } from './btf-load';
 import { sanitizeBtf } from './btf-sanitize';
 import { moduleFdArray, resolveExterns } from './externs';
 import { FdSet } from './fds';
-import { readKernelConfig } from './kconfig';
+import { hostKconfig } from './kconfig';
 import { closingError, parseLogStats, type LogStats } from './log-stats';
 import { runAndDump } from './map-dump';
 import { slotRows } from './map-slots';
@@ -119,8 +117,8 @@ export async function recordObject(db: TraceDb, path: string, opts: RecordOption
     let kconfigOffsets = new Map<string, number>();
     const kconfigErrors: string[] = [];
     const kconfigRows: ExternRow[] = [];
-    if (kcSec && obj.btf) {
-      const filled = fillKconfig(obj.externs, obj.btf, readKernelConfig(), release());
+    const filled = hostKconfig(obj);
+    if (kcSec && filled) {
       contents.set(kcSec.name, filled.bytes);
       kconfigOffsets = filled.offsets;
       for (const d of filled.decisions) {
@@ -154,17 +152,27 @@ export async function recordObject(db: TraceDb, path: string, opts: RecordOption
     }
     const externs = resolveExterns(obj, fds);
     for (const e of externs.values()) {
-      insertExtern(db, { objectId, name: e.name, kind: e.kind, weak: e.weak, btfId: e.btfId, btfObj: e.btfObj, error: e.error });
+      insertExtern(db, { objectId, name: e.name, kind: e.kind, weak: e.weak, btfId: e.btfId, btfObj: e.btfObj, value: e.typeless?.decision, error: e.error });
+      if (e.typeless?.decision.includes('every address as 0')) {
+        const text = `extern '${e.name}': ${e.typeless.decision}`;
+        insertWarning(db, objectId, text);
+        opts.onWarning?.(text);
+        opts.onProgress?.({ event: 'warning', text });
+      }
     }
     for (const row of kconfigRows) insertExtern(db, row);
     // libbpf resolves every kfunc and ksym extern of the object before it creates a map or
     // loads any program, and fails the whole object on the first strong one the kernel lacks
     // (in name order, as it sorts its externs): no program of it loads, whether it calls that
-    // kfunc or not. So do we, naming each missing extern once.
-    const missingExterns = [...externs.values()]
-      .filter((e) => !e.weak && e.btfId === undefined)
-      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-      .map((e) => e.error ?? `extern '${e.name}' not found in kernel BTF`);
+    // kfunc or not. So do we, naming each missing extern once. A typeless ksym fails it when
+    // kallsyms cannot resolve it (strong and not listed, or, weak or not, listed at two addresses).
+    const blocking = [...externs.values()]
+      .filter((e) => (e.typeless ? e.error !== undefined : !e.weak && e.btfId === undefined))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const missingExterns = blocking.map((e) => e.error ?? `extern '${e.name}' not found in kernel BTF`);
+    // libbpf 1.1 reads kallsyms, then kernel BTF (either failing: -EINVAL), and only then fails a
+    // strong extern left unresolved with -ESRCH: ESRCH when that is all that is wrong.
+    const missingExternsErrno = blocking.length > 0 && blocking.every((e) => e.errno === 3) ? 3 : 22;
     if (btfError) {
       insertWarning(db, objectId, `the kernel refused the object's BTF (${btfError}); programs load without it: no source lines in the log, no BTF-typed maps`);
       const text = `the kernel refused the object's BTF (${btfError}); loading without it`;
@@ -179,7 +187,7 @@ export async function recordObject(db: TraceDb, path: string, opts: RecordOption
       opts.onProgress?.({ event: 'loading', program: prog.name, index, total: chosen.length });
       const out = await recordProgram(db, {
         obj, objectId, objName, prog, logLevel, btfFd, btfError, staticVars, externs, fdArray, coreTargets, opts, loader,
-        contents, kconfigOffsets, kconfigErrors, missingExterns,
+        contents, kconfigOffsets, kconfigErrors, missingExterns, missingExternsErrno,
       });
       outcomes.push(out);
       opts.onProgress?.({

@@ -19,6 +19,7 @@ import {
   type ElfSymbol,
 } from './elf';
 import { decodeRaw, type RawInsn } from './insn/raw';
+import { layoutKconfig } from './kconfig';
 import { mapTypeName } from './maptypes';
 import { progTypeForSection, type SectionProgType } from './progtypes';
 import { structOpsSlot, structOpsVariables, type StructOpsVariable } from './struct-ops';
@@ -156,6 +157,12 @@ export interface BpfExtern {
   symbolIndex: number;
   /** For kconfig externs: offset in the .kconfig area as libbpf lays it out. */
   kconfigOffset?: number;
+  /**
+   * A ksym variable whose type is void once modifiers and typedefs are
+   * skipped (`extern const void NAME __ksym`): libbpf gives it no BTF id and
+   * takes its address from /proc/kallsyms instead.
+   */
+  typeless?: boolean;
 }
 
 export interface BpfObject {
@@ -413,32 +420,33 @@ function collectExterns(ctx: Ctx): BpfExtern[] {
       }
     }
     if (btfId) typeId = (btf!.types[btfId] as { type: number }).type;
-    out.push({ name: y.name, kind, btfId, typeId, weak: y.bind === STB_WEAK, symbolIndex: y.index });
+    const e: BpfExtern = { name: y.name, kind, btfId, typeId, weak: y.bind === STB_WEAK, symbolIndex: y.index };
+    // libbpf's skip_mods_and_typedefs on the VAR's type: void (0) makes it typeless.
+    if (kind === 'ksym' && btfId && resolveType(btf!, typeId) === 0) e.typeless = true;
+    out.push(e);
   }
   return out;
 }
 
-/** .kconfig has no ELF section: libbpf lays the externs out by (alignment desc, size desc, name). */
+/** .kconfig has no ELF section: the externs laid out as libbpf lays them (layoutKconfig: alignment desc, size asc, name). */
 function kconfigSection(ctx: Ctx, externs: BpfExtern[]): BpfDataSection | undefined {
   const { btf } = ctx;
   const kc = externs.filter((e) => e.kind === 'kconfig');
   if (!btf || kc.length === 0) return undefined;
-  const sized = kc.map((e) => ({ e, size: sizeOf(btf, e.typeId), align: alignOf(btf, e.typeId) }));
-  sized.sort((a, b) => b.align - a.align || b.size - a.size || (a.e.name < b.e.name ? -1 : a.e.name > b.e.name ? 1 : 0));
-  let off = 0;
+  const layout = layoutKconfig(kc, btf);
   const variables: DataVariable[] = [];
-  for (const s of sized) {
-    off = Math.ceil(off / s.align) * s.align;
-    s.e.kconfigOffset = off;
-    variables.push({ name: s.e.name, typeId: s.e.typeId, offset: off, size: s.size, linkage: 2 });
-    off += s.size;
+  for (const e of kc) {
+    const off = layout.offsets.get(e.name)!;
+    e.kconfigOffset = off;
+    variables.push({ name: e.name, typeId: e.typeId, offset: off, size: layout.sizes.get(e.name)!, linkage: 2 });
   }
+  variables.sort((a, b) => a.offset - b.offset);
   return {
     name: '.kconfig',
     kind: 'kconfig',
     sectionIndex: -1,
-    size: off,
-    bytes: new Uint8Array(off),
+    size: layout.size,
+    bytes: new Uint8Array(layout.size),
     readonly: true,
     btfId: datasec(btf, '.kconfig')?.id ?? 0,
     variables,

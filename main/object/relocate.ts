@@ -30,7 +30,15 @@ export interface ResolvedExtern {
   fdIndex: number;
   /** For module ksym variables: the module BTF fd, written into the second slot. */
   btfObjFd?: number;
+  /**
+   * A typeless ksym (`extern const void NAME __ksym`): resolved through
+   * /proc/kallsyms, not BTF. `addr` is what the ld_imm64 gets (0 for a weak
+   * one kallsyms lacks); `decision` says so in words.
+   */
+  typeless?: { addr?: bigint; decision: string };
   error?: string;
+  /** The errno libbpf 1.1 fails the object with when this extern is not resolved (EINVAL unless said). */
+  errno?: number;
 }
 
 export interface RelocTargets {
@@ -48,7 +56,8 @@ export interface AppliedRelocation {
   kind: 'map' | 'map_value' | 'kfunc' | 'ksym' | 'kconfig';
   symbol: string;
   target: string;
-  value: number;
+  /** The number written; a typeless ksym's address as the signed 64-bit value SQLite stores (the hex is in `target`). */
+  value: number | bigint;
 }
 
 export interface RelocateResult {
@@ -117,6 +126,22 @@ export function relocateProgram(prog: LinkedProgram, insnsIn: readonly RawInsn[]
           break;
         }
         const e = t.externs.get(r.name);
+        if (e?.typeless) {
+          // libbpf 1.1 writes a typeless ksym's address as a plain 64-bit constant (its
+          // "typeless ksyms or unresolved typed ksyms" case): imm = low 32 bits, next.imm =
+          // high 32 bits; src_reg stays the compiler's 0, so the kernel sees no pseudo load.
+          if (e.typeless.addr === undefined) {
+            errors.push(e.error ?? `extern '${r.name}' (strong): not resolved`);
+            break;
+          }
+          const a = e.typeless.addr;
+          insn.src = 0;
+          insn.imm = Number(BigInt.asIntN(32, a));
+          insn.imm64 = a;
+          if (insns[r.insnIdx + 1]) insns[r.insnIdx + 1].imm = Number(BigInt.asIntN(32, a >> 32n));
+          applied.push({ insnIdx: r.insnIdx, kind: 'ksym', symbol: r.name, target: e.typeless.decision, value: BigInt.asIntN(64, a) });
+          break;
+        }
         if (!e || e.btfId === undefined) {
           if (r.weak) {
             // libbpf loads 0 for a weak ksym the kernel lacks.

@@ -4,6 +4,8 @@ import { declTags, resolveType, typeById } from '../object/btf/lookup';
 import type { Btf } from '../object/btf/types';
 import { specialField, specialFields, structLayout, type SpecialField as LayoutSpecial } from '../object/layout';
 import { linkProgram } from '../object/link';
+import type { TypelessKsym } from '../object/kallsyms';
+import type { KconfigDecision } from '../object/kconfig';
 import type { BpfObject, DataVariable } from '../object/object';
 import { MapType, type Imm64Ref, type MapSpec, type RuntimeProgram, type SpecialField, type SpecialFieldKind, type TypeInfo } from './program';
 
@@ -17,6 +19,19 @@ import { MapType, type Imm64Ref, type MapSpec, type RuntimeProgram, type Special
 export interface FromObjectOptions {
   /** vmlinux BTF for CO-RE relocations that target kernel types. */
   vmlinux?: Btf;
+  /**
+   * What the loader gives the object's externs (hostExterns in
+   * main/kernel/kconfig.ts reads them from the host; a trace replay would pass the recorded ones).
+   * Without it a .kconfig or typeless ksym load is left as the compiler
+   * wrote it (a 0), and reading through it faults.
+   */
+  externs?: ObjectExterns;
+}
+
+/** The filled .kconfig bytes (fillKconfig) and the typeless ksyms' kallsyms decisions. */
+export interface ObjectExterns {
+  kconfig?: { bytes: Uint8Array; decisions: readonly KconfigDecision[] };
+  ksyms?: readonly TypelessKsym[];
 }
 
 export function fromObject(obj: BpfObject, programName: string, opts: FromObjectOptions = {}): RuntimeProgram {
@@ -72,8 +87,10 @@ function fromObjectOne(obj: BpfObject, programName: string, opts: FromObjectOpti
     checkFields(obj.file, `map '${m.name}'`, m.valueSize, maps[maps.length - 1].valueType?.fields ?? []);
   }
   const objName = objectName(obj.file);
+  const kconfig = opts.externs?.kconfig;
   for (const d of obj.data) {
-    if (d.kind === 'kconfig') continue;
+    // .kconfig is a map only once its values are known: libbpf creates it filled, read-only.
+    if (d.kind === 'kconfig' && !kconfig) continue;
     mapIndex.set(d.name, maps.length);
     const fields = btf && d.btfId ? datasecFields(btf, d.btfId, d.variables) : [];
     checkFields(obj.file, `section '${d.name}'`, d.size, fields);
@@ -84,7 +101,7 @@ function fromObjectOne(obj: BpfObject, programName: string, opts: FromObjectOpti
       valueSize: d.size,
       maxEntries: 1,
       flags: 0,
-      initial: d.bytes,
+      initial: d.kind === 'kconfig' && kconfig ? kconfig.bytes : d.bytes,
       readonly: d.readonly,
       valueType: { id: d.btfId, name: d.name, size: d.size, fields },
     });
@@ -110,9 +127,21 @@ function fromObjectOne(obj: BpfObject, programName: string, opts: FromObjectOpti
       case 'kfunc':
         kfuncs.set(r.insnIdx, r.name);
         break;
-      case 'extern':
-        // ksym/kconfig loads: left as they are; executing one faults with a sentence.
+      case 'extern': {
+        const value = externLoad(obj, r.name, r.kconfigOffset, mapIndex, opts.externs);
+        if (value?.kind === 'map_value') imm64Refs.set(r.insnIdx, value);
+        else if (value?.kind === 'addr') {
+          // A typeless ksym is a plain 64-bit constant, as libbpf writes it for the kernel.
+          if (insns === linked.insns) insns = insns.map((i) => ({ ...i }));
+          const first = insns[r.insnIdx];
+          first.src = 0;
+          first.imm = Number(BigInt.asIntN(32, value.addr));
+          first.imm64 = value.addr;
+          if (insns[r.insnIdx + 1]) insns[r.insnIdx + 1].imm = Number(BigInt.asIntN(32, value.addr >> 32n));
+        }
+        // Typed ksyms (BPF_PSEUDO_BTF_ID) stay as they are: the machine faults on one by name.
         break;
+      }
       case 'core':
         coreRelos.push({ ...r.relo, insnIdx: r.insnIdx });
         break;
@@ -138,6 +167,32 @@ function fromObjectOne(obj: BpfObject, programName: string, opts: FromObjectOpti
     maps,
     typeById: typeInfo,
   };
+}
+
+/**
+ * What an extern's ld_imm64 loads in the machine: a .kconfig value's map
+ * slot, or a typeless ksym's address; undefined when the externs were not
+ * given (or the extern is a typed ksym). A value the loader could not fill
+ * fails here, as it fails the object in libbpf.
+ */
+function externLoad(
+  obj: BpfObject,
+  name: string,
+  kconfigOffset: number | undefined,
+  mapIndex: ReadonlyMap<string, number>,
+  given: ObjectExterns | undefined,
+): Imm64Ref | { kind: 'addr'; addr: bigint } | undefined {
+  if (kconfigOffset !== undefined) {
+    const d = given?.kconfig?.decisions.find((x) => x.name === name);
+    const map = mapIndex.get('.kconfig');
+    if (!d || map === undefined) return undefined;
+    if (d.error) throw new BpfscopeError(d.error, obj.file);
+    return { kind: 'map_value', map, offset: d.offset };
+  }
+  const k = given?.ksyms?.find((x) => x.name === name);
+  if (!k) return undefined;
+  if (k.addr === undefined) throw new BpfscopeError(k.error ?? `extern '${name}' (strong): not resolved`, obj.file);
+  return { kind: 'addr', addr: k.addr };
 }
 
 /** A struct's size and special fields (arrays of fields expanded), or undefined for a non-struct. */

@@ -4,19 +4,7 @@ import { runSession } from '../../../main/runtime/session';
 import { kernelSkipReason, kernelTitle } from '../../helpers/kernel';
 import { DEFAULT_PACKET, examplePrograms, refLoad } from '../../helpers/ref';
 import { objectUnsupported, withSkipReason } from '../../helpers/support';
-import { readFileSync } from 'node:fs';
-import { parseObject } from '../../../main/object/object';
 import { comparableMaps, loadExample } from './helpers';
-
-/**
- * bpfscope's machine leaves .kconfig loads as they are (main/runtime/load.ts):
- * it has no kernel config to fill them from, so a program reading one faults
- * there. Such a program is a visible skip until the machine models .kconfig.
- */
-function machineUnsupported(objectPath: string): string | undefined {
-  const names = parseObject(readFileSync(objectPath), objectPath).externs.filter((e) => e.kind === 'kconfig').map((e) => e.name);
-  return names.length > 0 ? `bpfscope's machine does not fill .kconfig externs yet (${names.join(', ')})` : undefined;
-}
 
 /**
  * Every example program that BPF_PROG_TEST_RUN runs: the kernel (through
@@ -26,7 +14,10 @@ function machineUnsupported(objectPath: string): string | undefined {
  * kfuncs the running kernel lacks (6.1: bpf_obj_new and the rest) cannot be
  * loaded there, so there is nothing to compare with: skipped, with the
  * missing kfuncs in the title (verifier/kernel.test.ts checks that bpfscope's
- * recorder refuses such objects as libbpf does).
+ * recorder refuses such objects as libbpf does). The machine gets the
+ * externs the kernel loader gives the kernel, from this host (loadExample):
+ * .kconfig values (externs.bpf.o) and typeless ksym addresses (ksym.bpf.o,
+ * whose .bss then holds the same kallsyms address on both sides).
  */
 const runnable = examplePrograms().filter((p) => p.run && p.expect === 'accepted');
 
@@ -35,7 +26,7 @@ describe.skipIf(!!kernelSkipReason())(kernelTitle('runtime vs BPF_PROG_TEST_RUN'
     expect(runnable.length).toBeGreaterThan(10);
   });
   for (const p of runnable) {
-    const unsupported = kernelSkipReason() ? undefined : (objectUnsupported(p.objectPath) ?? machineUnsupported(p.objectPath));
+    const unsupported = kernelSkipReason() ? undefined : objectUnsupported(p.objectPath);
     for (const repeat of [1, 3]) {
       it.skipIf(!!unsupported)(withSkipReason(`${p.object} ${p.program} x${repeat}`, unsupported), async () => {
         const ref = await refLoad(p.objectPath, p.program, { run: true, dumpMaps: true, repeat, data: DEFAULT_PACKET });

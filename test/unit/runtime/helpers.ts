@@ -1,12 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { parseObject } from '../../../main/object/object';
+import { hostExterns } from '../../../main/kernel/kconfig';
 import { fromObject } from '../../../main/runtime/load';
 import type { RuntimeProgram } from '../../../main/runtime/program';
 import type { MapDump } from '../../../main/runtime/session';
 import type { RefMapEntry } from '../../helpers/ref';
 
+/** An example program as `bpfscope run` loads it: externs (.kconfig, typeless ksyms) from this host. */
 export function loadExample(objectPath: string, program: string): RuntimeProgram {
-  return fromObject(parseObject(readFileSync(objectPath), objectPath), program);
+  const obj = parseObject(readFileSync(objectPath), objectPath);
+  return fromObject(obj, program, { externs: hostExterns(obj) });
 }
 
 /** Value bytes with the special fields (kernel pointers, lock words) masked out. */

@@ -25,6 +25,8 @@ Maps of maps start with the inner maps their initial values name, prog
 arrays with their initial programs: bpf_tail_call jumps to those (built
 from OBJ on the same maps) with the kernel's rules (at most 33 in a row;
 an empty slot or an index past max_entries falls through).
+.kconfig externs get this host's values (its release and kernel config) and
+typeless __ksym externs their /proc/kallsyms address, as 'record' gives them.
 --budget stops a run after N instructions (default 50,000,000). --seed
 seeds bpf_get_prandom_u32. -o writes everything into TRACE (appending a
 program with origin 'run'); --json prints

@@ -8,6 +8,8 @@ import type { ReferencesView } from './views/references';
  * Stepping from the keyboard: ↓/j ↑/k one step, PageDown/PageUp twenty,
  * Home/End, n/N next/previous visit of the same insn, b the branch that
  * started this path, e the first error, g go to, / search.
+ * (`c` opens and closes the CFG, `f` fits it: views/cfg.ts takes those
+ * keys itself, as the compare view takes its own while it is open.)
  */
 export function installKeys(listing: ListingView, refs: ReferencesView): void {
   const visits = new Map<string, Promise<number[]>>();

@@ -2,6 +2,7 @@ import type { TraceInfo } from '../../main/api/contract';
 import { api, desktop } from './api';
 import { installKeys } from './keys';
 import { store } from './store';
+import { CfgView } from './views/cfg';
 import { CompareView } from './views/compare';
 import { LayoutView } from './views/layout';
 import { LifetimesView } from './views/lifetimes';
@@ -32,6 +33,7 @@ new LifetimesView($('#lifetimes'));
 new WhyView(listing);
 installKeys(listing, references);
 new CompareView();
+new CfgView();
 
 // ---- program picker with verdicts
 /** The error lines in the order the kernel printed them, the final one (the program's error) marked. */
@@ -155,7 +157,7 @@ store.on('step', () => {
 
 // ---- help
 $('#help').addEventListener('click', () =>
-  store.fail('keys: ↓/j ↑/k step · PgDn/PgUp ±20 · n/N next/prev visit of this insn · b branch that started this path · e first error · g go to · / search · l log/instructions · click a register or slot: where its value came from ([ ] walk the chain, Esc close) · shift+click a register: the step that last wrote it', 'note'),
+  store.fail('keys: ↓/j ↑/k step · PgDn/PgUp ±20 · n/N next/prev visit of this insn · b branch that started this path · e first error · g go to · / search · l log/instructions · c the CFG (click a block: its first visit, f fit) · click a register or slot: where its value came from ([ ] walk the chain, Esc close) · shift+click a register: the step that last wrote it', 'note'),
 );
 
 // ---- opening traces

@@ -1,0 +1,541 @@
+import * as d3 from 'd3';
+import type { CfgGraph, CfgPath } from '../../../main/api/contract';
+import { heatLevel } from '../../../main/cfg/dot';
+import { api } from '../api';
+import { el } from '../format';
+import { store } from '../store';
+import { ElkRunner } from './cfgElk';
+import {
+  arrange, blockOfInsn, boundsOf, COLLAPSE_ABOVE, fromElk, funcSpec, intersects, LINE_H, pathD, toElk,
+  type Box, type EdgeSpec, type FuncLayout, type FuncSpec, type NodeSpec,
+} from './cfgModel';
+
+/**
+ * The CFG view (`bpfscope cfg` in the app): the program's basic blocks, one
+ * graph per subprogram laid out by elkjs (cfgModel.ts, cfgElk.ts), call
+ * edges linking them; each block filled by how often the verifier visited
+ * it (the DOT output's scale, heatLevel), the cursor's block and the
+ * history that led to it (`cfg:path`) highlighted, pruned blocks and edges
+ * marked, a rejected program's failing path in red. A click on a block
+ * moves the cursor to its first visit; the cursor (keys, listing) moves
+ * the highlight. `c` opens and closes it, `f` fits the graph, Escape closes.
+ *
+ * Large programs: a subprogram of more than COLLAPSE_ABOVE blocks is drawn
+ * collapsed (runs of blocks around a window in full, see cfgModel.ts) and
+ * only the nodes and edges in (or near) the viewport are in the DOM when
+ * there are more than CULL_MIN; below a zoom of FAR the text is hidden.
+ * Pan and zoom then change one transform and, at most once a frame, add
+ * and remove the few elements that came into or left the view.
+ */
+const CULL_MIN = 300;
+const FAR = 0.45;
+/** The view pans to the cursor's block when it is not wholly inside, by this many screen px (fit leaves 20). */
+const FOLLOW_MARGIN = 4;
+
+/** ColorBrewer ylorrd9, as cfgToDot fills blocks (fillcolor 1..9). */
+const YLORRD9 = ['#ffffcc', '#ffeda0', '#fed976', '#feb24c', '#fd8d3c', '#fc4e2a', '#e31a1c', '#bd0026', '#800026'];
+
+const plural = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' : 's'}`;
+
+interface NodeItem {
+  spec: NodeSpec;
+  box: Box;
+  func: number;
+}
+interface EdgeItem {
+  spec: EdgeSpec;
+  d: string;
+  box: Box;
+}
+
+export class CfgView {
+  private readonly root: HTMLElement;
+  private readonly status: HTMLElement;
+  private readonly svg: d3.Selection<SVGSVGElement, unknown, null, undefined>;
+  private readonly viewport: d3.Selection<SVGGElement, unknown, null, undefined>;
+  private readonly layers: Record<'frames' | 'edges' | 'nodes', d3.Selection<SVGGElement, unknown, null, undefined>>;
+  private readonly zoom: d3.ZoomBehavior<SVGSVGElement, unknown>;
+  private readonly elk = new ElkRunner();
+  private t = d3.zoomIdentity;
+
+  private key = '';
+  private graph: CfgGraph | null = null;
+  private insnBlock = new Map<number, number>();
+  /** Per function: the position in its block list the collapsed overview is centred on. */
+  private centers = new Map<number, number>();
+  private layouts = new Map<string, FuncLayout>();
+  private specs: FuncSpec[] = [];
+  private nodes: NodeItem[] = [];
+  private edges: EdgeItem[] = [];
+  private nodeById = new Map<string, NodeItem>();
+  private bounds: Box = { x: 0, y: 0, width: 0, height: 0 };
+  private current: number | null = null;
+  private path: { blocks: Set<number>; edges: Set<number> } | null = null;
+  private failing: { blocks: Set<number>; edges: Set<number> } = { blocks: new Set(), edges: new Set() };
+  private seq = 0;
+  private drawQueued = false;
+  private pathWanted: number | null = null;
+  private pathBusy = false;
+
+  constructor() {
+    this.root = el('section', 'cfg-view');
+    this.root.id = 'cfg';
+    this.root.hidden = true;
+    this.root.setAttribute('role', 'region');
+    this.root.setAttribute('aria-label', 'CFG');
+    const head = el('div', 'panel-head');
+    this.status = el('span', 'hint cfg-status');
+    this.status.id = 'cfg-status';
+    const close = el('button', '', '✕');
+    close.type = 'button';
+    close.title = 'Close (c or Escape)';
+    close.addEventListener('click', () => this.hide());
+    head.append(el('span', 'title', 'CFG'), this.status, el('span', 'grow'), el('span', 'hint', 'click: first visit · f fit · c/Esc close'), close);
+    const box = el('div', 'cfg-canvas');
+    const legend = el('div', 'cfg-legend');
+    legend.append(el('span', 'cfg-heat', 'visits'));
+    for (const c of YLORRD9) {
+      const sw = el('span', 'swatch');
+      sw.style.background = c;
+      legend.append(sw);
+    }
+    for (const [cls, text] of [['cur', "cursor's block"], ['path', 'history to it'], ['fail', 'failing path'], ['pruned', 'pruned'], ['unwalked', 'never walked']]) {
+      legend.append(el('span', `key ${cls}`, text));
+    }
+    box.append(legend);
+    this.root.append(head, box);
+    document.body.append(this.root);
+
+    this.svg = d3.select(box).append('svg').attr('class', 'cfg-svg').attr('aria-label', 'Control-flow graph');
+    const defs = this.svg.append('defs');
+    for (const [id, cls] of [['cfg-arrow', ''], ['cfg-arrow-path', 'path'], ['cfg-arrow-fail', 'fail']]) {
+      defs.append('marker').attr('id', id).attr('viewBox', '0 0 10 10').attr('refX', 9).attr('refY', 5)
+        .attr('markerUnits', 'userSpaceOnUse').attr('markerWidth', 9).attr('markerHeight', 9).attr('orient', 'auto-start-reverse')
+        .append('path').attr('class', `cfg-arrowhead ${cls}`).attr('d', 'M0,0L10,5L0,10z');
+    }
+    // A walk that ended in a prune in the target block: a bar, as DOT's arrowhead=tee.
+    defs.append('marker').attr('id', 'cfg-tee').attr('viewBox', '0 0 10 10').attr('refX', 9).attr('refY', 5)
+      .attr('markerUnits', 'userSpaceOnUse').attr('markerWidth', 10).attr('markerHeight', 10).attr('orient', 'auto')
+      .append('path').attr('class', 'cfg-arrowhead tee').attr('d', 'M7,0L10,0L10,10L7,10z M0,2L7,5L0,8z');
+    this.viewport = this.svg.append('g').attr('class', 'cfg-viewport');
+    this.layers = {
+      frames: this.viewport.append('g').attr('class', 'cfg-frames'),
+      edges: this.viewport.append('g').attr('class', 'cfg-edges'),
+      nodes: this.viewport.append('g').attr('class', 'cfg-nodes'),
+    };
+    this.zoom = d3
+      .zoom<SVGSVGElement, unknown>()
+      .scaleExtent([0.01, 4])
+      .on('zoom', (e: d3.D3ZoomEvent<SVGSVGElement, unknown>) => {
+        this.t = e.transform;
+        this.viewport.attr('transform', e.transform.toString());
+        this.svg.classed('far', e.transform.k < FAR);
+        this.queueDraw();
+      });
+    this.svg.call(this.zoom).on('dblclick.zoom', null);
+
+    const button = el('button', '', 'CFG');
+    button.id = 'cfg-button';
+    button.type = 'button';
+    button.title = 'The control-flow graph with the verifier walk (c)';
+    button.addEventListener('click', () => (this.root.hidden ? this.show() : this.hide()));
+    document.querySelector('#compare-button, #theme')?.before(button);
+
+    document.addEventListener(
+      'keydown',
+      (e) => {
+        if (e.ctrlKey || e.metaKey || e.altKey || document.body.classList.contains('comparing')) return;
+        if (e.target instanceof Element && e.target.closest('input, select, textarea')) return;
+        const open = !this.root.hidden;
+        const act = e.key === 'c' ? () => (open ? this.hide() : this.show()) : open ? { f: () => this.fit(), Escape: () => this.hide() }[e.key] : undefined;
+        if (!act) return;
+        // Taken here, before the stepping keys and the Why panel's Escape.
+        e.preventDefault();
+        e.stopPropagation();
+        act();
+      },
+      true,
+    );
+    store.on('program', () => {
+      this.graph = null;
+      this.key = '';
+      if (!this.root.hidden) void this.load();
+    });
+    store.on('state', () => this.follow());
+    window.addEventListener('resize', () => this.queueDraw());
+  }
+
+  show(): void {
+    this.root.hidden = false;
+    document.body.classList.add('cfg-open');
+    void this.load();
+  }
+
+  hide(): void {
+    this.root.hidden = true;
+    document.body.classList.remove('cfg-open');
+  }
+
+  private say(text: string): void {
+    this.status.textContent = text;
+  }
+
+  /** The graph of the cursor's program, laid out and drawn (once per program). */
+  private async load(): Promise<void> {
+    const { trace, program } = store.cursor;
+    if (!trace || !program) return;
+    const key = `${trace.traceId}:${program.id}`;
+    if (key === this.key) return this.follow();
+    this.key = key;
+    const seq = ++this.seq;
+    this.root.dataset.state = 'loading';
+    this.clear();
+    if (program.origin === 'run') {
+      this.root.dataset.state = 'error';
+      return this.say('a concrete run has no verifier walk: the CFG is drawn for a verified program');
+    }
+    try {
+      this.say('reading the walk…');
+      const g = await api.cfgGraph(trace.traceId, program.id);
+      if (seq !== this.seq) return;
+      this.graph = g;
+      this.insnBlock = blockOfInsn(g);
+      this.layouts.clear();
+      this.centers.clear();
+      this.failing = { blocks: new Set(g.failing?.blocks ?? []), edges: new Set(g.failing?.edges ?? []) };
+      this.current = this.blockAtCursor();
+      if (this.current !== null) this.centers.set(g.blocks[this.current].func, this.positionOf(this.current));
+      const started = performance.now();
+      await this.layoutAll(seq);
+      if (seq !== this.seq) return;
+      const large = g.funcs.filter((f) => f.blocks.length > COLLAPSE_ABOVE).length;
+      this.say(
+        `${program.name}: ${g.blocks.length} blocks, ${g.edges.length} edges, ${g.funcs.length} subprogram(s), instructions from the ${g.source}` +
+          `${large ? ` · ${large} collapsed (click a run to open it)` : ''}${g.failing ? ' · failing path in red' : ''}`,
+      );
+      this.root.dataset.layoutMs = String(Math.round(performance.now() - started));
+      this.initialView();
+      this.root.dataset.state = 'ready';
+      this.follow();
+    } catch (err) {
+      if (seq !== this.seq) return;
+      this.root.dataset.state = 'error';
+      this.say('');
+      store.fail(err);
+    }
+  }
+
+  private clear(): void {
+    this.nodes = [];
+    this.edges = [];
+    this.nodeById.clear();
+    this.path = null;
+    for (const l of Object.values(this.layers)) l.selectAll('*').remove();
+  }
+
+  private blockAtCursor(): number | null {
+    const st = store.cursor.state;
+    if (!st || st.insn === null || st.step !== store.cursor.step) return null;
+    return this.insnBlock.get(st.insn) ?? null;
+  }
+
+  private positionOf(block: number): number {
+    const g = this.graph!;
+    return g.funcs[g.blocks[block].func].blocks.indexOf(block);
+  }
+
+  /** Lay out every function (cached per window), then place them side by side. */
+  private async layoutAll(seq: number): Promise<void> {
+    const g = this.graph!;
+    const specs: FuncSpec[] = [];
+    const laid: FuncLayout[] = [];
+    for (const f of g.funcs) {
+      const spec = funcSpec(g, f.index, this.centers.get(f.index) ?? 0);
+      const key = `${f.index}:${spec.window ? spec.window[0] : 'all'}`;
+      let layout = this.layouts.get(key);
+      if (!layout) {
+        this.say(`laying out ${f.name} (${spec.nodes.length} nodes)…`);
+        layout = fromElk(await this.elk.layout(toElk(spec, { large: spec.nodes.length > 150 })));
+        if (seq !== this.seq) return;
+        this.layouts.set(key, layout);
+      }
+      specs.push(spec);
+      laid.push(layout);
+    }
+    this.place(specs, laid);
+  }
+
+  /** World coordinates of every node and edge, the call links, the function frames. */
+  private place(specs: FuncSpec[], laid: FuncLayout[]): void {
+    const g = this.graph!;
+    this.specs = specs;
+    const at = arrange(laid);
+    this.nodes = [];
+    this.edges = [];
+    this.nodeById.clear();
+    specs.forEach((s, i) => {
+      const o = at[i];
+      for (const n of s.nodes) {
+        const b = laid[i].nodes.get(n.id)!;
+        const item = { spec: n, box: { x: b.x + o.x, y: b.y + o.y, width: b.width, height: b.height }, func: s.func };
+        this.nodes.push(item);
+        this.nodeById.set(n.id, item);
+      }
+      for (const e of s.edges) {
+        const pts = (laid[i].edges.get(e.id) ?? []).map(([x, y]): [number, number] => [x + o.x, y + o.y]);
+        this.edges.push({ spec: e, d: pathD(pts), box: boundsOf(pts) });
+      }
+    });
+    // Calls and callbacks: from the calling block's right side to the callee's entry, across functions.
+    for (const e of g.edges) {
+      if (e.kind !== 'call' && e.kind !== 'callback') continue;
+      const from = this.nodeById.get(specs[g.blocks[e.from].func].nodeOf.get(e.from) ?? '');
+      const to = this.nodeById.get(specs[g.blocks[e.to].func].nodeOf.get(e.to) ?? '');
+      if (!from || !to) continue;
+      const a: [number, number] = [from.box.x + from.box.width, from.box.y + from.box.height / 2];
+      const b: [number, number] = [to.box.x + to.box.width / 2, to.box.y];
+      const dx = Math.max(40, Math.abs(b[0] - a[0]) / 2);
+      const d = `M${a[0]},${a[1]}C${a[0] + dx},${a[1]} ${b[0]},${b[1] - dx} ${b[0]},${b[1]}`;
+      const spec: EdgeSpec = { id: `e${e.id}`, from: from.spec.id, to: to.spec.id, kinds: [e.kind], edges: [e.id], walked: e.walked, prunedAfter: e.prunedAfter };
+      this.edges.push({ spec, d, box: boundsOf([a, b, [a[0] + dx, a[1]], [b[0], b[1] - dx]]) });
+    }
+    const frames = specs.map((s, i) => ({ s, x: at[i].x, y: at[i].y, w: laid[i].width, h: laid[i].height }));
+    this.layers.frames
+      .selectAll<SVGGElement, (typeof frames)[number]>('g.cfg-func')
+      .data(frames, (f) => String(f.s.func))
+      .join((enter) => {
+        const fg = enter.append('g').attr('class', 'cfg-func');
+        fg.append('rect').attr('class', 'cfg-func-frame');
+        fg.append('text').attr('class', 'cfg-func-title');
+        return fg;
+      })
+      .call((sel) => {
+        sel.select('rect').attr('x', (f) => f.x - 8).attr('y', (f) => f.y - 22).attr('width', (f) => f.w + 16).attr('height', (f) => f.h + 30).attr('rx', 6);
+        sel.select('text').attr('x', (f) => f.x).attr('y', (f) => f.y - 8)
+          .text((f) => `${f.s.name}  ·  ${plural(g.funcs[f.s.func].blocks.length, 'block')}${f.s.window ? ` · b${g.funcs[f.s.func].blocks[f.s.window[0]]}–b${g.funcs[f.s.func].blocks[f.s.window[1] - 1]} in full` : ''}`);
+      });
+    const right = frames.length ? frames[frames.length - 1].x + frames[frames.length - 1].w : 0;
+    this.bounds = { x: -10, y: -10, width: right + 20, height: Math.max(0, ...frames.map((f) => f.y + f.h)) + 20 };
+    this.layers.nodes.selectAll('*').remove();
+    this.layers.edges.selectAll('*').remove();
+    this.queueDraw();
+  }
+
+  private size(): { w: number; h: number } {
+    const r = (this.svg.node() as SVGSVGElement).getBoundingClientRect();
+    return { w: Math.max(1, r.width), h: Math.max(1, r.height) };
+  }
+
+  /** Small graphs fit the view; a large one opens at reading size on the cursor's block. */
+  private initialView(): void {
+    const { w, h } = this.size();
+    const k = Math.min(w / this.bounds.width, h / this.bounds.height);
+    if (k >= 0.6 || this.current === null) this.fit();
+    else this.centerOn(this.current, 1);
+  }
+
+  fit(): void {
+    const { w, h } = this.size();
+    const b = this.bounds;
+    const k = Math.max(0.01, Math.min(1.5, (w - 40) / b.width, (h - 40) / b.height));
+    const t = d3.zoomIdentity.translate((w - b.width * k) / 2 - b.x * k, (h - b.height * k) / 2 - b.y * k).scale(k);
+    this.svg.call(this.zoom.transform, t);
+  }
+
+  private centerOn(block: number, k = this.t.k): void {
+    const item = this.itemOfBlock(block);
+    if (!item) return;
+    const { w, h } = this.size();
+    const cx = item.box.x + item.box.width / 2;
+    const cy = item.box.y + item.box.height / 2;
+    this.svg.call(this.zoom.transform, d3.zoomIdentity.translate(w / 2 - cx * k, h / 2 - cy * k).scale(k));
+  }
+
+  private itemOfBlock(block: number): NodeItem | undefined {
+    const g = this.graph;
+    if (!g) return undefined;
+    const id = this.specs[g.blocks[block].func]?.nodeOf.get(block);
+    return id === undefined ? undefined : this.nodeById.get(id);
+  }
+
+  private queueDraw(): void {
+    if (this.drawQueued) return;
+    this.drawQueued = true;
+    requestAnimationFrame(() => {
+      this.drawQueued = false;
+      this.draw();
+    });
+  }
+
+  /** Put the nodes and edges in (or near) the view into the DOM, keyed, and their highlight on them. */
+  private draw(): void {
+    if (this.root.hidden || !this.graph) return;
+    const all = this.nodes.length + this.edges.length;
+    let nodes = this.nodes;
+    let edges = this.edges;
+    if (all > CULL_MIN) {
+      const { w, h } = this.size();
+      const [x0, y0] = this.t.invert([-w / 2, -h / 2]);
+      const [x1, y1] = this.t.invert([w * 1.5, h * 1.5]);
+      nodes = nodes.filter((n) => intersects(n.box, x0, y0, x1, y1));
+      edges = edges.filter((e) => intersects(e.box, x0, y0, x1, y1));
+    }
+    const g = this.graph;
+    this.layers.edges
+      .selectAll<SVGPathElement, EdgeItem>('path.cfg-edge')
+      .data(edges, (e) => e.spec.id)
+      .join((enter) =>
+        enter
+          .append('path')
+          .attr('class', (e) => `cfg-edge ${e.spec.kinds.join(' ')}${e.spec.walked ? '' : ' unwalked'}${e.spec.prunedAfter ? ' pruned' : ''}`)
+          .attr('d', (e) => e.d)
+          .call((p) => p.append('title').text((e) => `${e.spec.kinds.join('/')}${e.spec.walked ? ` · walked ${e.spec.walked}×` : ' · never walked'}${e.spec.prunedAfter ? ` · pruned ${e.spec.prunedAfter}` : ''}`)),
+      );
+    this.layers.nodes
+      .selectAll<SVGGElement, NodeItem>('g.cfg-node')
+      .data(nodes, (n) => n.spec.id)
+      .join((enter) => {
+        const ng = enter
+          .append('g')
+          .attr('class', (n) => `cfg-node ${n.spec.kind}${n.spec.visits ? '' : ' never'}${n.spec.pruned ? ' has-pruned' : ''}`)
+          .attr('data-node', (n) => n.spec.id)
+          .attr('data-block', (n) => (n.spec.kind === 'block' ? n.spec.blocks[0] : null))
+          .attr('transform', (n) => `translate(${n.box.x},${n.box.y})`)
+          .on('click', (_e, n) => this.clickNode(n));
+        ng.append('rect')
+          .attr('width', (n) => n.box.width)
+          .attr('height', (n) => n.box.height)
+          .attr('rx', 3)
+          .style('fill', (n) => {
+            const level = heatLevel(n.spec.visits, g.maxVisits);
+            return level ? YLORRD9[level - 1] : null;
+          })
+          .attr('data-heat', (n) => heatLevel(n.spec.visits, g.maxVisits));
+        ng.append('text').attr('class', 'cfg-head').attr('x', 6).attr('y', LINE_H - 2).text((n) => n.spec.head);
+        ng.each(function (n) {
+          const lines = d3.select(this);
+          n.spec.lines.forEach((l, i) => lines.append('text').attr('class', 'cfg-line').attr('x', 6).attr('y', LINE_H * (i + 2) - 2).text(l));
+        });
+        ng.append('title').text((n) => this.tooltip(n.spec));
+        return ng;
+      });
+    this.root.dataset.drawn = String(nodes.length);
+    this.highlight();
+  }
+
+  private tooltip(n: NodeSpec): string {
+    const g = this.graph!;
+    if (n.kind === 'run') return `${n.head}: ${n.lines.join(', ')} — click to draw these blocks in full`;
+    const b = g.blocks[n.blocks[0]];
+    return (
+      `b${b.id} · insn ${b.start}..${b.end} · visited ${b.visits}×${b.pruned ? ` · pruned ${b.pruned}` : ''}` +
+      `${b.firstStep !== null ? ` · first step ${b.firstStep} (click to go there)` : ' · never visited'}${b.exit ? ' · exit' : ''}\n` +
+      b.insns.map((insn, k) => `${insn}: ${b.lines[k]}`).join('\n')
+    );
+  }
+
+  /** Classes for the cursor's block, the history to it and the failing path, on what is in the DOM. */
+  private highlight(): void {
+    const cur = this.current;
+    const path = this.path;
+    const fail = this.failing;
+    const curNode = cur === null ? undefined : this.itemOfBlock(cur)?.spec.id;
+    this.layers.nodes.selectAll<SVGGElement, NodeItem>('g.cfg-node')
+      .classed('cur', (n) => n.spec.id === curNode)
+      .classed('on-path', (n) => !!path && n.spec.blocks.some((b) => path.blocks.has(b)))
+      .classed('failing', (n) => n.spec.blocks.some((b) => fail.blocks.has(b)));
+    this.layers.edges.selectAll<SVGPathElement, EdgeItem>('path.cfg-edge')
+      .each(function (e) {
+        const onPath = !!path && e.spec.edges.some((id) => path.edges.has(id));
+        const failing = e.spec.edges.some((id) => fail.edges.has(id));
+        const s = d3.select(this).classed('on-path', onPath).classed('failing', failing);
+        s.attr('marker-end', e.spec.prunedAfter ? 'url(#cfg-tee)' : failing ? 'url(#cfg-arrow-fail)' : onPath ? 'url(#cfg-arrow-path)' : 'url(#cfg-arrow)');
+      });
+    this.root.dataset.current = cur === null ? '' : String(cur);
+  }
+
+  private clickNode(n: NodeItem): void {
+    const g = this.graph!;
+    if (n.spec.kind === 'run') {
+      // Open the run: the window moves to its middle.
+      const mid = n.spec.blocks[Math.floor(n.spec.blocks.length / 2)];
+      this.centers.set(n.func, this.positionOf(mid));
+      void this.relayout().then(() => this.centerOn(mid));
+      return;
+    }
+    const b = g.blocks[n.spec.blocks[0]];
+    if (b.firstStep === null) return store.fail(`b${b.id} (insn ${b.start}..${b.end}): the verifier never got there`, 'note');
+    void store.setStep(b.firstStep);
+  }
+
+  private async relayout(): Promise<void> {
+    const seq = this.seq;
+    this.root.dataset.state = 'loading';
+    await this.layoutAll(seq);
+    if (seq !== this.seq) return;
+    this.root.dataset.state = 'ready';
+  }
+
+  /** The cursor moved: its block highlighted and kept in view, the history to it asked for. */
+  private follow(): void {
+    if (this.root.hidden || !this.graph || this.root.dataset.state !== 'ready') return;
+    const block = this.blockAtCursor();
+    if (block === null) return;
+    const func = this.graph.blocks[block].func;
+    const spec = this.specs[func];
+    const pos = this.positionOf(block);
+    if (spec?.window && (pos < spec.window[0] || pos >= spec.window[1])) {
+      // Out of the collapsed function's window: a new window around it (layouts are cached).
+      this.centers.set(func, pos);
+      void this.relayout().then(() => {
+        this.setCurrent(block);
+        this.centerOn(block);
+      });
+    } else this.setCurrent(block);
+    this.askPath(store.cursor.step);
+  }
+
+  private setCurrent(block: number): void {
+    this.current = block;
+    const item = this.itemOfBlock(block);
+    if (item) {
+      const { w, h } = this.size();
+      const [sx, sy] = this.t.apply([item.box.x, item.box.y]);
+      const k = this.t.k;
+      const outside = sx < FOLLOW_MARGIN || sy < FOLLOW_MARGIN || sx + item.box.width * k > w - FOLLOW_MARGIN || sy + item.box.height * k > h - FOLLOW_MARGIN;
+      if (outside) this.centerOn(block);
+    }
+    this.highlight();
+  }
+
+  /** One `cfg:path` in flight at a time; the newest step wanted goes next (a held key asks for many). */
+  private askPath(step: number): void {
+    this.pathWanted = step;
+    if (this.pathBusy) return;
+    this.pathBusy = true;
+    void (async () => {
+      try {
+        while (this.pathWanted !== null) {
+          const s = this.pathWanted;
+          this.pathWanted = null;
+          const { trace, program } = store.cursor;
+          if (!trace || !program || !this.graph) return;
+          const key = this.key;
+          let p: CfgPath;
+          try {
+            p = await api.cfgPath(trace.traceId, program.id, s);
+          } catch (err) {
+            store.fail(err);
+            return;
+          }
+          if (key !== this.key || s !== store.cursor.step) continue;
+          this.path = { blocks: new Set(p.blocks), edges: new Set(p.edges) };
+          this.root.dataset.pathStep = String(s);
+          this.highlight();
+        }
+      } finally {
+        this.pathBusy = false;
+      }
+    })();
+  }
+}

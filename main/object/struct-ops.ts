@@ -1,6 +1,6 @@
 import { BpfscopeError } from '../errors';
 import { findAllByName, resolveType, skipModifiers, typeById } from './btf/lookup';
-import type { BtfComposite, BtfDatasec } from './btf/types';
+import type { Btf, BtfComposite, BtfDatasec } from './btf/types';
 import { STT_SECTION } from './elf';
 import type { BpfObject } from './object';
 
@@ -28,6 +28,8 @@ export interface StructOpsVariable {
   typeName: string;
   /** The variable's size: the value size of the BPF_MAP_TYPE_STRUCT_OPS map libbpf makes of it (key 4, one entry). */
   size: number;
+  /** Every member of the local struct, set or not, in order (libbpf 1.1 looks each up in the kernel's struct). */
+  memberNames: string[];
   members: StructOpsMember[];
 }
 
@@ -72,7 +74,7 @@ export function structOpsVariables(obj: BpfObject): StructOpsVariable[] {
       if (prog.progType !== 'struct_ops') return fail(`member '${m.name}' of '${v.name}' points at '${prog.name}', a ${prog.progType ?? 'untyped'} program, not struct_ops`, e.offset);
       v.members.push({ index, name: m.name, offset: at, program: prog.name });
     }
-    for (const v of vars) out.push({ name: v.name, section, typeName: v.type.name, size: v.size, members: v.members.sort((a, b) => a.index - b.index) });
+    for (const v of vars) out.push({ name: v.name, section, typeName: v.type.name, size: v.size, memberNames: v.type.members.map((m) => m.name), members: v.members.sort((a, b) => a.index - b.index) });
   }
   return out;
 }
@@ -84,4 +86,20 @@ export function structOpsSlot(vars: readonly StructOpsVariable[], program: strin
     if (member) return { variable, member };
   }
   return undefined;
+}
+
+/**
+ * What the kernel's BTF lacks for a struct_ops variable: its struct, or the
+ * first member of the local struct (set or not) the kernel's struct has no
+ * member of that name for. libbpf 1.1 fails the object then (-ENOENT for the
+ * struct, -ENOTSUP "Cannot find member M in kernel BTF" for a member), so an
+ * object built against a newer vmlinux.h (6.18's bpf_dummy_ops has
+ * test_sleepable) is refused on an older kernel even if that member is unset.
+ */
+export function kernelStructGap(variable: StructOpsVariable, kernel: Btf): { kind: 'struct' } | { kind: 'member'; member: string } | undefined {
+  const kern = findAllByName(kernel, variable.typeName, 'STRUCT')[0] as BtfComposite | undefined;
+  if (!kern) return { kind: 'struct' };
+  const have = new Set(kern.members.map((m) => m.name));
+  const member = variable.memberNames.find((n) => !have.has(n));
+  return member === undefined ? undefined : { kind: 'member', member };
 }

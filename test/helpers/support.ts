@@ -13,7 +13,7 @@ import os from 'node:os';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { moduleBtf, moduleBtfNames, vmlinuxBtf } from '../../main/kernel/vmlinux';
 import { parseObject } from '../../main/object/object';
-import { structOpsVariables } from '../../main/object/struct-ops';
+import { kernelStructGap, structOpsVariables } from '../../main/object/struct-ops';
 
 let funcs: Set<string> | undefined;
 
@@ -71,7 +71,13 @@ export function missingStructOps(objectPath: string): string[] {
     const obj = parseObject(readFileSync(objectPath), objectPath);
     const vm = existsSync('/sys/kernel/btf/vmlinux') ? vmlinuxBtf() : undefined;
     const have = (name: string): boolean => !!vm?.types.some((t) => t.kind === 'STRUCT' && t.name === name);
-    m = [...new Set(structOpsVariables(obj).map((v) => v.typeName))].filter((n) => !have(n)).sort();
+    // A struct the kernel lacks, or (named struct.member) a member of the object's struct it lacks: libbpf 1.1 refuses both.
+    m = vm
+      ? [...new Set(structOpsVariables(obj).map((v) => {
+          const gap = kernelStructGap(v, vm);
+          return gap?.kind === 'struct' ? v.typeName : gap?.kind === 'member' ? `${v.typeName}.${gap.member}` : '';
+        }))].filter((n) => n !== '').sort()
+      : [...new Set(structOpsVariables(obj).map((v) => v.typeName))].filter((n) => !have(n)).sort();
     missingStructs.set(objectPath, m);
   }
   return m;
@@ -82,7 +88,7 @@ export function objectUnsupported(objectPath: string): string | undefined {
   const m = missingKfuncs(objectPath);
   if (m.length > 0) return `kernel ${os.release()} has no kfunc ${m.join(', ')} in its BTF`;
   const s = missingStructOps(objectPath);
-  if (s.length > 0) return `kernel ${os.release()} has no struct_ops struct ${s.join(', ')} in its BTF`;
+  if (s.length > 0) return `kernel ${os.release()} has no struct_ops struct or member ${s.join(', ')} in its BTF (libbpf 1.1 refuses the object)`;
   return undefined;
 }
 

@@ -7,7 +7,7 @@ import { kernelSkipReason, kernelTitle } from '../../helpers/kernel';
 import { PROGS_DIR, refLoad } from '../../helpers/ref';
 // The trace's schema first (main/trace/load and the recorder import it in a cycle).
 import { createTrace, type TraceDb } from '../../../main/trace/db';
-import { missingStructOps } from '../../helpers/support';
+import { missingStructOps, objectUnsupported } from '../../helpers/support';
 import { expectRefusedAsLibbpf, libbpfLoad } from './libbpf-refusal';
 import { BpfscopeError } from '../../../main/errors';
 import { recordObject, type ProgramOutcome } from '../../../main/kernel/record';
@@ -49,7 +49,7 @@ describe('object model: struct_ops variables', () => {
     const vars = structOpsVariables(parse(EXAMPLE));
     expect(vars).toEqual([
       {
-        name: 'dummy_ops', section: '.struct_ops', typeName: 'bpf_dummy_ops', size: 24,
+        name: 'dummy_ops', section: '.struct_ops', typeName: 'bpf_dummy_ops', size: 24, memberNames: ['test_1', 'test_2', 'test_sleepable'],
         members: [{ index: 0, name: 'test_1', offset: 0, program: 'test_1' }, { index: 1, name: 'test_2', offset: 8, program: 'test_2' }],
       },
     ]);
@@ -94,8 +94,12 @@ async function record(db: TraceDb, obj: string, program: string): Promise<{ o: P
 describe.skipIf(!!kernelSkipReason())(kernelTitle('struct_ops programs vs libbpf'), () => {
   const dummy = kernelSkipReason() ? undefined : findAllByName(vmlinuxBtf(), 'bpf_dummy_ops', 'STRUCT')[0];
   const noDummy = dummy ? undefined : 'this kernel has no bpf_dummy_ops';
+  // struct_ops.bpf.o is built against the host's vmlinux.h: an older kernel's bpf_dummy_ops may lack one of its
+  // members (6.1 has no test_sleepable), and libbpf 1.1 then refuses the object while bpfscope loads the programs
+  // of the members the kernel has (the 'member the kernel's struct lacks' test below): nothing to compare with.
+  const exampleGap = noDummy ?? (kernelSkipReason() ? undefined : objectUnsupported(EXAMPLE));
 
-  it.skipIf(!!noDummy)(`struct_ops.bpf.o: the trace names the kernel struct and member; verdict and log equal libbpf's${noDummy ? ` [skipped: ${noDummy}]` : ''}`, async () => {
+  it.skipIf(!!exampleGap)(`struct_ops.bpf.o: the trace names the kernel struct and member; verdict and log equal libbpf's${exampleGap ? ` [skipped: ${exampleGap}]` : ''}`, async () => {
     const db = createTrace(path.join(work, 'example.trace'));
     try {
       for (const [program, idx] of [['test_1', 0], ['test_2', 1]] as const) {
@@ -118,7 +122,7 @@ describe.skipIf(!!kernelSkipReason())(kernelTitle('struct_ops programs vs libbpf
     }
   });
 
-  it.skipIf(!!noDummy)(`BPF_PROG_TEST_RUN with --ctx as one u64 per argument (the dummy ops' test run, state NULL): test_1's constant; test_2 refused${noDummy ? ` [skipped: ${noDummy}]` : ''}`, async () => {
+  it.skipIf(!!exampleGap)(`BPF_PROG_TEST_RUN with --ctx as one u64 per argument (the dummy ops' test run, state NULL): test_1's constant; test_2 refused${exampleGap ? ` [skipped: ${exampleGap}]` : ''}`, async () => {
     const db = createTrace(path.join(work, 'run.trace'));
     const u64s = (...v: bigint[]): Uint8Array => new Uint8Array(new BigUint64Array(v).buffer);
     try {
@@ -168,7 +172,7 @@ describe.skipIf(!!kernelSkipReason())(kernelTitle('struct_ops programs vs libbpf
     }
   });
 
-  it.skipIf(!!noDummy)(`a load from an argument the member lacks: the kernel's two error lines, as libbpf gets them${noDummy ? ` [skipped: ${noDummy}]` : ''}`, async () => {
+  it.skipIf(!!exampleGap)(`a load from an argument the member lacks: the kernel's two error lines, as libbpf gets them${exampleGap ? ` [skipped: ${exampleGap}]` : ''}`, async () => {
     const obj = compileBpf(work, 'fifth_arg', `#include "bpfscope.h"
 SEC("struct_ops/t") int t(unsigned long long *ctx) { return (int)ctx[4]; }
 SEC(".struct_ops") struct bpf_dummy_ops ops = { .test_1 = (void *)t };
@@ -210,7 +214,12 @@ char LICENSE[] SEC("license") = "GPL";
       const lonely = await record(db, obj, 'lonely');
       expect([lonely.o.verdict, lonely.o.errno, lonely.rows]).toEqual(['rejected', 524, []]);
       expect(readProgramLog(db, lonely.o.programId)?.toString('utf8')).toMatch(/^func#0 @0\n/);
-      expect(lonely.o.error).toBe("BPF_PROG_LOAD failed: ENOTSUPP (Operation not supported): no .struct_ops variable of the object points at 'lonely', so the load named no kernel struct for it (nor does libbpf's)");
+      // 6.18 prints no error line, so the error is the errno's text; 6.1 prints 'attach_btf_id 0 is not a supported struct'.
+      const why = ": no .struct_ops variable of the object points at 'lonely', so the load named no kernel struct for it (nor does libbpf's)";
+      expect([
+        `BPF_PROG_LOAD failed: ENOTSUPP (Operation not supported)${why}`,
+        `attach_btf_id 0 is not a supported struct${why}`,
+      ]).toContain(lonely.o.error);
     } finally {
       db.close();
     }

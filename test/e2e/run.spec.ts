@@ -44,6 +44,8 @@ const region = (page: Page, name: string) => page.getByRole('region', { name, ex
 const hex16 = (v: string): string => '0x' + BigInt(v).toString(16).padStart(16, '0');
 
 test('a concrete run steps like a verification: insn and registers after it equal the stored trace', async ({ openApp }) => {
+  // Every step of the run times 11 registers times 3 checks: over 60 s on a loaded 2-core machine.
+  test.setTimeout(240_000);
   const page = await openApp(trace);
   await expect(page.getByLabel('Program').locator('option')).toHaveCount(1);
   await expect(page.getByLabel('Program').locator('option').first()).toContainText('list_mixed — concrete run');

@@ -135,10 +135,7 @@ export function relocateProgram(prog: LinkedProgram, insnsIn: readonly RawInsn[]
             break;
           }
           const a = e.typeless.addr;
-          insn.src = 0;
-          insn.imm = Number(BigInt.asIntN(32, a));
-          insn.imm64 = a;
-          if (insns[r.insnIdx + 1]) insns[r.insnIdx + 1].imm = Number(BigInt.asIntN(32, a >> 32n));
+          writeImm64Constant(insns, r.insnIdx, a);
           applied.push({ insnIdx: r.insnIdx, kind: 'ksym', symbol: r.name, target: e.typeless.decision, value: BigInt.asIntN(64, a) });
           break;
         }
@@ -195,4 +192,17 @@ export function attachTarget(expectedAttachType: string | undefined, attachTo: s
     default:
       return undefined;
   }
+}
+
+/**
+ * Make the ld_imm64 at `idx` a plain 64-bit constant (src_reg 0, imm = the
+ * low 32 bits, the second slot's imm = the high 32 bits): how libbpf writes a
+ * typeless ksym's address, for the kernel and for bpfscope's machine alike.
+ */
+export function writeImm64Constant(insns: RawInsn[], idx: number, value: bigint): void {
+  const first = insns[idx];
+  first.src = 0;
+  first.imm = Number(BigInt.asIntN(32, value));
+  first.imm64 = value;
+  if (insns[idx + 1]) insns[idx + 1].imm = Number(BigInt.asIntN(32, value >> 32n));
 }

@@ -4,6 +4,7 @@ import { declTags, resolveType, typeById } from '../object/btf/lookup';
 import type { Btf } from '../object/btf/types';
 import { specialField, specialFields, structLayout, type SpecialField as LayoutSpecial } from '../object/layout';
 import { linkProgram } from '../object/link';
+import { writeImm64Constant } from '../object/relocate';
 import type { TypelessKsym } from '../object/kallsyms';
 import type { KconfigDecision } from '../object/kconfig';
 import type { BpfObject, DataVariable } from '../object/object';
@@ -133,11 +134,7 @@ function fromObjectOne(obj: BpfObject, programName: string, opts: FromObjectOpti
         else if (value?.kind === 'addr') {
           // A typeless ksym is a plain 64-bit constant, as libbpf writes it for the kernel.
           if (insns === linked.insns) insns = insns.map((i) => ({ ...i }));
-          const first = insns[r.insnIdx];
-          first.src = 0;
-          first.imm = Number(BigInt.asIntN(32, value.addr));
-          first.imm64 = value.addr;
-          if (insns[r.insnIdx + 1]) insns[r.insnIdx + 1].imm = Number(BigInt.asIntN(32, value.addr >> 32n));
+          writeImm64Constant(insns, r.insnIdx, value.addr);
         }
         // Typed ksyms (BPF_PSEUDO_BTF_ID) stay as they are: the machine faults on one by name.
         break;

@@ -52,7 +52,7 @@ const core: SchemaPart = {
   `,
 };
 
-import { loadSchema } from './load';
+import { loadSchema } from './loadSchema';
 import { verifierSchema } from './verifierSchema';
 import { runtimeSchema } from './runtimeSchema';
 

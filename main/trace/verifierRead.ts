@@ -369,14 +369,28 @@ export function readStep(db: TraceDb, programId: number, step: number): StepRow 
  * then replay of the log lines up to it. At a call insn whose state the
  * kernel printed on a line of its own (`5: R0=ptr_or_null_foo(...)` after
  * backtracking lines), the state is the one that line completes: the state
- * after the call, R0 as returned, what the next insn starts from.
+ * after the call, R0 as returned, what the next insn starts from. Any other
+ * insn whose `;` state was cut off by other lines gets the state its own
+ * `N:` line prints next, for the same reason.
  */
 export function machineAtStep(db: TraceDb, programId: number, step: number): { row: StepRow; state: MachineState; callStatus: CallStatus | null } {
   const row = readStep(db, programId, step);
   if (!row) throw new BpfscopeError(`no step ${step} (the log has ${stepCount(db, programId)} steps)`);
   const at = replayTo(db, programId, step, row);
   const call = at.rec.m.call;
-  if (!call) return { row, state: at.rec.m, callStatus: null };
+  if (!call) {
+    // An insn whose `;` state was cut off by other lines (`10: (b7) r7 = 0`, `SCC enter (1)`,
+    // then `11: R7=0`; or backtracking lines): the kernel prints what the insn did as the
+    // next `N:` line of its own, labelled with the insn it goes on to. That line is this
+    // step's state after the insn; without it the step would show R7 not init.
+    if (row.kind === 'insn') {
+      const next = readStep(db, programId, step + 1);
+      if (next && next.kind === 'state' && next.frame === row.frame && stateCutOff(db, programId, row)) {
+        replayLines(db, programId, at.rec, row.line + 1, next.line, 1);
+      }
+    }
+    return { row, state: at.rec.m, callStatus: null };
+  }
   if (call.returned) return { row, state: at.rec.m, callStatus: 'returned' };
   const next = readStep(db, programId, step + 1);
   if (row.kind === 'insn' && !next && step > 0) {
@@ -394,6 +408,12 @@ export function machineAtStep(db: TraceDb, programId: number, step: number): { r
     return { row, state, callStatus: next.kind === 'safe' ? 'pruned' : next.kind === 'call' ? 'callee' : 'unprinted' };
   }
   return { row, state: at.rec.m, callStatus: row.kind === 'call' ? 'callee' : 'unprinted' };
+}
+
+/** Whether the insn line of `row` was printed without its `;` state (the state follows on a line of its own). */
+function stateCutOff(db: TraceDb, programId: number, row: StepRow): boolean {
+  const l = lexLine(readLogLines(db, programId, row.line, 1)[0]?.text ?? '');
+  return l.kind === 'insn' && l.insn === row.insn && l.delta === null;
 }
 
 /**

@@ -35,10 +35,10 @@ function runCli(args: string[], stdin?: NodeJS.ReadableStream, stdout: 'ignore' 
 export async function realTrace(): Promise<string> {
   const obj = await benchLoopObject(ITERS);
   const out = path.join(CACHE, `${path.basename(obj, '.bpf.o')}-${writerHash()}.trace`);
-  // Traces of older writers are 200 MB each: keep only the current ones.
+  // Traces of older writers are 200 MB each: keep only the current ones (the folder is new on a fresh machine).
+  mkdirSync(CACHE, { recursive: true });
   for (const f of readdirSync(CACHE)) if (!f.startsWith(path.basename(out, '.trace'))) rmSync(path.join(CACHE, f), { force: true });
   if (!existsSync(out)) {
-    mkdirSync(CACHE, { recursive: true });
     rmSync(`${out}.tmp`, { force: true });
     await runCli(['record', obj, '-o', `${out}.tmp`]);
     renameSync(`${out}.tmp`, out);

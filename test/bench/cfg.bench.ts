@@ -1,6 +1,6 @@
 import { chromium } from '@playwright/test';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -9,6 +9,7 @@ import { disassemble } from '../../main/object/insn/instruction';
 import { openTrace } from '../../main/trace/db';
 import { serve } from '../e2e/host';
 import { genProgram } from '../helpers/cfgProgs';
+import { formatSplit, traced } from './cfgTrace';
 import { REPO_ROOT } from '../helpers/ref';
 
 export const title = 'cfg: a 100,000-instruction program, graph, layout and the longest frame of pan/zoom/step in Chromium (target ≤ 50 ms)';
@@ -17,6 +18,8 @@ const BIN = path.join(REPO_ROOT, 'main/bin.mjs');
 const CACHE = path.join(os.tmpdir(), 'bpfscope-bench-cfg');
 const TARGET_INSNS = 100_000;
 const TARGET_MS = 50;
+/** BENCH_CFG_TRACE=1: each phase traced, its threads' time split into script, style, layout, paint, raster. */
+const TRACE = process.env.BENCH_CFG_TRACE === '1';
 
 /**
  * A verifier log of a generated program (test/helpers/cfgProgs.ts, four
@@ -134,33 +137,43 @@ export async function run(): Promise<void> {
     await page.mouse.move(1100, 500);
     // Settle: the first draw's garbage and the worker's last message are not a pan's frame.
     await page.waitForTimeout(1000);
-    await page.evaluate(START_FRAMES);
+    const split: string[] = [];
+    /** One phase's frame times; under BENCH_CFG_TRACE=1 also where the threads' time went (slower: tracing costs). */
+    const phase = async (name: string, work: () => Promise<void>): Promise<number[]> => {
+      await page.evaluate(START_FRAMES);
+      if (TRACE) split.push(formatSplit(name, await traced(page, work)));
+      else await work();
+      return (await page.evaluate(STOP_FRAMES)) as number[];
+    };
+    // Idle: no input for 2 s, the CFG open. Its longest frame is the machine's floor (a loaded host delays frames with nothing to draw).
+    const idle = await phase('idle', () => page.waitForTimeout(2000));
     // Pan: drags across the view.
-    for (let i = 0; i < 6; i++) {
-      await page.mouse.down();
-      for (let s = 1; s <= 10; s++) await page.mouse.move(1100 + (i % 2 ? -1 : 1) * s * 30, 500 + s * 12);
-      await page.mouse.up();
-      await page.mouse.move(1100, 500);
-    }
-    const pan = (await page.evaluate(STOP_FRAMES)) as number[];
-    await page.evaluate(START_FRAMES);
+    const pan = await phase('pan', async () => {
+      for (let i = 0; i < 6; i++) {
+        await page.mouse.down();
+        for (let s = 1; s <= 10; s++) await page.mouse.move(1100 + (i % 2 ? -1 : 1) * s * 30, 500 + s * 12);
+        await page.mouse.up();
+        await page.mouse.move(1100, 500);
+      }
+    });
     // Zoom: out to the whole function (text hidden), back in.
-    for (let i = 0; i < 12; i++) await page.mouse.wheel(0, 240);
-    for (let i = 0; i < 12; i++) await page.mouse.wheel(0, -240);
-    const zoom = (await page.evaluate(STOP_FRAMES)) as number[];
-    await page.evaluate(START_FRAMES);
+    const zoom = await phase('zoom', async () => {
+      for (let i = 0; i < 12; i++) await page.mouse.wheel(0, 240);
+      for (let i = 0; i < 12; i++) await page.mouse.wheel(0, -240);
+    });
     // Step: the keys, one press every 40 ms (a key's auto-repeat), the highlight following.
-    for (let i = 0; i < 60; i++) {
-      await page.keyboard.press('j');
-      await page.waitForTimeout(40);
-    }
-    await page.waitForTimeout(500);
-    const step = (await page.evaluate(STOP_FRAMES)) as number[];
+    const step = await phase('step', async () => {
+      for (let i = 0; i < 60; i++) {
+        await page.keyboard.press('j');
+        await page.waitForTimeout(40);
+      }
+      await page.waitForTimeout(500);
+    });
     // A jump to the last step (End): the whole app redraws (listing, registers), reported on its own.
-    await page.evaluate(START_FRAMES);
-    await page.keyboard.press('End');
-    await page.waitForTimeout(1500);
-    const jump = (await page.evaluate(STOP_FRAMES)) as number[];
+    const jump = await phase('jump', async () => {
+      await page.keyboard.press('End');
+      await page.waitForTimeout(1500);
+    });
     const drawn = await page.getAttribute('#cfg', 'data-drawn');
     const worst = Math.max(...pan, ...zoom, ...step);
     const max = (xs: number[]): string => `${Math.max(...xs).toFixed(1)} ms (next ${[...xs].sort((a, b) => b - a).slice(1, 4).map((x) => x.toFixed(0)).join(', ')})`;
@@ -168,7 +181,9 @@ export async function run(): Promise<void> {
       `   ${insns.toLocaleString('en')} insns, ${blocks.toLocaleString('en')} blocks in ${funcs.length} subprograms (${funcs.join(', ')} blocks)\n` +
         `     graph (CfgView.graph, the walk read): ${graphMs.toFixed(0)} ms; CFG opened (cfg:graph + elk layouts in the worker): ${openMs.toFixed(0)} ms, layout ${layoutMs} ms; ${drawn} nodes in the DOM\n` +
         `     longest frame: pan ${max(pan)} (${pan.length} frames), zoom ${max(zoom)} (${zoom.length}), step ${max(step)} (${step.length}) (target ≤ ${TARGET_MS} ms): ${worst <= TARGET_MS ? 'met' : 'NOT met'}\n` +
-        `     reference: the End key's jump to the last step (every view redraws): longest frame ${max(jump)}\n`,
+        `     reference: idle (no input, 2 s): longest frame ${max(idle)}; load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}\n` +
+        `     reference: the End key's jump to the last step (every view redraws): longest frame ${max(jump)}\n` +
+        `${split.join('')}`,
     );
     if (worst > TARGET_MS) throw new Error(`a frame took ${worst.toFixed(1)} ms, over ${TARGET_MS} ms`);
   } finally {

@@ -6,8 +6,8 @@ import { el } from '../format';
 import { store } from '../store';
 import { ElkRunner } from './cfgElk';
 import {
-  arrange, blockOfInsn, boundsOf, COLLAPSE_ABOVE, fromElk, funcSpec, intersects, LINE_H, pathD, toElk,
-  type Box, type EdgeSpec, type FuncLayout, type FuncSpec, type NodeSpec,
+  arrange, blockOfInsn, boundsOf, changed, COLLAPSE_ABOVE, contains, fromElk, funcSpec, GridIndex, grow, LINE_H, pathD, toElk,
+  type Box, type EdgeSpec, type FuncLayout, type FuncSpec, type NodeSpec, type Rect,
 } from './cfgModel';
 
 /**
@@ -23,12 +23,23 @@ import {
  * Large programs: a subprogram of more than COLLAPSE_ABOVE blocks is drawn
  * collapsed (runs of blocks around a window in full, see cfgModel.ts) and
  * only the nodes and edges in (or near) the viewport are in the DOM when
- * there are more than CULL_MIN; below a zoom of FAR the text is hidden.
- * Pan and zoom then change one transform and, at most once a frame, add
- * and remove the few elements that came into or left the view.
+ * there are more than CULL_MIN. Frames stay short on a 100,000-insn program
+ * because a pan or zoom frame does as little as it can:
+ * - it changes one transform; the DOM is culled again only when the view
+ *   leaves the region drawn (the view and half of it on every side, found
+ *   through a grid index, not by asking every item), or zooms in past
+ *   twice the scale it was drawn at (so the DOM shrinks again);
+ * - the view's size is cached (ResizeObserver), never read in a frame;
+ * - below a zoom of FAR (11 px text under 5 px) blocks are drawn without
+ *   their text lines, which are added when the view comes close again;
+ * - the highlight touches only what changed (the old and new cursor block,
+ *   the difference of two histories), and an element entering the DOM gets
+ *   its classes when made; tooltips are made on the first hover.
  */
 const CULL_MIN = 300;
 const FAR = 0.45;
+/** The region drawn: the view grown by this much of its size on every side. */
+const CULL_MARGIN = 0.5;
 /** The view pans to the cursor's block when it is not wholly inside, by this many screen px (fit leaves 20). */
 const FOLLOW_MARGIN = 4;
 
@@ -47,6 +58,21 @@ interface EdgeItem {
   d: string;
   box: Box;
 }
+
+const SVG_NS = 'http://www.w3.org/2000/svg';
+
+function svgEl<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, string | number>): SVGElementTagNameMap[K] {
+  const e = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
+  return e;
+}
+
+/** The highlight of the cursor's history: node and edge item ids. */
+interface Lit {
+  nodes: Set<string>;
+  edges: Set<string>;
+}
+const noneLit = (): Lit => ({ nodes: new Set(), edges: new Set() });
 
 export class CfgView {
   private readonly root: HTMLElement;
@@ -68,10 +94,27 @@ export class CfgView {
   private nodes: NodeItem[] = [];
   private edges: EdgeItem[] = [];
   private nodeById = new Map<string, NodeItem>();
+  private edgeById = new Map<string, EdgeItem>();
+  /** CFG edge id → the edge item drawing it. */
+  private edgeItemOf = new Map<number, string>();
+  private grid: GridIndex<NodeItem | EdgeItem> = new GridIndex([]);
   private bounds: Box = { x: 0, y: 0, width: 0, height: 0 };
   private current: number | null = null;
-  private path: { blocks: Set<number>; edges: Set<number> } | null = null;
+  /** The node item drawing the cursor's block, as classed in the DOM. */
+  private curId: string | null = null;
+  private path: { blocks: number[]; edges: number[] } | null = null;
+  private lit: Lit = noneLit();
   private failing: { blocks: Set<number>; edges: Set<number> } = { blocks: new Set(), edges: new Set() };
+  private failLit: Lit = noneLit();
+  /** What is in the DOM: item id → element. */
+  private nodeEls = new Map<string, SVGGElement>();
+  private edgeEls = new Map<string, SVGPathElement>();
+  /** Node ids whose text lines are in the DOM (blocks made while far have none). */
+  private withText = new Set<string>();
+  /** The world region the DOM holds, and the scale it was culled at; null: cull at the next draw. */
+  private drawn: { rect: Rect; k: number } | null = null;
+  private far = false;
+  private viewSize: { w: number; h: number } | null = null;
   private seq = 0;
   private drawQueued = false;
   private pathWanted: number | null = null;
@@ -129,10 +172,26 @@ export class CfgView {
       .on('zoom', (e: d3.D3ZoomEvent<SVGSVGElement, unknown>) => {
         this.t = e.transform;
         this.viewport.attr('transform', e.transform.toString());
-        this.svg.classed('far', e.transform.k < FAR);
+        const far = e.transform.k < FAR;
+        if (far !== this.far) {
+          this.far = far;
+          this.svg.classed('far', far);
+        }
         this.queueDraw();
       });
     this.svg.call(this.zoom).on('dblclick.zoom', null);
+    // One listener for every node (nodes come and go with the culling): a click, and the tooltip made on the first hover.
+    const nodesLayer = this.layers.nodes.node()!;
+    nodesLayer.addEventListener('click', (e) => {
+      const n = this.itemAt(e.target, 'data-node', this.nodeById);
+      if (n) this.clickNode(n);
+    });
+    this.svg.node()!.addEventListener('mouseover', (e) => this.addTitle(e.target));
+    new ResizeObserver(() => {
+      this.viewSize = null;
+      this.drawn = null;
+      this.queueDraw();
+    }).observe(box);
 
     const button = el('button', '', 'CFG');
     button.id = 'cfg-button';
@@ -162,7 +221,6 @@ export class CfgView {
       if (!this.root.hidden) void this.load();
     });
     store.on('state', () => this.follow());
-    window.addEventListener('resize', () => this.queueDraw());
   }
 
   show(): void {
@@ -229,8 +287,25 @@ export class CfgView {
     this.nodes = [];
     this.edges = [];
     this.nodeById.clear();
+    this.edgeById.clear();
+    this.edgeItemOf.clear();
+    this.grid = new GridIndex([]);
     this.path = null;
+    this.lit = noneLit();
+    this.curId = null;
+    this.failLit = noneLit();
+    this.forgetDom();
     for (const l of Object.values(this.layers)) l.selectAll('*').remove();
+  }
+
+  /** The DOM is emptied (a new layout): nothing drawn, the next draw culls afresh. */
+  private forgetDom(): void {
+    this.layers.nodes.selectAll('*').remove();
+    this.layers.edges.selectAll('*').remove();
+    this.nodeEls.clear();
+    this.edgeEls.clear();
+    this.withText.clear();
+    this.drawn = null;
   }
 
   private blockAtCursor(): number | null {
@@ -273,6 +348,8 @@ export class CfgView {
     this.nodes = [];
     this.edges = [];
     this.nodeById.clear();
+    this.edgeById.clear();
+    this.edgeItemOf.clear();
     specs.forEach((s, i) => {
       const o = at[i];
       for (const n of s.nodes) {
@@ -316,14 +393,42 @@ export class CfgView {
       });
     const right = frames.length ? frames[frames.length - 1].x + frames[frames.length - 1].w : 0;
     this.bounds = { x: -10, y: -10, width: right + 20, height: Math.max(0, ...frames.map((f) => f.y + f.h)) + 20 };
-    this.layers.nodes.selectAll('*').remove();
-    this.layers.edges.selectAll('*').remove();
+    for (const e of this.edges) {
+      this.edgeById.set(e.spec.id, e);
+      for (const id of e.spec.edges) this.edgeItemOf.set(id, e.spec.id);
+    }
+    this.grid = new GridIndex<NodeItem | EdgeItem>([...this.nodes, ...this.edges]);
+    // Node ids change with the window: the history and the failing path are mapped onto the new nodes.
+    this.failLit = this.litOf([...this.failing.blocks], [...this.failing.edges]);
+    this.lit = this.path ? this.litOf(this.path.blocks, this.path.edges) : noneLit();
+    this.curId = this.current === null ? null : (this.itemOfBlock(this.current)?.spec.id ?? null);
+    this.forgetDom();
     this.queueDraw();
   }
 
+  /** The node and edge items that draw some of these blocks and CFG edges. */
+  private litOf(blocks: readonly number[], edges: readonly number[]): Lit {
+    const g = this.graph!;
+    const lit = noneLit();
+    for (const b of blocks) {
+      const id = this.specs[g.blocks[b]?.func]?.nodeOf.get(b);
+      if (id !== undefined) lit.nodes.add(id);
+    }
+    for (const e of edges) {
+      const id = this.edgeItemOf.get(e);
+      if (id !== undefined) lit.edges.add(id);
+    }
+    return lit;
+  }
+
+  /** The view's size, measured once after each resize (a measure in a frame forces a layout). */
   private size(): { w: number; h: number } {
+    if (this.viewSize) return this.viewSize;
     const r = (this.svg.node() as SVGSVGElement).getBoundingClientRect();
-    return { w: Math.max(1, r.width), h: Math.max(1, r.height) };
+    const size = { w: Math.max(1, r.width), h: Math.max(1, r.height) };
+    // A hidden view measures 0 × 0: not cached, measured again once shown.
+    if (r.width > 0 && r.height > 0) this.viewSize = size;
+    return size;
   }
 
   /** Small graphs fit the view; a large one opens at reading size on the cursor's block. */
@@ -367,60 +472,120 @@ export class CfgView {
     });
   }
 
-  /** Put the nodes and edges in (or near) the view into the DOM, keyed, and their highlight on them. */
+  /**
+   * Put the nodes and edges in (or near) the view into the DOM, with their
+   * highlight, and take out those that left. Nothing is done while the view
+   * stays inside the region drawn at no more than twice its scale.
+   */
   private draw(): void {
     if (this.root.hidden || !this.graph) return;
-    const all = this.nodes.length + this.edges.length;
-    let nodes = this.nodes;
-    let edges = this.edges;
-    if (all > CULL_MIN) {
-      const { w, h } = this.size();
-      const [x0, y0] = this.t.invert([-w / 2, -h / 2]);
-      const [x1, y1] = this.t.invert([w * 1.5, h * 1.5]);
-      nodes = nodes.filter((n) => intersects(n.box, x0, y0, x1, y1));
-      edges = edges.filter((e) => intersects(e.box, x0, y0, x1, y1));
+    const { w, h } = this.size();
+    const [x0, y0] = this.t.invert([0, 0]);
+    const [x1, y1] = this.t.invert([w, h]);
+    const view = { x0, y0, x1, y1 };
+    const d = this.drawn;
+    const all = this.nodes.length + this.edges.length <= CULL_MIN;
+    const textMissing = !this.far && this.withText.size < this.nodeEls.size;
+    if (d && (all || (contains(d.rect, view) && this.t.k <= d.k * 2)) && !textMissing) return;
+    const rect = all ? { x0: -Infinity, y0: -Infinity, x1: Infinity, y1: Infinity } : grow(view, CULL_MARGIN);
+    const wanted = all ? [...this.nodes, ...this.edges] : this.grid.query(rect);
+    this.sync(wanted);
+    this.drawn = { rect, k: this.t.k };
+    this.root.dataset.drawn = String(this.nodeEls.size);
+  }
+
+  /** The DOM holds exactly `wanted`: the others removed, the new ones made, text added to the near ones. */
+  private sync(wanted: readonly (NodeItem | EdgeItem)[]): void {
+    const keep = new Set<string>();
+    const newNodes = document.createDocumentFragment();
+    const newEdges = document.createDocumentFragment();
+    for (const it of wanted) {
+      const id = it.spec.id;
+      keep.add(id);
+      if ('func' in it) {
+        let el = this.nodeEls.get(id);
+        if (!el) {
+          el = this.makeNode(it);
+          this.nodeEls.set(id, el);
+          newNodes.append(el);
+        }
+        if (!this.far && !this.withText.has(id)) this.addText(el, it);
+      } else if (!this.edgeEls.has(id)) {
+        const el = this.makeEdge(it);
+        this.edgeEls.set(id, el);
+        newEdges.append(el);
+      }
     }
-    const g = this.graph;
-    this.layers.edges
-      .selectAll<SVGPathElement, EdgeItem>('path.cfg-edge')
-      .data(edges, (e) => e.spec.id)
-      .join((enter) =>
-        enter
-          .append('path')
-          .attr('class', (e) => `cfg-edge ${e.spec.kinds.join(' ')}${e.spec.walked ? '' : ' unwalked'}${e.spec.prunedAfter ? ' pruned' : ''}`)
-          .attr('d', (e) => e.d)
-          .call((p) => p.append('title').text((e) => `${e.spec.kinds.join('/')}${e.spec.walked ? ` · walked ${e.spec.walked}×` : ' · never walked'}${e.spec.prunedAfter ? ` · pruned ${e.spec.prunedAfter}` : ''}`)),
-      );
-    this.layers.nodes
-      .selectAll<SVGGElement, NodeItem>('g.cfg-node')
-      .data(nodes, (n) => n.spec.id)
-      .join((enter) => {
-        const ng = enter
-          .append('g')
-          .attr('class', (n) => `cfg-node ${n.spec.kind}${n.spec.visits ? '' : ' never'}${n.spec.pruned ? ' has-pruned' : ''}`)
-          .attr('data-node', (n) => n.spec.id)
-          .attr('data-block', (n) => (n.spec.kind === 'block' ? n.spec.blocks[0] : null))
-          .attr('transform', (n) => `translate(${n.box.x},${n.box.y})`)
-          .on('click', (_e, n) => this.clickNode(n));
-        ng.append('rect')
-          .attr('width', (n) => n.box.width)
-          .attr('height', (n) => n.box.height)
-          .attr('rx', 3)
-          .style('fill', (n) => {
-            const level = heatLevel(n.spec.visits, g.maxVisits);
-            return level ? YLORRD9[level - 1] : null;
-          })
-          .attr('data-heat', (n) => heatLevel(n.spec.visits, g.maxVisits));
-        ng.append('text').attr('class', 'cfg-head').attr('x', 6).attr('y', LINE_H - 2).text((n) => n.spec.head);
-        ng.each(function (n) {
-          const lines = d3.select(this);
-          n.spec.lines.forEach((l, i) => lines.append('text').attr('class', 'cfg-line').attr('x', 6).attr('y', LINE_H * (i + 2) - 2).text(l));
-        });
-        ng.append('title').text((n) => this.tooltip(n.spec));
-        return ng;
-      });
-    this.root.dataset.drawn = String(nodes.length);
-    this.highlight();
+    for (const [id, el] of this.nodeEls) {
+      if (keep.has(id)) continue;
+      el.remove();
+      this.nodeEls.delete(id);
+      this.withText.delete(id);
+    }
+    for (const [id, el] of this.edgeEls) {
+      if (keep.has(id)) continue;
+      el.remove();
+      this.edgeEls.delete(id);
+    }
+    this.layers.nodes.node()!.append(newNodes);
+    this.layers.edges.node()!.append(newEdges);
+  }
+
+  private makeNode(n: NodeItem): SVGGElement {
+    const g = this.graph!;
+    const s = n.spec;
+    const el = svgEl('g', { class: `cfg-node ${s.kind}${s.visits ? '' : ' never'}${s.pruned ? ' has-pruned' : ''}`, 'data-node': s.id, transform: `translate(${n.box.x},${n.box.y})` });
+    if (s.kind === 'block') el.setAttribute('data-block', String(s.blocks[0]));
+    const level = heatLevel(s.visits, g.maxVisits);
+    const rect = svgEl('rect', { width: n.box.width, height: n.box.height, rx: 3, 'data-heat': level });
+    if (level) rect.style.fill = YLORRD9[level - 1];
+    const head = svgEl('text', { class: 'cfg-head', x: 6, y: LINE_H - 2 });
+    head.textContent = s.head;
+    el.append(rect, head);
+    this.classNode(el, s.id);
+    return el;
+  }
+
+  /** A block's instruction lines: only once it is drawn near enough to read them. */
+  private addText(el: SVGGElement, n: NodeItem): void {
+    const frag = document.createDocumentFragment();
+    n.spec.lines.forEach((l, i) => {
+      const t = svgEl('text', { class: 'cfg-line', x: 6, y: LINE_H * (i + 2) - 2 });
+      t.textContent = l;
+      frag.append(t);
+    });
+    el.append(frag);
+    this.withText.add(n.spec.id);
+  }
+
+  private makeEdge(e: EdgeItem): SVGPathElement {
+    const s = e.spec;
+    const el = svgEl('path', { class: `cfg-edge ${s.kinds.join(' ')}${s.walked ? '' : ' unwalked'}${s.prunedAfter ? ' pruned' : ''}`, d: e.d, 'data-edge': s.id });
+    if (this.failLit.edges.has(s.id)) el.classList.add('failing');
+    this.classEdge(el, e);
+    return el;
+  }
+
+  /** The item of the node or edge element an event's target is in (`attr` holds its id). */
+  private itemAt<T>(target: EventTarget | null, attr: 'data-node' | 'data-edge', items: ReadonlyMap<string, T>): T | undefined {
+    const el = target instanceof Element ? target.closest(`[${attr}]`) : null;
+    const id = el?.getAttribute(attr);
+    return id ? items.get(id) : undefined;
+  }
+
+  /** Tooltips are text of every instruction of a block: made when first hovered, not for every node drawn. */
+  private addTitle(target: EventTarget | null): void {
+    const n = this.itemAt(target, 'data-node', this.nodeById);
+    const e = n ? undefined : this.itemAt(target, 'data-edge', this.edgeById);
+    const el = n ? this.nodeEls.get(n.spec.id) : e ? this.edgeEls.get(e.spec.id) : undefined;
+    if (!el || el.querySelector(':scope > title')) return;
+    const title = svgEl('title', {});
+    title.textContent = n ? this.tooltip(n.spec) : e ? this.edgeTooltip(e.spec) : '';
+    el.append(title);
+  }
+
+  private edgeTooltip(s: EdgeSpec): string {
+    return `${s.kinds.join('/')}${s.walked ? ` · walked ${s.walked}×` : ' · never walked'}${s.prunedAfter ? ` · pruned ${s.prunedAfter}` : ''}`;
   }
 
   private tooltip(n: NodeSpec): string {
@@ -434,23 +599,40 @@ export class CfgView {
     );
   }
 
-  /** Classes for the cursor's block, the history to it and the failing path, on what is in the DOM. */
-  private highlight(): void {
+  /** A node's highlight classes from the current state (failing is fixed per layout). */
+  private classNode(el: SVGGElement, id: string): void {
+    el.classList.toggle('cur', id === this.curId);
+    el.classList.toggle('on-path', this.lit.nodes.has(id));
+    el.classList.toggle('failing', this.failLit.nodes.has(id));
+  }
+
+  private classEdge(el: SVGPathElement, e: EdgeItem): void {
+    const id = e.spec.id;
+    const onPath = this.lit.edges.has(id);
+    const failing = this.failLit.edges.has(id);
+    el.classList.toggle('on-path', onPath);
+    const marker = e.spec.prunedAfter ? 'url(#cfg-tee)' : failing ? 'url(#cfg-arrow-fail)' : onPath ? 'url(#cfg-arrow-path)' : 'url(#cfg-arrow)';
+    if (el.getAttribute('marker-end') !== marker) el.setAttribute('marker-end', marker);
+  }
+
+  /** The cursor's block, and a new history: only the elements whose highlight changed are touched. */
+  private highlight(next: Lit = this.lit): void {
     const cur = this.current;
-    const path = this.path;
-    const fail = this.failing;
-    const curNode = cur === null ? undefined : this.itemOfBlock(cur)?.spec.id;
-    this.layers.nodes.selectAll<SVGGElement, NodeItem>('g.cfg-node')
-      .classed('cur', (n) => n.spec.id === curNode)
-      .classed('on-path', (n) => !!path && n.spec.blocks.some((b) => path.blocks.has(b)))
-      .classed('failing', (n) => n.spec.blocks.some((b) => fail.blocks.has(b)));
-    this.layers.edges.selectAll<SVGPathElement, EdgeItem>('path.cfg-edge')
-      .each(function (e) {
-        const onPath = !!path && e.spec.edges.some((id) => path.edges.has(id));
-        const failing = e.spec.edges.some((id) => fail.edges.has(id));
-        const s = d3.select(this).classed('on-path', onPath).classed('failing', failing);
-        s.attr('marker-end', e.spec.prunedAfter ? 'url(#cfg-tee)' : failing ? 'url(#cfg-arrow-fail)' : onPath ? 'url(#cfg-arrow-path)' : 'url(#cfg-arrow)');
-      });
+    const curId = cur === null ? null : (this.itemOfBlock(cur)?.spec.id ?? null);
+    const nodes = changed(this.lit.nodes, next.nodes);
+    const edges = changed(this.lit.edges, next.edges);
+    if (curId !== this.curId) nodes.push(...[this.curId, curId].filter((id): id is string => id !== null));
+    this.lit = next;
+    this.curId = curId;
+    for (const id of nodes) {
+      const el = this.nodeEls.get(id);
+      if (el) this.classNode(el, id);
+    }
+    for (const id of edges) {
+      const el = this.edgeEls.get(id);
+      const e = this.edgeById.get(id);
+      if (el && e) this.classEdge(el, e);
+    }
     this.root.dataset.current = cur === null ? '' : String(cur);
   }
 
@@ -529,9 +711,9 @@ export class CfgView {
             return;
           }
           if (key !== this.key || s !== store.cursor.step) continue;
-          this.path = { blocks: new Set(p.blocks), edges: new Set(p.edges) };
+          this.path = { blocks: p.blocks, edges: p.edges };
           this.root.dataset.pathStep = String(s);
-          this.highlight();
+          this.highlight(this.litOf(p.blocks, p.edges));
         }
       } finally {
         this.pathBusy = false;

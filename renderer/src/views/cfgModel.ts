@@ -273,3 +273,91 @@ export function boundsOf(pts: readonly [number, number][]): Box {
   }
   return pts.length ? { x: x0, y: y0, width: x1 - x0, height: y1 - y0 } : { x: 0, y: 0, width: 0, height: 0 };
 }
+
+/** A world rectangle [x0, x1] × [y0, y1]. */
+export interface Rect {
+  x0: number;
+  y0: number;
+  x1: number;
+  y1: number;
+}
+
+/** Is `inner` wholly inside `outer`? */
+export function contains(outer: Rect, inner: Rect): boolean {
+  return inner.x0 >= outer.x0 && inner.y0 >= outer.y0 && inner.x1 <= outer.x1 && inner.y1 <= outer.y1;
+}
+
+/** `r` grown by `f` of its own width and height on every side (f = 0.5: three times as wide). */
+export function grow(r: Rect, f: number): Rect {
+  const dx = (r.x1 - r.x0) * f;
+  const dy = (r.y1 - r.y0) * f;
+  return { x0: r.x0 - dx, y0: r.y0 - dy, x1: r.x1 + dx, y1: r.y1 + dy };
+}
+
+/**
+ * Items bucketed by the square cells of side `cell` their boxes touch. Why:
+ * culling asked every node and edge of the drawing whether it meets the
+ * view, at every pan or zoom frame; a query here visits only the cells the
+ * view covers (clamped to the cells that hold anything), so it costs what is
+ * near the view, not what is drawn.
+ */
+export class GridIndex<T extends { box: Box }> {
+  private readonly cells = new Map<number, T[]>();
+  private readonly span: Rect = { x0: Infinity, y0: Infinity, x1: -Infinity, y1: -Infinity };
+
+  constructor(
+    items: readonly T[],
+    private readonly cell = 512,
+  ) {
+    for (const it of items) {
+      const r = this.cellsOf(it.box.x, it.box.y, it.box.x + it.box.width, it.box.y + it.box.height);
+      for (let cx = r.x0; cx <= r.x1; cx++) {
+        for (let cy = r.y0; cy <= r.y1; cy++) {
+          const k = GridIndex.key(cx, cy);
+          const list = this.cells.get(k);
+          if (list) list.push(it);
+          else this.cells.set(k, [it]);
+        }
+      }
+      this.span.x0 = Math.min(this.span.x0, r.x0);
+      this.span.y0 = Math.min(this.span.y0, r.y0);
+      this.span.x1 = Math.max(this.span.x1, r.x1);
+      this.span.y1 = Math.max(this.span.y1, r.y1);
+    }
+  }
+
+  /** Cells are numbered from any origin: the key keeps ±2^20 columns and rows apart. */
+  private static key(cx: number, cy: number): number {
+    return (cx + 0x100000) * 0x200000 + (cy + 0x100000);
+  }
+
+  private cellsOf(x0: number, y0: number, x1: number, y1: number): Rect {
+    const c = this.cell;
+    return { x0: Math.floor(x0 / c), y0: Math.floor(y0 / c), x1: Math.floor(x1 / c), y1: Math.floor(y1 / c) };
+  }
+
+  /** Every item whose box meets `r`, each once. */
+  query(r: Rect): T[] {
+    const c = this.cellsOf(r.x0, r.y0, r.x1, r.y1);
+    const out: T[] = [];
+    const seen = new Set<T>();
+    for (let cx = Math.max(c.x0, this.span.x0); cx <= Math.min(c.x1, this.span.x1); cx++) {
+      for (let cy = Math.max(c.y0, this.span.y0); cy <= Math.min(c.y1, this.span.y1); cy++) {
+        for (const it of this.cells.get(GridIndex.key(cx, cy)) ?? []) {
+          if (seen.has(it) || !intersects(it.box, r.x0, r.y0, r.x1, r.y1)) continue;
+          seen.add(it);
+          out.push(it);
+        }
+      }
+    }
+    return out;
+  }
+}
+
+/** Ids in `a` and not in `b`, then in `b` and not in `a`: what a highlight change has to touch. */
+export function changed<K>(a: ReadonlySet<K>, b: ReadonlySet<K>): K[] {
+  const out: K[] = [];
+  for (const k of a) if (!b.has(k)) out.push(k);
+  for (const k of b) if (!a.has(k)) out.push(k);
+  return out;
+}

@@ -5,7 +5,8 @@ import { flowFromSlots } from '../../../main/cfg/flow';
 import { cfgGraph, type CfgGraph } from '../../../main/cfg/graph';
 import { decodeInsns, disassemble } from '../../../main/object/insn/instruction';
 import {
-  arrange, blockLines, blockOfInsn, COLLAPSE_ABOVE, fromElk, funcSpec, intersects, RUNS, toElk, WINDOW, windowAround,
+  arrange, blockLines, blockOfInsn, changed, COLLAPSE_ABOVE, contains, fromElk, funcSpec, GridIndex, grow, intersects, RUNS, toElk, WINDOW, windowAround,
+  type Box,
 } from '../../../renderer/src/views/cfgModel';
 import { genProgram } from '../../helpers/cfgProgs';
 
@@ -159,5 +160,38 @@ describe('toElk / fromElk with elkjs', () => {
     const g = graphOf(2, 40, 1);
     const m = blockOfInsn(g);
     for (const b of g.blocks) for (const i of b.insns) expect(m.get(i)).toBe(b.id);
+  });
+});
+
+describe('culling helpers', () => {
+  it('GridIndex finds exactly the items a brute-force filter finds, each once', () => {
+    // Boxes of every size, some spanning many cells, some at negative coordinates.
+    const items: { box: Box; n: number }[] = [];
+    for (let n = 0; n < 500; n++) {
+      const w = (n * 37) % 900;
+      items.push({ n, box: { x: ((n * 7919) % 20000) - 300, y: ((n * 104729) % 9000) - 200, width: w + 10, height: ((n * 13) % 300) + 5 } });
+    }
+    const grid = new GridIndex(items, 256);
+    for (const r of [
+      { x0: 0, y0: 0, x1: 1600, y1: 1000 },
+      { x0: -1000, y0: -1000, x1: 50_000, y1: 50_000 },
+      { x0: 5000, y0: 3000, x1: 5001, y1: 3001 },
+      { x0: 90_000, y0: 0, x1: 91_000, y1: 10 },
+    ]) {
+      const want = items.filter((it) => intersects(it.box, r.x0, r.y0, r.x1, r.y1)).map((it) => it.n).sort((a, b) => a - b);
+      const got = grid.query(r).map((it) => it.n).sort((a, b) => a - b);
+      expect(got).toEqual(want);
+    }
+    expect(new GridIndex([]).query({ x0: 0, y0: 0, x1: 10, y1: 10 })).toEqual([]);
+  });
+
+  it('contains, grow and changed', () => {
+    const view = { x0: 0, y0: 0, x1: 100, y1: 50 };
+    expect(grow(view, 0.5)).toEqual({ x0: -50, y0: -25, x1: 150, y1: 75 });
+    expect(contains(grow(view, 0.5), view)).toBe(true);
+    expect(contains(view, grow(view, 0.5))).toBe(false);
+    expect(contains(grow(view, 0.5), { x0: 140, y0: 0, x1: 160, y1: 10 })).toBe(false);
+    expect(changed(new Set(['a', 'b']), new Set(['b', 'c'])).sort()).toEqual(['a', 'c']);
+    expect(changed(new Set([1]), new Set([1]))).toEqual([]);
   });
 });

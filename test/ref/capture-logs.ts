@@ -147,10 +147,17 @@ async function captureInVm(spec: string): Promise<void> {
     const r = { release: index.release, accel };
     const m = /^(\d+\.\d+)/.exec(r.release);
     const dest = path.join(FIXTURE_LOGS_DIR, m ? m[1] : r.release);
-    rmSync(dest, { recursive: true, force: true });
+    // Logs that differ only in addresses, timing or kfunc ids are kept as they are (no churn in the fixtures
+    // at every capture: every boot maps at other addresses); logs of programs no longer captured are removed.
     mkdirSync(dest, { recursive: true });
-    for (const f of readdirSync(guestOut)) copyFileSync(path.join(guestOut, f), path.join(dest, f));
-    console.log(`${path.relative(process.cwd(), dest)}: ${readdirSync(dest).length} files from ${r.release} (${r.accel === 'kvm' ? 'KVM' : 'TCG'})`);
+    const got = new Set(readdirSync(guestOut));
+    const counts = { written: 0, unchanged: 0, removed: 0 };
+    for (const f of readdirSync(dest)) if (!got.has(f)) (rmSync(path.join(dest, f)), counts.removed++);
+    for (const f of got) {
+      if (f.endsWith('.log')) counts[save(path.join(dest, f), readFileSync(path.join(guestOut, f), 'utf8')) as 'written' | 'unchanged']++;
+      else copyFileSync(path.join(guestOut, f), path.join(dest, f));
+    }
+    console.log(`${path.relative(process.cwd(), dest)}: ${got.size} files from ${r.release} (${r.accel === 'kvm' ? 'KVM' : 'TCG'}): ${counts.written} logs written, ${counts.unchanged} unchanged up to addresses and kfunc ids, ${counts.removed} removed`);
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }

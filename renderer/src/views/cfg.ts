@@ -6,7 +6,7 @@ import { el } from '../format';
 import { store } from '../store';
 import { ElkRunner } from './cfgElk';
 import {
-  arrange, blockOfInsn, boundsOf, changed, COLLAPSE_ABOVE, contains, fromElk, funcSpec, GridIndex, grow, LINE_H, pathD, toElk,
+  arrange, blockOfInsn, boundsOf, changed, clipPolyline, cubicPoints, COLLAPSE_ABOVE, contains, fromElk, funcSpec, GridIndex, grow, LINE_H, pathD, toElk,
   type Box, type EdgeSpec, type FuncLayout, type FuncSpec, type NodeSpec, type Rect,
 } from './cfgModel';
 
@@ -57,6 +57,8 @@ interface EdgeItem {
   spec: EdgeSpec;
   d: string;
   box: Box;
+  /** A call or callback edge's points: it is drawn clipped to the region in the DOM (clipPolyline). */
+  pts?: [number, number][];
 }
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
@@ -372,9 +374,9 @@ export class CfgView {
       const a: [number, number] = [from.box.x + from.box.width, from.box.y + from.box.height / 2];
       const b: [number, number] = [to.box.x + to.box.width / 2, to.box.y];
       const dx = Math.max(40, Math.abs(b[0] - a[0]) / 2);
-      const d = `M${a[0]},${a[1]}C${a[0] + dx},${a[1]} ${b[0]},${b[1] - dx} ${b[0]},${b[1]}`;
+      const pts = cubicPoints(a, [a[0] + dx, a[1]], [b[0], b[1] - dx], b);
       const spec: EdgeSpec = { id: `e${e.id}`, from: from.spec.id, to: to.spec.id, kinds: [e.kind], edges: [e.id], walked: e.walked, prunedAfter: e.prunedAfter };
-      this.edges.push({ spec, d, box: boundsOf([a, b, [a[0] + dx, a[1]], [b[0], b[1] - dx]]) });
+      this.edges.push({ spec, d: pathD(pts), box: boundsOf(pts), pts });
     }
     const frames = specs.map((s, i) => ({ s, x: at[i].x, y: at[i].y, w: laid[i].width, h: laid[i].height }));
     this.layers.frames
@@ -489,13 +491,13 @@ export class CfgView {
     if (d && (all || (contains(d.rect, view) && this.t.k <= d.k * 2)) && !textMissing) return;
     const rect = all ? { x0: -Infinity, y0: -Infinity, x1: Infinity, y1: Infinity } : grow(view, CULL_MARGIN);
     const wanted = all ? [...this.nodes, ...this.edges] : this.grid.query(rect);
-    this.sync(wanted);
+    this.sync(wanted, rect);
     this.drawn = { rect, k: this.t.k };
     this.root.dataset.drawn = String(this.nodeEls.size);
   }
 
   /** The DOM holds exactly `wanted`: the others removed, the new ones made, text added to the near ones. */
-  private sync(wanted: readonly (NodeItem | EdgeItem)[]): void {
+  private sync(wanted: readonly (NodeItem | EdgeItem)[], rect: Rect): void {
     const keep = new Set<string>();
     const newNodes = document.createDocumentFragment();
     const newEdges = document.createDocumentFragment();
@@ -510,10 +512,14 @@ export class CfgView {
           newNodes.append(el);
         }
         if (!this.far && !this.withText.has(id)) this.addText(el, it);
-      } else if (!this.edgeEls.has(id)) {
-        const el = this.makeEdge(it);
-        this.edgeEls.set(id, el);
-        newEdges.append(el);
+      } else {
+        let el = this.edgeEls.get(id);
+        if (!el) {
+          el = this.makeEdge(it);
+          this.edgeEls.set(id, el);
+          newEdges.append(el);
+        }
+        if (it.pts) this.clipEdge(el, it, rect);
       }
     }
     for (const [id, el] of this.nodeEls) {
@@ -566,6 +572,16 @@ export class CfgView {
     return el;
   }
 
+  /** A call edge drawn as far as the region drawn goes; its arrowhead only where its end is in it. */
+  private clipEdge(el: SVGPathElement, e: EdgeItem, rect: Rect): void {
+    const pieces = clipPolyline(e.pts!, rect);
+    el.setAttribute('d', pieces.map(pathD).join('') || 'M0,0');
+    const end = e.pts![e.pts!.length - 1];
+    const last = pieces.at(-1)?.at(-1);
+    el.toggleAttribute('data-cut', !last || last[0] !== end[0] || last[1] !== end[1]);
+    this.classEdge(el, e);
+  }
+
   /** The item of the node or edge element an event's target is in (`attr` holds its id). */
   private itemAt<T>(target: EventTarget | null, attr: 'data-node' | 'data-edge', items: ReadonlyMap<string, T>): T | undefined {
     const el = target instanceof Element ? target.closest(`[${attr}]`) : null;
@@ -611,7 +627,9 @@ export class CfgView {
     const onPath = this.lit.edges.has(id);
     const failing = this.failLit.edges.has(id);
     el.classList.toggle('on-path', onPath);
-    const marker = e.spec.prunedAfter ? 'url(#cfg-tee)' : failing ? 'url(#cfg-arrow-fail)' : onPath ? 'url(#cfg-arrow-path)' : 'url(#cfg-arrow)';
+    const marker = el.hasAttribute('data-cut')
+      ? 'none'
+      : e.spec.prunedAfter ? 'url(#cfg-tee)' : failing ? 'url(#cfg-arrow-fail)' : onPath ? 'url(#cfg-arrow-path)' : 'url(#cfg-arrow)';
     if (el.getAttribute('marker-end') !== marker) el.setAttribute('marker-end', marker);
   }
 

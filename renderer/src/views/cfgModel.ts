@@ -361,3 +361,60 @@ export function changed<K>(a: ReadonlySet<K>, b: ReadonlySet<K>): K[] {
   for (const k of b) if (!a.has(k)) out.push(k);
   return out;
 }
+
+type Pt = [number, number];
+
+/** `n` + 1 points along the cubic Bézier a, c1, c2, b. */
+export function cubicPoints(a: Pt, c1: Pt, c2: Pt, b: Pt, n = 24): Pt[] {
+  const out: Pt[] = [];
+  for (let i = 0; i <= n; i++) {
+    const t = i / n;
+    const u = 1 - t;
+    const w = [u * u * u, 3 * u * u * t, 3 * u * t * t, t * t * t];
+    out.push([w[0] * a[0] + w[1] * c1[0] + w[2] * c2[0] + w[3] * b[0], w[0] * a[1] + w[1] * c1[1] + w[2] * c2[1] + w[3] * b[1]]);
+  }
+  return out;
+}
+
+/** The part of segment p→q inside `r` (Liang–Barsky), or null. */
+function clipSegment(p: Pt, q: Pt, r: Rect): [Pt, Pt] | null {
+  let t0 = 0;
+  let t1 = 1;
+  const dx = q[0] - p[0];
+  const dy = q[1] - p[1];
+  for (const [den, num] of [[-dx, p[0] - r.x0], [dx, r.x1 - p[0]], [-dy, p[1] - r.y0], [dy, r.y1 - p[1]]]) {
+    if (den === 0) {
+      if (num < 0) return null;
+      continue;
+    }
+    const t = num / den;
+    if (den < 0) t0 = Math.max(t0, t);
+    else t1 = Math.min(t1, t);
+    if (t0 > t1) return null;
+  }
+  return [[p[0] + t0 * dx, p[1] + t0 * dy], [p[0] + t1 * dx, p[1] + t1 * dy]];
+}
+
+/**
+ * The pieces of a polyline inside `r`, each a polyline. Why: a call edge
+ * runs across the whole drawing, and a stroke that long is rastered in
+ * every tile it crosses at every zoom step (a zoom frame of the bench took
+ * a second); clipped to the region drawn it costs what a short edge does.
+ */
+export function clipPolyline(pts: readonly Pt[], r: Rect): Pt[][] {
+  const out: Pt[][] = [];
+  let cur: Pt[] | null = null;
+  for (let i = 1; i < pts.length; i++) {
+    const s = clipSegment(pts[i - 1], pts[i], r);
+    if (!s) {
+      cur = null;
+      continue;
+    }
+    const last = cur?.[cur.length - 1];
+    if (cur && last && last[0] === s[0][0] && last[1] === s[0][1]) cur.push(s[1]);
+    else out.push((cur = [s[0], s[1]]));
+    // A piece that leaves the rectangle ends there.
+    if (s[1][0] !== pts[i][0] || s[1][1] !== pts[i][1]) cur = null;
+  }
+  return out;
+}

@@ -5,7 +5,7 @@ import { flowFromSlots } from '../../../main/cfg/flow';
 import { cfgGraph, type CfgGraph } from '../../../main/cfg/graph';
 import { decodeInsns, disassemble } from '../../../main/object/insn/instruction';
 import {
-  arrange, blockLines, blockOfInsn, changed, COLLAPSE_ABOVE, contains, fromElk, funcSpec, GridIndex, grow, intersects, RUNS, toElk, WINDOW, windowAround,
+  arrange, blockLines, blockOfInsn, changed, clipPolyline, COLLAPSE_ABOVE, contains, cubicPoints, fromElk, funcSpec, GridIndex, grow, intersects, RUNS, toElk, WINDOW, windowAround,
   type Box,
 } from '../../../renderer/src/views/cfgModel';
 import { genProgram } from '../../helpers/cfgProgs';
@@ -193,5 +193,23 @@ describe('culling helpers', () => {
     expect(contains(grow(view, 0.5), { x0: 140, y0: 0, x1: 160, y1: 10 })).toBe(false);
     expect(changed(new Set(['a', 'b']), new Set(['b', 'c'])).sort()).toEqual(['a', 'c']);
     expect(changed(new Set([1]), new Set([1]))).toEqual([]);
+  });
+});
+
+describe('call edges clipped to the region drawn', () => {
+  const r = { x0: 0, y0: 0, x1: 100, y1: 100 };
+  it('keeps a polyline inside whole, cuts one that leaves and comes back into two pieces', () => {
+    expect(clipPolyline([[10, 10], [50, 50], [90, 10]], r)).toEqual([[[10, 10], [50, 50], [90, 10]]]);
+    expect(clipPolyline([[-50, 50], [50, 50]], r)).toEqual([[[0, 50], [50, 50]]]);
+    expect(clipPolyline([[50, 50], [150, 50], [150, 80], [50, 80]], r)).toEqual([[[50, 50], [100, 50]], [[100, 80], [50, 80]]]);
+    expect(clipPolyline([[200, 200], [300, 300]], r)).toEqual([]);
+    const inf = { x0: -Infinity, y0: -Infinity, x1: Infinity, y1: Infinity };
+    expect(clipPolyline([[0, 0], [1e6, 5]], inf)).toEqual([[[0, 0], [1e6, 5]]]);
+  });
+  it('cubicPoints runs from the start to the end', () => {
+    const pts = cubicPoints([0, 0], [10, 0], [20, 30], [20, 40], 8);
+    expect(pts).toHaveLength(9);
+    expect(pts[0]).toEqual([0, 0]);
+    expect(pts[8]).toEqual([20, 40]);
   });
 });

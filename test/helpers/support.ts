@@ -83,6 +83,16 @@ export function missingStructOps(objectPath: string): string[] {
   return m;
 }
 
+/**
+ * Whether all the running kernel lacks for this object is members of its struct_ops structs
+ * (6.1's bpf_dummy_ops has no test_sleepable): libbpf 1.1 then refuses the object, bpfscope
+ * still loads the programs whose own member the kernel has.
+ */
+export function onlyStructOpsMemberGaps(objectPath: string): boolean {
+  const s = missingStructOps(objectPath);
+  return missingKfuncs(objectPath).length === 0 && s.length > 0 && s.every((m) => m.includes('.'));
+}
+
 /** Why the running kernel cannot load this object, or undefined when it can. */
 export function objectUnsupported(objectPath: string): string | undefined {
   const m = missingKfuncs(objectPath);

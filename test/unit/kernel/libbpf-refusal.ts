@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { expect } from 'vitest';
-import { missingKfuncs, missingStructOps, objectUnsupported } from '../../helpers/support';
+import { missingKfuncs, missingStructOps, objectUnsupported, onlyStructOpsMemberGaps } from '../../helpers/support';
 import { examplePrograms, PROGS_DIR, refloadPath, type ExampleProgram } from '../../helpers/ref';
 import type { TraceDb } from '../../../main/trace/db';
 import type { ProgramOutcome } from '../../../main/kernel/record';
@@ -78,7 +78,7 @@ export async function expectRefusedAsLibbpf(db: TraceDb, o: ProgramOutcome, obje
 async function expectStructOpsRefused(db: TraceDb, o: ProgramOutcome, objectPath: string, logLevel: number): Promise<void> {
   const missing = missingStructOps(objectPath);
   const ref = await libbpfLoad(objectPath, o.program, logLevel);
-  if (missing.every((m) => m.includes('.'))) {
+  if (onlyStructOpsMemberGaps(objectPath)) {
     // Only members of the object's struct the kernel's lacks (6.1's bpf_dummy_ops has no test_sleepable):
     // libbpf 1.1 refuses the object (-ENOTSUP, no log), bpfscope loads the programs of the members the kernel
     // has (see the struct_ops tests) and records the kernel member it named.

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { level1Fixture, LEVEL1 } from '../../ref/capture-logs';
 import { kernelSkipReason, kernelTitle } from '../../helpers/kernel';
-import { missingKfuncs, missingStructOps, objectUnsupported, withSkipReason } from '../../helpers/support';
+import { missingKfuncs, objectUnsupported, onlyStructOpsMemberGaps, withSkipReason } from '../../helpers/support';
 import { expectRefusedForMissingKfuncs } from '../object/helpers';
 import { expectRefusedAsLibbpf } from '../kernel/libbpf-refusal';
 import { recordObject } from '../../../main/kernel/record';
@@ -82,7 +82,7 @@ describe.skipIf(!!kernelSkipReason())(kernelTitle('example programs in the kerne
       // A missing kfunc or struct: libbpf and bpfscope refuse the program before the kernel sees it. Only a
       // member of a struct_ops struct the kernel lacks: libbpf 1.1 refuses the object, bpfscope still gives
       // the kernel the programs whose own member it has (expectRefusedAsLibbpf checks both sides).
-      const memberGap = missingKfuncs(p.objectPath).length === 0 && missingStructOps(p.objectPath).every((m) => m.includes('.'));
+      const memberGap = onlyStructOpsMemberGaps(p.objectPath);
       it(`${p.object} ${p.program}: ${memberGap ? 'refused by libbpf 1.1, loaded by bpfscope' : 'refused before the kernel sees it, by libbpf and by bpfscope alike'} (${reason})`, async () => {
         if (missingKfuncs(p.objectPath).length > 0) {
           await expectRefusedForMissingKfuncs(p.objectPath, p.program, missingKfuncs(p.objectPath));
